@@ -1,0 +1,67 @@
+//! API errors as JSON responses.
+
+use crate::modules::registry::DeployError;
+use crate::service::ServiceError;
+use crate::store::StoreError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error response: `{"error": {"code", "message"}}` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use StatusCode as S;
+        let message = e.to_string();
+        let (status, code) = match &e {
+            ServiceError::UnknownWorkflow(_) => (S::NOT_FOUND, "unknown_workflow"),
+            ServiceError::NotAWorkflow(_) => (S::BAD_REQUEST, "not_a_workflow"),
+            ServiceError::UnknownRun(_) => (S::NOT_FOUND, "unknown_run"),
+            ServiceError::UnknownModule(_) => (S::NOT_FOUND, "unknown_module"),
+            ServiceError::InvalidInput(_) => (S::BAD_REQUEST, "invalid_json"),
+            ServiceError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ServiceError::Deploy(d) => match d {
+                DeployError::InvalidName(_) => (S::BAD_REQUEST, "invalid_module_name"),
+                DeployError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
+                DeployError::Empty | DeployError::NotWasm => (S::BAD_REQUEST, "not_wasm"),
+                DeployError::CoreModule => (S::BAD_REQUEST, "not_a_component"),
+                DeployError::Invalid(_) => (S::BAD_REQUEST, "invalid_component"),
+                DeployError::WrongWorld { .. } => (S::BAD_REQUEST, "wrong_world"),
+                DeployError::Store(_) => (S::SERVICE_UNAVAILABLE, "store_unavailable"),
+            },
+            ServiceError::Store(StoreError::TooLarge(_)) => {
+                (S::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ServiceError::Store(_) => (S::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ServiceError::Queue(_) => (S::SERVICE_UNAVAILABLE, "queue_unavailable"),
+        };
+        if status.is_server_error() {
+            tracing::error!("request failed: {message}");
+        }
+        Self::new(status, code, message)
+    }
+}

@@ -1,0 +1,220 @@
+//! The HTTP API: one axum router, served by `weft dev` and (through
+//! `lambda_http`) by the Lambda HTTP handler.
+//!
+//! Every error is a JSON body `{"error": {"code", "message"}}` with a
+//! matching status; no input reaches a panic.
+
+mod error;
+pub mod views;
+
+pub use error::ApiError;
+
+use crate::model::{RunId, RunStatus};
+use crate::service::{ServiceError, Weft};
+use crate::store::RunQuery;
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest `?wait=` a request may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Builds the router over a service.
+pub fn router(svc: Arc<Weft>) -> Router {
+    let module_limit = svc.limits().max_module_bytes;
+    let json_limit = svc.limits().max_payload_bytes + 1024;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/v1/modules/{name}",
+            put(deploy_module)
+                .get(module_versions)
+                .layer(DefaultBodyLimit::max(module_limit)),
+        )
+        .route("/v1/modules", get(list_modules))
+        .route(
+            "/v1/workflows/{name}/runs",
+            post(start_run).layer(DefaultBodyLimit::max(json_limit)),
+        )
+        .route("/v1/runs", get(list_runs))
+        .route("/v1/runs/{id}", get(get_run))
+        .route("/v1/runs/{id}/steps", get(get_steps))
+        .route("/v1/runs/{id}/logs", get(get_logs))
+        .fallback(not_found)
+        .with_state(svc)
+}
+
+type ApiResult = Result<axum::response::Response, ApiError>;
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+fn parse_run_id(raw: &str) -> Result<RunId, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_run_id",
+            format!("{raw:?} is not a run id (run ids are UUIDs)"),
+        )
+    })
+}
+
+async fn deploy_module(
+    State(svc): State<Arc<Weft>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let before = svc
+        .registry()
+        .store()
+        .latest(&name)
+        .await
+        .map_err(ServiceError::from)?;
+    let version = svc.deploy(&name, body.to_vec()).await?;
+    let created = before.as_ref().is_none_or(|b| b.version != version.version);
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(views::module(&version))).into_response())
+}
+
+async fn module_versions(State(svc): State<Arc<Weft>>, Path(name): Path<String>) -> ApiResult {
+    let versions = svc
+        .registry()
+        .store()
+        .versions(&name)
+        .await
+        .map_err(ServiceError::from)?;
+    if versions.is_empty() {
+        return Err(ServiceError::UnknownModule(name).into());
+    }
+    let list: Vec<Value> = versions.iter().map(views::module).collect();
+    Ok(Json(json!({ "name": name, "versions": list })).into_response())
+}
+
+async fn list_modules(State(svc): State<Arc<Weft>>) -> ApiResult {
+    let latest = svc
+        .registry()
+        .store()
+        .list_latest()
+        .await
+        .map_err(ServiceError::from)?;
+    let list: Vec<Value> = latest.iter().map(views::module).collect();
+    Ok(Json(json!({ "modules": list })).into_response())
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait: Option<f64>,
+}
+
+async fn start_run(
+    State(svc): State<Arc<Weft>>,
+    Path(name): Path<String>,
+    Query(query): Query<WaitQuery>,
+    body: Bytes,
+) -> ApiResult {
+    let input = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body is not UTF-8",
+        )
+    })?;
+    let input = if input.trim().is_empty() {
+        "null"
+    } else {
+        input
+    };
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        ));
+    }
+    let wait = match query.wait {
+        None => None,
+        Some(w) if w.is_finite() && w >= 0.0 => Some(Duration::from_secs_f64(w).min(MAX_WAIT)),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_wait",
+                "`wait` must be a non-negative number of seconds",
+            ));
+        }
+    };
+    let run_id = svc.start_run(&name, input).await?;
+    let Some(wait) = wait else {
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "runId": run_id }))).into_response());
+    };
+    let run = svc.wait_for(&run_id, wait).await?;
+    let status = if run.status.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(views::run_result(&run))).into_response())
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    status: Option<String>,
+    workflow: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_runs(State(svc): State<Arc<Weft>>, Query(q): Query<RunsQuery>) -> ApiResult {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_status",
+                format!("{s:?} is not a run status (running, completed, failed, cancelled)"),
+            )
+        })?),
+    };
+    let query = RunQuery {
+        status,
+        workflow: q.workflow,
+        limit: q.limit.unwrap_or(50).min(500),
+    };
+    let runs = svc.list_runs(&query).await?;
+    let list: Vec<Value> = runs.iter().map(views::run).collect();
+    Ok(Json(json!({ "runs": list })).into_response())
+}
+
+async fn get_run(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
+    let run = svc.run(&parse_run_id(&id)?).await?;
+    Ok(Json(views::run(&run)).into_response())
+}
+
+async fn get_steps(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_run_id(&id)?;
+    let steps = svc.steps(&id).await?;
+    let list: Vec<Value> = steps.iter().map(views::step).collect();
+    Ok(Json(json!({ "runId": id, "steps": list })).into_response())
+}
+
+async fn get_logs(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_run_id(&id)?;
+    let logs = svc.logs(&id).await?;
+    let list: Vec<Value> = logs.iter().map(views::log_line).collect();
+    Ok(Json(json!({ "runId": id, "logs": list })).into_response())
+}

@@ -1,0 +1,101 @@
+//! JSON shapes of the API's responses. Payloads stored as JSON text are
+//! returned as JSON values, timestamps as RFC 3339 strings.
+
+use crate::model::{ErrorInfo, LogLine, Millis, ModuleVersion, RunRecord};
+use crate::service::StepView;
+use serde_json::{Value, json};
+use std::time::{Duration, UNIX_EPOCH};
+
+pub fn timestamp(ms: Millis) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// Stored JSON text as a value (text that is somehow not JSON stays a string).
+pub fn json_value(text: Option<&str>) -> Value {
+    match text {
+        None => Value::Null,
+        Some(t) => serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string())),
+    }
+}
+
+fn error(e: Option<&ErrorInfo>) -> Value {
+    e.map_or(Value::Null, |e| {
+        serde_json::to_value(e).unwrap_or(Value::Null)
+    })
+}
+
+pub fn module(v: &ModuleVersion) -> Value {
+    json!({
+        "name": v.name,
+        "version": v.version,
+        "digest": v.digest,
+        "kind": v.kind,
+        "size": v.size,
+        "uploadedAt": timestamp(v.uploaded_at),
+    })
+}
+
+pub fn run(r: &RunRecord) -> Value {
+    json!({
+        "runId": r.id,
+        "workflow": r.workflow,
+        "status": r.status,
+        "input": json_value(Some(&r.input)),
+        "output": json_value(r.output.as_deref()),
+        "error": error(r.error.as_ref()),
+        "moduleDigest": r.module_digest,
+        "steps": r.step_names.len(),
+        "createdAt": timestamp(r.created_at),
+        "updatedAt": timestamp(r.updated_at),
+    })
+}
+
+/// The short answer to a run started with `?wait=`.
+pub fn run_result(r: &RunRecord) -> Value {
+    json!({
+        "runId": r.id,
+        "status": r.status,
+        "output": json_value(r.output.as_deref()),
+        "error": error(r.error.as_ref()),
+    })
+}
+
+pub fn step(v: &StepView) -> Value {
+    let s = &v.step;
+    let history: Vec<Value> = v
+        .attempts
+        .iter()
+        .map(|a| {
+            json!({
+                "attempt": a.attempt,
+                "status": a.status,
+                "error": error(a.error.as_ref()),
+                "startedAt": timestamp(a.started_at),
+                "endedAt": a.ended_at.map(timestamp),
+            })
+        })
+        .collect();
+    json!({
+        "name": s.name,
+        "seq": s.seq,
+        "kind": s.kind,
+        "rpcName": s.rpc_name,
+        "input": json_value(s.input.as_deref()),
+        "status": s.status,
+        "attempts": s.attempt_count,
+        "result": json_value(s.result.as_deref()),
+        "error": error(s.error.as_ref()),
+        "wakeAt": s.wake_at.map(timestamp),
+        "createdAt": timestamp(s.created_at),
+        "completedAt": s.completed_at.map(timestamp),
+        "history": history,
+    })
+}
+
+pub fn log_line(l: &LogLine) -> Value {
+    json!({
+        "at": timestamp(l.at),
+        "level": l.level,
+        "message": l.message,
+    })
+}

@@ -1,0 +1,146 @@
+//! Commands that run the engine in this process: `weft dev`, `weft run`.
+
+use super::print;
+use crate::api;
+use crate::config::{Limits, env_num};
+use crate::service::worker::{self, WorkerOptions};
+use crate::service::{Backends, RpcMode, Settings, Weft};
+use crate::store::sqlite::QueueSettings;
+use anyhow::{Context as _, bail};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Queue settings from `WEFT_VISIBILITY_TIMEOUT_SECS` / `WEFT_MAX_RECEIVES`.
+fn queue_settings() -> anyhow::Result<QueueSettings> {
+    let d = QueueSettings::default();
+    Ok(QueueSettings {
+        visibility_timeout: Duration::from_secs(env_num(
+            "WEFT_VISIBILITY_TIMEOUT_SECS",
+            d.visibility_timeout.as_secs(),
+        )?),
+        max_receives: env_num("WEFT_MAX_RECEIVES", d.max_receives as u64)? as u32,
+    })
+}
+
+fn worker_options() -> anyhow::Result<WorkerOptions> {
+    let d = WorkerOptions::default();
+    Ok(WorkerOptions {
+        concurrency: env_num("WEFT_WORKER_CONCURRENCY", d.concurrency as u64)? as usize,
+        sweep_interval: Duration::from_secs(env_num(
+            "WEFT_SWEEP_INTERVAL_SECS",
+            d.sweep_interval.as_secs(),
+        )?),
+        ..d
+    })
+}
+
+fn settings(mode: RpcMode, limits: &Limits) -> anyhow::Result<Settings> {
+    let mut s = Settings::new(mode, limits);
+    s.repair_after =
+        Duration::from_secs(env_num("WEFT_REPAIR_AFTER_SECS", s.repair_after.as_secs())?);
+    Ok(s)
+}
+
+/// `weft dev`: the API and a worker over the embedded backend.
+pub async fn dev(
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    inline_rpc: bool,
+) -> anyhow::Result<ExitCode> {
+    let limits = Limits::from_env()?;
+    let backends = Backends::embedded(&data_dir, queue_settings()?)
+        .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+    let mode = if inline_rpc {
+        RpcMode::Inline
+    } else {
+        RpcMode::Queued
+    };
+    let svc = Weft::new(backends, limits.clone(), settings(mode, &limits)?)?;
+
+    // Runs a previous process left mid-flight are re-driven at once rather
+    // than after the first sweep interval.
+    let resumed = worker::sweep_runs(&svc).await.unwrap_or(0);
+    let worker = tokio::spawn(worker::run(Arc::clone(&svc), worker_options()?));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    println!(
+        "weft dev listening on http://{bound} (data in {}, RPC steps {}, {resumed} runs resumed)",
+        data_dir.display(),
+        if inline_rpc { "inline" } else { "queued" }
+    );
+    let server = axum::serve(listener, api::router(svc)).with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    server.await.context("serving the API")?;
+    worker.abort();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Splits `NAME=PATH`, or names a module after its file.
+fn module_arg(arg: &str) -> anyhow::Result<(String, PathBuf)> {
+    if let Some((name, path)) = arg.split_once('=') {
+        return Ok((name.to_string(), PathBuf::from(path)));
+    }
+    let path = PathBuf::from(arg);
+    Ok((file_stem(&path)?, path))
+}
+
+fn file_stem(path: &Path) -> anyhow::Result<String> {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .map(str::to_string)
+        .with_context(|| format!("cannot name a module after {}", path.display()))
+}
+
+/// `weft run`: one workflow run, start to finish, in this process.
+pub async fn run(
+    workflow: PathBuf,
+    rpcs: Vec<String>,
+    input: String,
+    replay_every_step: bool,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
+    let limits = Limits::from_env()?;
+    let dir = tempfile::tempdir().context("creating a scratch directory")?;
+    let backends = Backends::embedded(dir.path(), queue_settings()?)?;
+    let mut settings = settings(RpcMode::Inline, &limits)?;
+    settings.replay_every_step = replay_every_step;
+    let svc = Weft::new(backends, limits, settings)?;
+
+    let name = file_stem(&workflow)?;
+    deploy_file(&svc, &name, &workflow).await?;
+    for arg in &rpcs {
+        let (rpc_name, path) = module_arg(arg)?;
+        deploy_file(&svc, &rpc_name, &path).await?;
+    }
+    let worker = tokio::spawn(worker::run(Arc::clone(&svc), WorkerOptions::default()));
+    let run_id = svc.start_run(&name, &input).await?;
+    let run = svc.wait_for(&run_id, Duration::from_secs(timeout)).await?;
+    worker.abort();
+
+    let steps = svc.steps(&run_id).await?;
+    let logs = svc.logs(&run_id).await?;
+    print::run_report(&run, &steps, &logs);
+    if !run.status.is_terminal() {
+        bail!("the run did not finish within {timeout} s");
+    }
+    Ok(match run.status {
+        crate::model::RunStatus::Completed => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
+}
+
+async fn deploy_file(svc: &Weft, name: &str, path: &Path) -> anyhow::Result<()> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("reading {}", path.display()))?;
+    svc.deploy(name, bytes)
+        .await
+        .with_context(|| format!("deploying {} as {name:?}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! The `weft` command line.
+
+mod local;
+mod print;
+mod remote;
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "weft",
+    version,
+    about = "Durable, WebAssembly-sandboxed workflows"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where client commands find the API.
+#[derive(clap::Args, Clone)]
+pub struct ServerArgs {
+    /// Base URL of a Weft API (`weft dev`, or the Lambda HTTP endpoint).
+    #[arg(long, env = "WEFT_URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and a worker in one process, on the embedded backend.
+    Dev {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Where the embedded backend keeps its database and modules.
+        #[arg(long, env = "WEFT_DATA_DIR", default_value = ".weft")]
+        data_dir: PathBuf,
+        /// Run RPC steps inside the orchestrating activation instead of
+        /// through the queue.
+        #[arg(long)]
+        inline_rpc: bool,
+    },
+    /// Run a workflow to completion in-process on a throwaway store, then
+    /// print its output, steps and logs.
+    Run {
+        /// The workflow component.
+        workflow: PathBuf,
+        /// An RPC module, as `NAME=PATH` or `PATH` (named after the file).
+        #[arg(long = "rpc", value_name = "[NAME=]PATH")]
+        rpcs: Vec<String>,
+        /// The run's input (JSON).
+        #[arg(long, default_value = "null")]
+        input: String,
+        /// Suspend and replay from the top after every step, to check that
+        /// the workflow replays deterministically.
+        #[arg(long)]
+        replay_every_step: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Upload a module (a workflow or RPC component).
+    Deploy {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Start a run of a deployed workflow.
+    Start {
+        workflow: String,
+        #[arg(long, default_value = "null")]
+        input: String,
+        /// Wait for the run to finish (up to 60 s) and print its result.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show a run.
+    Status {
+        run_id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show a run's steps and their attempts.
+    Steps {
+        run_id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show a run's log lines.
+    Logs {
+        run_id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub async fn main() -> anyhow::Result<std::process::ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Dev {
+            addr,
+            data_dir,
+            inline_rpc,
+        } => local::dev(addr, data_dir, inline_rpc).await,
+        Command::Run {
+            workflow,
+            rpcs,
+            input,
+            replay_every_step,
+            timeout,
+        } => local::run(workflow, rpcs, input, replay_every_step, timeout).await,
+        Command::Deploy { file, name, server } => {
+            remote::deploy(&server.server, &file, &name).await
+        }
+        Command::Start {
+            workflow,
+            input,
+            wait,
+            server,
+        } => remote::start(&server.server, &workflow, &input, wait).await,
+        Command::Status { run_id, server } => remote::status(&server.server, &run_id).await,
+        Command::Steps { run_id, server } => remote::steps(&server.server, &run_id).await,
+        Command::Logs { run_id, server } => remote::logs(&server.server, &run_id).await,
+    }
+}

@@ -1,0 +1,106 @@
+//! Human-readable rendering of runs, steps and logs. Works on the API's JSON
+//! views, so `weft run` (local) and `weft status` (remote) print alike.
+
+use crate::api::views;
+use crate::model::{LogLine, RunRecord};
+use crate::service::StepView;
+use serde_json::Value;
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+/// Prints a run view (`GET /v1/runs/{id}`).
+pub fn run(run: &Value) {
+    println!(
+        "run {}  workflow {}  status {}",
+        text(&run["runId"]),
+        text(&run["workflow"]),
+        text(&run["status"])
+    );
+    println!("  module  {}", text(&run["moduleDigest"]));
+    println!(
+        "  created {}  updated {}",
+        text(&run["createdAt"]),
+        text(&run["updatedAt"])
+    );
+    println!("  input   {}", short(&run["input"].to_string(), 200));
+    if !run["output"].is_null() {
+        println!("  output  {}", run["output"]);
+    }
+    if !run["error"].is_null() {
+        println!(
+            "  error   {}: {}",
+            text(&run["error"]["code"]),
+            text(&run["error"]["message"])
+        );
+    }
+}
+
+/// Prints step views (`GET /v1/runs/{id}/steps`).
+pub fn steps(steps: &[Value]) {
+    println!("steps:");
+    if steps.is_empty() {
+        println!("  (none)");
+    }
+    for s in steps {
+        let target = match &s["rpcName"] {
+            Value::String(rpc) => format!(" → {rpc}"),
+            _ => String::new(),
+        };
+        let outcome = if !s["error"].is_null() {
+            format!(
+                "{}: {}",
+                text(&s["error"]["code"]),
+                text(&s["error"]["message"])
+            )
+        } else {
+            short(&s["result"].to_string(), 120)
+        };
+        println!(
+            "  #{:<3} {:<6} {:<18} {:<9} attempts {:<2} {}{}",
+            text(&s["seq"]),
+            text(&s["kind"]),
+            text(&s["name"]),
+            text(&s["status"]),
+            text(&s["attempts"]),
+            outcome,
+            target
+        );
+    }
+}
+
+/// Prints log views (`GET /v1/runs/{id}/logs`).
+pub fn logs(logs: &[Value]) {
+    println!("logs:");
+    if logs.is_empty() {
+        println!("  (none)");
+    }
+    for l in logs {
+        println!(
+            "  {} {:<6} {}",
+            text(&l["at"]),
+            text(&l["level"]),
+            text(&l["message"])
+        );
+    }
+}
+
+/// Everything about a finished local run.
+pub fn run_report(record: &RunRecord, step_views: &[StepView], log_lines: &[LogLine]) {
+    run(&views::run(record));
+    steps(&step_views.iter().map(views::step).collect::<Vec<_>>());
+    logs(&log_lines.iter().map(views::log_line).collect::<Vec<_>>());
+}

@@ -1,0 +1,184 @@
+//! Loading components by digest: from memory, from a precompiled artifact
+//! this host produced, or by compiling the stored module bytes.
+//!
+//! Compiling a JavaScript or Python component takes seconds; loading its
+//! precompiled artifact takes well under a millisecond. Artifacts are only
+//! trusted if their sha256 matches the digest recorded (in the module store)
+//! when this host wrote them: deserialising attacker-supplied machine code
+//! would bypass the sandbox entirely.
+
+use crate::model::Digest;
+use crate::modules::ModuleStore;
+use crate::store::StoreError;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("module {0} is not in the module store")]
+    Missing(Digest),
+    #[error("module {digest} does not compile: {message}")]
+    Compile { digest: Digest, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Loads and caches compiled components.
+pub struct ComponentLoader {
+    engine: Engine,
+    engine_hash: String,
+    modules: Arc<dyn ModuleStore>,
+    artifact_dir: PathBuf,
+    memory: Mutex<HashMap<Digest, Component>>,
+    /// Serialises compilation: one module is compiled once even when many
+    /// activations ask for it at the same moment.
+    compiling: tokio::sync::Mutex<()>,
+}
+
+impl ComponentLoader {
+    pub fn new(
+        engine: Engine,
+        engine_hash: String,
+        modules: Arc<dyn ModuleStore>,
+        artifact_dir: PathBuf,
+    ) -> Self {
+        Self {
+            engine,
+            engine_hash,
+            modules,
+            artifact_dir,
+            memory: Mutex::default(),
+            compiling: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn remembered(&self, digest: &Digest) -> Option<Component> {
+        self.memory.lock().ok()?.get(digest).cloned()
+    }
+
+    fn remember(&self, digest: &Digest, component: &Component) {
+        if let Ok(mut m) = self.memory.lock() {
+            m.insert(digest.clone(), component.clone());
+        }
+    }
+
+    fn artifact_path(&self, digest: &Digest) -> PathBuf {
+        self.artifact_dir
+            .join(format!("{}-{}.cwasm", digest.as_str(), self.engine_hash))
+    }
+
+    /// The component for `digest`, compiled or loaded once per process.
+    pub async fn load(&self, digest: &Digest) -> Result<Component, LoadError> {
+        if let Some(c) = self.remembered(digest) {
+            return Ok(c);
+        }
+        let _guard = self.compiling.lock().await;
+        if let Some(c) = self.remembered(digest) {
+            return Ok(c);
+        }
+        if let Some(c) = self.load_artifact(digest).await? {
+            self.remember(digest, &c);
+            return Ok(c);
+        }
+        let bytes = self
+            .modules
+            .get_blob(digest)
+            .await?
+            .ok_or_else(|| LoadError::Missing(digest.clone()))?;
+        let component = self.compile(digest, bytes).await?;
+        self.store_artifact(digest, &component).await?;
+        self.remember(digest, &component);
+        Ok(component)
+    }
+
+    /// Compiles module bytes (on the blocking pool: it is CPU-bound).
+    pub async fn compile(&self, digest: &Digest, bytes: Vec<u8>) -> Result<Component, LoadError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await
+            .map_err(|e| LoadError::Compile {
+                digest: digest.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| LoadError::Compile {
+                digest: digest.clone(),
+                message: format!("{e:#}"),
+            })
+    }
+
+    /// Keeps a freshly compiled component: in memory, and as an artifact on
+    /// disk whose digest is recorded in the module store.
+    pub async fn store_artifact(
+        &self,
+        digest: &Digest,
+        component: &Component,
+    ) -> Result<(), LoadError> {
+        self.remember(digest, component);
+        let bytes = component.serialize().map_err(|e| LoadError::Compile {
+            digest: digest.clone(),
+            message: format!("cannot serialise: {e:#}"),
+        })?;
+        let artifact_digest = Digest::of(&bytes);
+        let path = self.artifact_path(digest);
+        let written =
+            tokio::task::spawn_blocking(move || crate::util::write_file_atomically(&path, &bytes))
+                .await;
+        match written {
+            Ok(Ok(())) => {
+                self.modules
+                    .put_artifact_digest(digest, &self.engine_hash, &artifact_digest)
+                    .await?;
+            }
+            // A read-only or full disk only costs a recompilation next time.
+            Ok(Err(e)) => tracing::warn!(%digest, "cannot write precompiled artifact: {e}"),
+            Err(e) => tracing::warn!(%digest, "cannot write precompiled artifact: {e}"),
+        }
+        Ok(())
+    }
+
+    /// Loads the artifact for `digest` if one exists and is the one this
+    /// host recorded.
+    async fn load_artifact(&self, digest: &Digest) -> Result<Option<Component>, LoadError> {
+        let Some(expected) = self
+            .modules
+            .artifact_digest(digest, &self.engine_hash)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Ok(bytes) = tokio::fs::read(self.artifact_path(digest)).await else {
+            return Ok(None);
+        };
+        if Digest::of(&bytes) != expected {
+            tracing::warn!(%digest, "ignoring a precompiled artifact whose digest does not match the record");
+            return Ok(None);
+        }
+        let engine = self.engine.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            // SAFETY: the bytes hash to the digest this host recorded when it
+            // serialised the component itself, so they are wasmtime's own
+            // output for this engine configuration (`engine_hash` is part of
+            // the file name and of the record's key).
+            #[allow(unsafe_code)]
+            unsafe {
+                Component::deserialize(&engine, &bytes)
+            }
+        })
+        .await;
+        match loaded {
+            Ok(Ok(c)) => Ok(Some(c)),
+            Ok(Err(e)) => {
+                tracing::warn!(%digest, "cannot load precompiled artifact, recompiling: {e:#}");
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::warn!(%digest, "cannot load precompiled artifact, recompiling: {e}");
+                Ok(None)
+            }
+        }
+    }
+}

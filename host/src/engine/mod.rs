@@ -1,0 +1,63 @@
+//! Wasmtime, configured for Weft: the shared [`Engine`], guest sandboxes,
+//! resource limits, and loading of (precompiled) components.
+
+pub mod bindings;
+pub mod limiter;
+pub mod loader;
+pub mod output;
+pub mod sandbox;
+
+use crate::config::Limits;
+use sha2::{Digest as _, Sha256};
+use std::hash::{Hash, Hasher};
+use wasmtime::{Config, Engine};
+
+/// Builds the engine every guest runs on.
+///
+/// Fuel metering is on (deterministic CPU limits that fail a run with
+/// `cpu_limit`), and the stacks are sized so that deep guest recursion hits
+/// wasm's stack limit, a clean trap, long before the host's.
+pub fn new_engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.consume_fuel(true);
+    config.max_wasm_stack(1 << 20);
+    config.async_stack_size(2 << 20);
+    Engine::new(&config)
+}
+
+/// A stable fingerprint of everything that makes a precompiled artifact
+/// loadable by this engine (wasmtime version, target, settings).
+pub fn engine_hash(engine: &Engine) -> String {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut h = Sha(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut h);
+    hex::encode(&h.0.finalize()[..16])
+}
+
+/// The engine and the limits every guest is held to.
+pub struct WeftEngine {
+    pub engine: Engine,
+    pub limits: Limits,
+    pub engine_hash: String,
+}
+
+impl WeftEngine {
+    pub fn new(limits: Limits) -> wasmtime::Result<Self> {
+        let engine = new_engine()?;
+        let engine_hash = engine_hash(&engine);
+        Ok(Self {
+            engine,
+            limits,
+            engine_hash,
+        })
+    }
+}

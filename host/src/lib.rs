@@ -1,0 +1,12 @@
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod modules;
+pub mod queue;
+pub mod replay;
+pub mod rpc;
+pub mod service;
+pub mod store;
+pub mod util;

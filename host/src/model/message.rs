@@ -1,0 +1,62 @@
+//! The small JSON envelopes that travel through the work queue.
+
+use super::{Millis, RunId};
+use serde::{Deserialize, Serialize};
+
+/// A unit of work for a worker. Messages carry only identifiers: the state
+/// they act on is read from the store, so a stale or duplicated message is
+/// harmless, and every handler is idempotent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum WorkMessage {
+    /// Replay the run and carry it as far as it can go. Also the timer
+    /// message: a sleep or a retry backoff sends it with a `not_before`, and
+    /// the replay completes whatever is due.
+    #[serde(rename_all = "camelCase")]
+    Resume { run_id: RunId },
+    /// Execute the next attempt of an RPC step.
+    #[serde(rename_all = "camelCase")]
+    ExecuteStep {
+        run_id: RunId,
+        step: String,
+        attempt: u32,
+    },
+}
+
+/// A message together with the earliest time it may be handled. Queues cap
+/// delays (SQS at 900 s); a message that arrives early is re-sent with the
+/// remaining delay, so arbitrarily long sleeps and backoffs work.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    #[serde(flatten)]
+    pub message: WorkMessage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Millis>,
+}
+
+impl WorkMessage {
+    pub fn run_id(&self) -> &RunId {
+        match self {
+            Self::Resume { run_id } | Self::ExecuteStep { run_id, .. } => run_id,
+        }
+    }
+}
+
+impl Envelope {
+    /// A message to handle as soon as possible.
+    pub fn now(message: WorkMessage) -> Self {
+        Self {
+            message,
+            not_before: None,
+        }
+    }
+
+    /// A message to handle no sooner than `at`.
+    pub fn at(message: WorkMessage, at: Millis) -> Self {
+        Self {
+            message,
+            not_before: Some(at),
+        }
+    }
+}

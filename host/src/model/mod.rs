@@ -1,0 +1,22 @@
+//! The domain vocabulary: runs, steps, outcomes, modules and work messages.
+//!
+//! Plain data with no I/O. Every other module depends on this one and it
+//! depends on none of them, so the words mean the same thing in the replay
+//! core, the stores and the HTTP API.
+
+mod error;
+mod message;
+mod module;
+mod run;
+mod step;
+mod time;
+
+pub use error::{ErrorCode, ErrorInfo};
+pub use message::{Envelope, WorkMessage};
+pub use module::{Digest, ModuleKind, ModuleVersion};
+pub use run::{Lease, LogLine, RunId, RunRecord, RunStatus};
+pub use step::{
+    AttemptRecord, RetryPolicy, StepCall, StepKind, StepOptions, StepOutcome, StepRecord,
+    StepStatus,
+};
+pub use time::{Millis, now_millis};

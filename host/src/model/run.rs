@@ -1,0 +1,132 @@
+//! Workflow runs.
+
+use super::{Digest, ErrorInfo, Millis};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A run's identifier: a UUIDv7, so ids sort by creation time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(String);
+
+impl RunId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for RunId {
+    type Err = uuid::Error;
+
+    /// Accepts only canonical UUIDs, so a run id from a URL can never smuggle
+    /// a `#` (the step key separator) or other surprises into a store key.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parsed = uuid::Uuid::parse_str(s)?;
+        Ok(Self(parsed.hyphenated().to_string()))
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a run is in its life. Only `Running` can change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => Self::Running,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self != Self::Running
+    }
+}
+
+/// Who may activate a run (or execute a step) until when.
+///
+/// A lease that has expired may be taken over by anyone; the previous holder
+/// then loses its next conditional write (see [`RunRecord::version`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub expires_at: Millis,
+}
+
+impl Lease {
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// A run as stored: the seed's `workflow-runs` item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub workflow: String,
+    /// The sha256 of the workflow module the run started with; never changes.
+    pub module_digest: Digest,
+    pub status: RunStatus,
+    /// JSON text.
+    pub input: String,
+    /// JSON text, once completed.
+    pub output: Option<String>,
+    pub error: Option<ErrorInfo>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// Bumped by every write. Writers name the version they read, so a
+    /// stale writer (a worker whose lease was taken over) always loses: the
+    /// version doubles as the fencing token.
+    pub version: u64,
+    pub lease: Option<Lease>,
+    /// The journal index: step names in the order the workflow reached them.
+    /// Replay reads step items by these keys with consistent reads instead of
+    /// trusting the eventually consistent `runId` index.
+    pub step_names: Vec<String>,
+}
+
+/// One line a workflow logged (through `log` or its stdout/stderr).
+///
+/// A line is identified by where the workflow was when it wrote it: the
+/// number of journal entries behind it (`position`) and its order since then
+/// (`index`). Replay only emits lines past the last recorded step, and those
+/// keys are deterministic, so a line is stored once however often the run is
+/// replayed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub position: u32,
+    pub index: u32,
+    /// The run's logical time when the line was written.
+    pub at: Millis,
+    pub level: String,
+    pub message: String,
+}

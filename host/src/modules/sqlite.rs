@@ -1,0 +1,200 @@
+//! Module storage for the embedded backend: version records in SQLite,
+//! bytes as files named by digest under `<data-dir>/modules/`.
+
+use super::ModuleStore;
+use crate::model::{Digest, Millis, ModuleKind, ModuleVersion};
+use crate::store::StoreError;
+use crate::store::sqlite::SqliteBackend;
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, params};
+use std::path::PathBuf;
+
+fn version_from_row(row: &Row<'_>) -> rusqlite::Result<ModuleVersion> {
+    let digest: String = row.get(2)?;
+    let kind: String = row.get(3)?;
+    let bad = |what: &str, v: &str| {
+        rusqlite::Error::InvalidParameterName(format!("stored {what} is invalid: {v}"))
+    };
+    Ok(ModuleVersion {
+        name: row.get(0)?,
+        version: row.get(1)?,
+        digest: Digest::parse(&digest).ok_or_else(|| bad("digest", &digest))?,
+        kind: ModuleKind::parse(&kind).ok_or_else(|| bad("module kind", &kind))?,
+        size: row.get::<_, i64>(4)? as u64,
+        uploaded_at: row.get::<_, i64>(5)? as u64,
+    })
+}
+
+const COLUMNS: &str = "name, version, digest, kind, size, uploaded_at";
+
+impl SqliteBackend {
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir()
+            .join("modules")
+            .join(format!("{}.wasm", digest.as_str()))
+    }
+}
+
+#[async_trait]
+impl ModuleStore for SqliteBackend {
+    async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.blob_path(digest);
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(());
+        }
+        let bytes = bytes.to_vec();
+        tokio::task::spawn_blocking(move || crate::util::write_file_atomically(&path, &bytes))
+            .await
+            .map_err(StoreError::backend)?
+            .map_err(StoreError::backend)
+    }
+
+    async fn get_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        match tokio::fs::read(self.blob_path(digest)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::backend(e)),
+        }
+    }
+
+    async fn add_version(
+        &self,
+        name: &str,
+        digest: &Digest,
+        kind: ModuleKind,
+        size: u64,
+        now: Millis,
+    ) -> Result<ModuleVersion, StoreError> {
+        let (name, digest) = (name.to_string(), digest.clone());
+        self.with_conn(move |c| {
+            let err = StoreError::backend;
+            let tx = c.transaction().map_err(err)?;
+            let latest = tx
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM modules WHERE name = ?1 ORDER BY version DESC LIMIT 1"),
+                    [&name],
+                    version_from_row,
+                )
+                .optional()
+                .map_err(err)?;
+            if let Some(latest) = &latest
+                && latest.digest == digest
+            {
+                return Ok(latest.clone());
+            }
+            let record = ModuleVersion {
+                name,
+                version: latest.map_or(1, |l| l.version + 1),
+                digest,
+                kind,
+                size,
+                uploaded_at: now,
+            };
+            tx.execute(
+                &format!("INSERT INTO modules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    record.name,
+                    record.version,
+                    record.digest.as_str(),
+                    record.kind.as_str(),
+                    record.size as i64,
+                    record.uploaded_at as i64
+                ],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn versions(&self, name: &str) -> Result<Vec<ModuleVersion>, StoreError> {
+        let name = name.to_string();
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM modules WHERE name = ?1 ORDER BY version"
+                ))
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map([name], version_from_row)
+                .map_err(StoreError::backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn latest(&self, name: &str) -> Result<Option<ModuleVersion>, StoreError> {
+        let name = name.to_string();
+        self.with_conn(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM modules WHERE name = ?1 ORDER BY version DESC LIMIT 1"
+                ),
+                [name],
+                version_from_row,
+            )
+            .optional()
+            .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn list_latest(&self) -> Result<Vec<ModuleVersion>, StoreError> {
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM modules m
+                     WHERE version = (SELECT MAX(version) FROM modules WHERE name = m.name)
+                     ORDER BY name"
+                ))
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map([], version_from_row)
+                .map_err(StoreError::backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn artifact_digest(
+        &self,
+        module: &Digest,
+        engine_hash: &str,
+    ) -> Result<Option<Digest>, StoreError> {
+        let (module, engine_hash) = (module.clone(), engine_hash.to_string());
+        self.with_conn(move |c| {
+            let found: Option<String> = c
+                .query_row(
+                    "SELECT artifact_digest FROM artifacts WHERE module_digest = ?1 AND engine_hash = ?2",
+                    params![module.as_str(), engine_hash],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            Ok(found.and_then(|d| Digest::parse(&d)))
+        })
+        .await
+    }
+
+    async fn put_artifact_digest(
+        &self,
+        module: &Digest,
+        engine_hash: &str,
+        artifact: &Digest,
+    ) -> Result<(), StoreError> {
+        let (module, engine_hash, artifact) =
+            (module.clone(), engine_hash.to_string(), artifact.clone());
+        self.with_conn(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO artifacts (module_digest, engine_hash, artifact_digest) VALUES (?1, ?2, ?3)",
+                params![module.as_str(), engine_hash, artifact.as_str()],
+            )
+            .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,197 @@
+//! One activation: instantiate the workflow, replay it against its journal
+//! until it finishes or suspends, and report what happened.
+
+use super::driver::{DriverError, StepDriver};
+use super::journal::Divergence;
+use super::journal::Journal;
+use super::state::{Stop, WorkflowState, check_payload, error_from_guest, non_deterministic};
+use crate::config::Limits;
+use crate::engine::bindings::workflow::WorkflowPre;
+use crate::model::{ErrorCode, ErrorInfo, Millis, RunId, StepRecord};
+use std::time::{Duration, Instant};
+use wasmtime::{Store, Trap};
+
+/// How an activation ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The workflow returned this JSON output.
+    Completed(String),
+    /// The workflow returned an error, or the host failed the run.
+    Failed(ErrorInfo),
+    /// The workflow reached a step without an outcome.
+    Suspended,
+}
+
+/// What an activation needs to know about the run.
+pub struct ActivationInput {
+    pub run_id: RunId,
+    pub input: String,
+    /// The run's creation time: logical time starts here.
+    pub started_at: Millis,
+    /// Recorded steps in journal order.
+    pub journal: Vec<StepRecord>,
+}
+
+/// Figures about one activation, for logs and benchmarks.
+#[derive(Clone, Debug)]
+pub struct ActivationReport {
+    pub outcome: Outcome,
+    pub replayed_steps: u32,
+    pub new_steps: u32,
+    pub fuel_used: u64,
+    pub elapsed: Duration,
+}
+
+/// How often a long-running guest yields to the async runtime, in fuel.
+/// Keeps one busy guest from starving other tasks on the same thread.
+const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
+
+/// Runs one activation of a workflow. `driver` resolves new steps and
+/// persists the result; an `Err` means infrastructure failed and the
+/// activation should be retried (nothing about the run was decided).
+pub async fn activate(
+    pre: &WorkflowPre<WorkflowState>,
+    limits: &Limits,
+    input: ActivationInput,
+    driver: Box<dyn StepDriver>,
+) -> Result<ActivationReport, DriverError> {
+    let started = Instant::now();
+    let journal = Journal::new(input.journal);
+    let state = WorkflowState::new(
+        input.run_id.as_str(),
+        input.started_at,
+        journal,
+        driver,
+        limits,
+    );
+    let mut store = Store::new(pre.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    let fuel_ok = store.set_fuel(limits.workflow_fuel).is_ok()
+        && store
+            .fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))
+            .is_ok();
+
+    let run = async {
+        let workflow = pre.instantiate_async(&mut store).await?;
+        workflow.call_run(&mut store, &input.input).await
+    };
+    let result = tokio::time::timeout(limits.activation_timeout, run).await;
+
+    let fuel_used = if fuel_ok {
+        limits
+            .workflow_fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0))
+    } else {
+        0
+    };
+    let state = store.data_mut();
+    state.flush_output();
+    let outcome = match result {
+        Err(_) => Outcome::Failed(ErrorInfo::host(
+            ErrorCode::ActivationTimeout,
+            format!(
+                "the activation ran longer than {} s (WEFT_ACTIVATION_TIMEOUT_SECS)",
+                limits.activation_timeout.as_secs()
+            ),
+        )),
+        Ok(Ok(returned)) => match unconsumed_steps(&state.journal) {
+            Some(divergence) => Outcome::Failed(non_deterministic(&divergence)),
+            None => match returned {
+                Ok(output) => match check_payload(limits, "the workflow output", &output) {
+                    Ok(()) => Outcome::Completed(output),
+                    Err(e) => Outcome::Failed(e),
+                },
+                Err(guest_error) => {
+                    Outcome::Failed(error_from_guest(limits, guest_error).unwrap_or_else(|e| e))
+                }
+            },
+        },
+        Ok(Err(trap)) => match state.stop.take() {
+            Some(Stop::Suspend) => Outcome::Suspended,
+            Some(Stop::Fail(e)) => Outcome::Failed(e),
+            Some(Stop::Driver(e)) => return Err(e),
+            None => Outcome::Failed(classify_trap(
+                &trap,
+                state.limiter.memory_limit_hit(),
+                &state.last_stderr,
+            )),
+        },
+    };
+    state.driver.finish(&outcome).await?;
+    Ok(ActivationReport {
+        outcome,
+        replayed_steps: state.replayed_steps,
+        new_steps: state.new_steps,
+        fuel_used,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// A workflow that finishes while the journal still has steps it never
+/// reached took a different path than before.
+fn unconsumed_steps(journal: &Journal) -> Option<Divergence> {
+    let next = journal.unconsumed().first()?;
+    Some(Divergence {
+        position: next.seq,
+        recorded: format!(
+            "{} more step(s), starting with {} step `{}`",
+            journal.unconsumed().len(),
+            next.kind.as_str(),
+            next.name
+        ),
+        replayed: "the workflow returned without reaching them".into(),
+    })
+}
+
+/// Names the reason a guest trapped on its own.
+fn classify_trap(err: &wasmtime::Error, memory_limit_hit: bool, last_stderr: &str) -> ErrorInfo {
+    let trap = err.downcast_ref::<Trap>().copied();
+    let (code, what) = match trap {
+        Some(Trap::OutOfFuel) => (
+            ErrorCode::CpuLimit,
+            "the workflow used up its CPU budget for one activation (WEFT_FUEL_PER_ACTIVATION)"
+                .to_string(),
+        ),
+        Some(Trap::StackOverflow) => (
+            ErrorCode::StackOverflow,
+            "the workflow overflowed its call stack".to_string(),
+        ),
+        _ if memory_limit_hit => (
+            ErrorCode::MemoryLimit,
+            "the workflow tried to grow its memory past the limit (WEFT_MEMORY_LIMIT_MB)"
+                .to_string(),
+        ),
+        _ => (
+            ErrorCode::Trap,
+            format!("the workflow trapped: {}", root_message(err)),
+        ),
+    };
+    let message = if last_stderr.is_empty() {
+        what
+    } else {
+        format!("{what}; stderr: {}", tail(last_stderr, 600))
+    };
+    ErrorInfo {
+        code: code.as_str().into(),
+        message,
+        details: Some(serde_json::json!({ "trace": format!("{err:?}") })),
+    }
+}
+
+fn root_message(err: &wasmtime::Error) -> String {
+    match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => err.to_string(),
+    }
+}
+
+fn tail(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}

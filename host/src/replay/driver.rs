@@ -1,0 +1,68 @@
+//! The seam between the replay core and whoever persists and executes steps.
+//!
+//! The replay core decides *what* the workflow asks for, in order, and
+//! checks it against the journal; a [`StepDriver`] decides *how* a new or
+//! unfinished step gets its outcome: record it and suspend, run an RPC right
+//! here, wait for a timer. The service layer implements it on top of the
+//! stores; tests implement it in memory.
+
+use super::activation::Outcome;
+use crate::model::{ErrorInfo, LogLine, StepCall, StepOutcome, StepRecord};
+use crate::queue::QueueError;
+use crate::store::StoreError;
+use async_trait::async_trait;
+
+/// How a step call proceeds.
+#[derive(Debug)]
+pub enum Resolution {
+    /// The step has its final outcome (persisted); the guest continues with it.
+    Done(StepRecord),
+    /// Inline steps only: the guest runs the step's code as attempt `attempt`.
+    /// `stored` is the step as persisted so far (after a failed attempt).
+    Execute {
+        attempt: u32,
+        stored: Option<StepRecord>,
+    },
+    /// The outcome is not known yet; the activation ends here.
+    Suspend,
+}
+
+/// Why a driver could not resolve a step.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// Storage failed or a conditional write lost; the activation is
+    /// abandoned and retried from its message.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The run must fail with this error (e.g. a payload over the limit).
+    #[error("{0}")]
+    FailRun(ErrorInfo),
+}
+
+#[async_trait]
+pub trait StepDriver: Send {
+    /// The workflow reached an RPC or sleep step for the first time.
+    async fn schedule(&mut self, seq: u32, call: &StepCall) -> Result<Resolution, DriverError>;
+
+    /// The workflow reached a recorded step that has no outcome yet.
+    async fn in_flight(&mut self, step: &StepRecord) -> Result<Resolution, DriverError>;
+
+    /// An inline step's attempt finished in the guest with `outcome`.
+    /// `stored` is the step as persisted, if an earlier attempt recorded it.
+    async fn inline_attempt(
+        &mut self,
+        seq: u32,
+        call: &StepCall,
+        attempt: u32,
+        stored: Option<&StepRecord>,
+        outcome: StepOutcome,
+    ) -> Result<Resolution, DriverError>;
+
+    /// A log line the workflow wrote past the end of its journal.
+    fn log(&mut self, line: LogLine);
+
+    /// The activation ended; persist its result (and buffered logs).
+    async fn finish(&mut self, outcome: &Outcome) -> Result<(), DriverError>;
+}

@@ -1,0 +1,32 @@
+//! The replay core: one activation of a workflow against its journal.
+//!
+//! A workflow is deterministic code whose every effect is a step. An
+//! activation instantiates the guest, calls `run`, and answers each step
+//! call from the journal; the first step without an outcome goes to the
+//! [`StepDriver`], which either resolves it on the spot (an inline step, an
+//! RPC executed in-process, a due timer) or suspends the guest with a trap.
+//! A replay that asks for something other than what the journal recorded
+//! fails the run with `non_deterministic`.
+//!
+//! Nothing here knows which backend persists the journal.
+
+mod activation;
+mod driver;
+mod journal;
+mod runtime;
+mod state;
+
+pub use activation::{ActivationInput, ActivationReport, Outcome, activate};
+pub use driver::{DriverError, Resolution, StepDriver};
+pub use journal::{Divergence, Journal, Position};
+pub use runtime::WorkflowRuntime;
+pub use state::WorkflowState;
+pub(crate) use state::{check_payload, error_from_guest};
+
+/// Converts an RPC guest's error, keeping its code and validating details.
+pub(crate) fn error_from_rpc(
+    limits: &crate::config::Limits,
+    e: crate::engine::bindings::workflow::weft::workflow::types::Error,
+) -> crate::model::ErrorInfo {
+    error_from_guest(limits, e).unwrap_or_else(|e| e)
+}

@@ -1,0 +1,481 @@
+//! Resuming a run: take its lease, load its journal, replay it, and persist
+//! what the workflow decided (the [`StepDriver`] implementation).
+
+use super::handler::Handled;
+use super::steps::AttemptResult;
+use super::{RpcMode, ServiceError, Weft};
+use crate::engine::loader::LoadError;
+use crate::model::{
+    AttemptRecord, ErrorCode, ErrorInfo, Lease, LogLine, RunId, RunRecord, RunStatus, StepCall,
+    StepKind, StepOutcome, StepRecord, StepStatus, WorkMessage, now_millis,
+};
+use crate::replay::{self, ActivationInput, DriverError, Outcome, Resolution, StepDriver};
+use crate::store::{RunWrite, StateWrite, StepExpect, StepWrite, StoreError};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How soon to look again at a run another activation holds.
+const LEASE_BUSY_RETRY: Duration = Duration::from_millis(250);
+
+impl Weft {
+    /// Replays run `id` and carries it as far as it can go.
+    pub(crate) async fn resume(self: &Arc<Self>, id: &RunId) -> Result<Handled, ServiceError> {
+        let now = now_millis();
+        let lease_ms = self.settings.run_lease.as_millis() as u64;
+        let run = match self
+            .state
+            .acquire_run_lease(id, &self.settings.worker_id, now, lease_ms)
+            .await
+        {
+            Ok(run) => run,
+            Err(StoreError::NotFound(_)) => {
+                tracing::warn!(run = %id, "dropping a message for an unknown run");
+                return Ok(Handled::Done);
+            }
+            Err(StoreError::Conflict(_)) => {
+                // Finished (nothing to do) or held by a live activation, which
+                // may not have seen the change this message announces: look
+                // again once it lets go.
+                let run = self.state.get_run(id).await?;
+                return Ok(match run {
+                    Some(r) if r.status == RunStatus::Running => {
+                        Handled::RetryAfter(LEASE_BUSY_RETRY)
+                    }
+                    _ => Handled::Done,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let journal = self.state.get_steps(id, &run.step_names).await?;
+        if journal.len() != run.step_names.len() {
+            return Err(StoreError::Backend(format!(
+                "run {id}: the journal index names {} steps but {} were found",
+                run.step_names.len(),
+                journal.len()
+            ))
+            .into());
+        }
+        let pre = match self.registry.workflow(&run.module_digest).await {
+            Ok(pre) => pre,
+            Err(LoadError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                let error = ErrorInfo::host(ErrorCode::ModuleUnavailable, e.to_string());
+                self.fail_run(id, error).await?;
+                return Ok(Handled::Done);
+            }
+        };
+        let input = ActivationInput {
+            run_id: run.id.clone(),
+            input: run.input.clone(),
+            started_at: run.created_at,
+            journal,
+        };
+        let driver = ActivationDriver {
+            svc: Arc::clone(self),
+            run,
+            logs: Vec::new(),
+            released: false,
+        };
+        match replay::activate(&pre, &self.limits, input, Box::new(driver)).await {
+            Ok(report) => {
+                tracing::debug!(
+                    run = %id,
+                    outcome = ?report.outcome,
+                    replayed = report.replayed_steps,
+                    new = report.new_steps,
+                    fuel = report.fuel_used,
+                    elapsed_us = report.elapsed.as_micros() as u64,
+                    "activation ended"
+                );
+                if !matches!(report.outcome, Outcome::Suspended) {
+                    self.finished.notify_waiters();
+                }
+                Ok(Handled::Done)
+            }
+            // Someone else moved the run (cancelled it, or took over an
+            // expired lease): look again, with fresh state.
+            Err(DriverError::Store(StoreError::Conflict(reason))) => {
+                tracing::debug!(run = %id, "activation lost a race: {reason}");
+                Ok(Handled::RetryAfter(LEASE_BUSY_RETRY))
+            }
+            Err(DriverError::Store(e)) => Err(e.into()),
+            Err(DriverError::Queue(e)) => Err(e.into()),
+            Err(DriverError::FailRun(e)) => {
+                self.fail_run(id, e).await?;
+                Ok(Handled::Done)
+            }
+        }
+    }
+}
+
+/// Persists one activation's decisions. Every write is fenced by the run
+/// version this activation holds, so an activation that lost its lease
+/// cannot change the run.
+pub(crate) struct ActivationDriver {
+    svc: Arc<Weft>,
+    /// The run as last written by this activation; `version` is the fence.
+    run: RunRecord,
+    logs: Vec<LogLine>,
+    /// Whether the last write gave the lease up (the activation is ending).
+    released: bool,
+}
+
+impl ActivationDriver {
+    fn lease(&self, now: u64) -> Lease {
+        Lease {
+            owner: self.svc.settings.worker_id.clone(),
+            expires_at: now + self.svc.settings.run_lease.as_millis() as u64,
+        }
+    }
+
+    /// Writes the run (changed by `change`) together with `steps` and
+    /// `attempts` and the buffered logs, atomically and fenced.
+    async fn commit(
+        &mut self,
+        change: impl FnOnce(&mut RunRecord),
+        steps: Vec<StepWrite>,
+        attempts: Vec<AttemptRecord>,
+        release: bool,
+    ) -> Result<(), DriverError> {
+        let now = now_millis();
+        let mut next = self.run.clone();
+        change(&mut next);
+        next.updated_at = now;
+        next.lease = (!release).then(|| self.lease(now));
+        let run_id = next.id.clone();
+        let write = StateWrite {
+            run: Some(RunWrite {
+                record: next.clone(),
+                expected_version: self.run.version,
+            }),
+            steps,
+            attempts,
+            logs: self.logs.drain(..).map(|l| (run_id.clone(), l)).collect(),
+        };
+        self.svc.state.commit(write).await?;
+        next.version = self.run.version + 1;
+        self.run = next;
+        self.released = release;
+        Ok(())
+    }
+
+    /// Records a brand-new step (appending it to the journal index).
+    async fn append(
+        &mut self,
+        step: &StepRecord,
+        attempts: Vec<AttemptRecord>,
+        release: bool,
+    ) -> Result<(), DriverError> {
+        if step.seq as usize != self.run.step_names.len() {
+            return Err(StoreError::Conflict(format!(
+                "step `{}` has position {} but the journal index has {} entries",
+                step.name,
+                step.seq,
+                self.run.step_names.len()
+            ))
+            .into());
+        }
+        let name = step.name.clone();
+        let write = StepWrite {
+            record: step.clone(),
+            expect: StepExpect::Absent,
+        };
+        self.commit(
+            move |r| r.step_names.push(name),
+            vec![write],
+            attempts,
+            release,
+        )
+        .await
+    }
+
+    /// Updates a step already in the journal, from the state in `expected`.
+    async fn update(
+        &mut self,
+        step: &StepRecord,
+        expected: &StepRecord,
+        attempts: Vec<AttemptRecord>,
+        release: bool,
+    ) -> Result<(), DriverError> {
+        let write = StepWrite {
+            record: step.clone(),
+            expect: StepExpect::State {
+                status: expected.status,
+                attempt_count: expected.attempt_count,
+            },
+        };
+        self.commit(|_| {}, vec![write], attempts, release).await
+    }
+
+    /// Ends the activation here: gives the lease up, then sends `message`
+    /// (which will resume the run) no sooner than `at`.
+    async fn suspend(
+        &mut self,
+        message: Option<(WorkMessage, Option<u64>)>,
+    ) -> Result<Resolution, DriverError> {
+        if !self.released {
+            self.commit(|_| {}, vec![], vec![], true).await?;
+        }
+        if let Some((message, at)) = message {
+            self.svc.send(message, at).await?;
+        }
+        Ok(Resolution::Suspend)
+    }
+
+    fn resume_message(&self) -> WorkMessage {
+        WorkMessage::Resume {
+            run_id: self.run.id.clone(),
+        }
+    }
+
+    /// Hands a finished step to the guest, or, when replaying after every
+    /// step, suspends so the next activation replays it from the journal.
+    async fn deliver(&mut self, step: StepRecord) -> Result<Resolution, DriverError> {
+        if self.svc.settings.replay_every_step {
+            let resume = self.resume_message();
+            return self.suspend(Some((resume, None))).await;
+        }
+        Ok(Resolution::Done(step))
+    }
+
+    /// Executes an RPC step here, inside the activation, retrying short
+    /// backoffs in place.
+    async fn run_rpc_inline(&mut self, mut step: StepRecord) -> Result<Resolution, DriverError> {
+        loop {
+            match self.svc.execute_attempt(&step).await? {
+                AttemptResult::Final(done) => return self.deliver(done).await,
+                AttemptResult::RetryAt(waiting, at) => {
+                    let wait = Duration::from_millis(at.saturating_sub(now_millis()));
+                    if wait <= self.svc.settings.inline_retry_max_wait {
+                        // Keep the run lease alive while waiting.
+                        self.commit(|_| {}, vec![], vec![], false).await?;
+                        tokio::time::sleep(wait).await;
+                        step = waiting;
+                        continue;
+                    }
+                    let resume = self.resume_message();
+                    return self.suspend(Some((resume, Some(at)))).await;
+                }
+                // Another process holds the step; it resumes the run when done.
+                AttemptResult::Busy(_) | AttemptResult::Gone => return self.suspend(None).await,
+            }
+        }
+    }
+
+    /// Whether an unfinished step's message may have been lost: it has not
+    /// changed for longer than the repair threshold past when it was due.
+    fn looks_stranded(&self, step: &StepRecord, now: u64) -> bool {
+        let repair = self.svc.settings.repair_after.as_millis() as u64;
+        let due = step.wake_at.unwrap_or(step.updated_at).max(step.updated_at);
+        now > due + repair
+    }
+}
+
+#[async_trait]
+impl StepDriver for ActivationDriver {
+    async fn schedule(&mut self, seq: u32, call: &StepCall) -> Result<Resolution, DriverError> {
+        let now = now_millis();
+        let mut step = StepRecord::new(&self.run.id, seq, call, now);
+        match call.kind {
+            StepKind::Sleep => {
+                let duration = call
+                    .input
+                    .as_deref()
+                    .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+                    .and_then(|v| v.get("durationMs").and_then(|d| d.as_u64()))
+                    .unwrap_or(0);
+                if duration == 0 {
+                    step.finish(Ok("null".into()), now);
+                    self.append(&step, vec![], false).await?;
+                    return self.deliver(step).await;
+                }
+                let wake_at = now.saturating_add(duration);
+                step.status = StepStatus::Scheduled;
+                step.wake_at = Some(wake_at);
+                self.append(&step, vec![], true).await?;
+                let resume = self.resume_message();
+                self.suspend(Some((resume, Some(wake_at)))).await
+            }
+            StepKind::Rpc => match self.svc.settings.rpc_mode {
+                RpcMode::Inline => {
+                    self.append(&step, vec![], false).await?;
+                    self.run_rpc_inline(step).await
+                }
+                RpcMode::Queued => {
+                    self.append(&step, vec![], true).await?;
+                    let execute = WorkMessage::ExecuteStep {
+                        run_id: self.run.id.clone(),
+                        step: step.name.clone(),
+                        attempt: 1,
+                    };
+                    self.suspend(Some((execute, None))).await
+                }
+            },
+            StepKind::Inline => Err(DriverError::FailRun(ErrorInfo::host(
+                ErrorCode::StepProtocol,
+                format!("inline step `{}` cannot be scheduled", call.name),
+            ))),
+        }
+    }
+
+    async fn in_flight(&mut self, step: &StepRecord) -> Result<Resolution, DriverError> {
+        let now = now_millis();
+        let due = step.wake_at.is_none_or(|at| at <= now);
+        let lease_live = step.lease.as_ref().is_some_and(|l| l.is_live(now));
+        match (step.kind, step.status) {
+            (StepKind::Sleep, _) if due => {
+                let mut done = step.clone();
+                done.finish(Ok("null".into()), now);
+                self.update(&done, step, vec![], false).await?;
+                self.deliver(done).await
+            }
+            (StepKind::Inline, _) if due => Ok(Resolution::Execute {
+                attempt: step.attempt_count + 1,
+                stored: Some(step.clone()),
+            }),
+            (StepKind::Sleep | StepKind::Inline, _) => {
+                let timer = self
+                    .looks_stranded(step, now)
+                    .then(|| (self.resume_message(), step.wake_at));
+                self.suspend(timer).await
+            }
+            (StepKind::Rpc, status) => match self.svc.settings.rpc_mode {
+                RpcMode::Inline if status == StepStatus::Running && lease_live => {
+                    self.suspend(None).await
+                }
+                RpcMode::Inline if due => self.run_rpc_inline(step.clone()).await,
+                RpcMode::Inline => {
+                    let timer = self
+                        .looks_stranded(step, now)
+                        .then(|| (self.resume_message(), step.wake_at));
+                    self.suspend(timer).await
+                }
+                RpcMode::Queued => {
+                    let lost = status == StepStatus::Running && !lease_live;
+                    let redispatch = (lost
+                        || (status != StepStatus::Running && self.looks_stranded(step, now)))
+                    .then(|| {
+                        let execute = WorkMessage::ExecuteStep {
+                            run_id: self.run.id.clone(),
+                            step: step.name.clone(),
+                            attempt: step.attempt_count + 1,
+                        };
+                        (
+                            execute,
+                            step.wake_at.filter(|_| status == StepStatus::Scheduled),
+                        )
+                    });
+                    self.suspend(redispatch).await
+                }
+            },
+        }
+    }
+
+    async fn inline_attempt(
+        &mut self,
+        seq: u32,
+        call: &StepCall,
+        attempt: u32,
+        stored: Option<&StepRecord>,
+        outcome: StepOutcome,
+    ) -> Result<Resolution, DriverError> {
+        let now = now_millis();
+        let mut step = stored
+            .cloned()
+            .unwrap_or_else(|| StepRecord::new(&self.run.id, seq, call, now));
+        step.attempt_count = attempt;
+        step.updated_at = now;
+        let history = AttemptRecord {
+            step_id: StepRecord::key(&step.run_id, &step.name),
+            attempt,
+            status: if outcome.is_ok() {
+                StepStatus::Succeeded
+            } else {
+                StepStatus::Failed
+            },
+            error: outcome.as_ref().err().cloned(),
+            started_at: now,
+            ended_at: Some(now),
+        };
+        let retry_at = match &outcome {
+            Err(e)
+                if crate::rpc::is_retryable(e)
+                    && step.options.retry.allows_retry_after(attempt) =>
+            {
+                let delay = step.options.retry.delay(attempt, rand::random::<f64>());
+                Some((e.clone(), now + delay.as_millis() as u64))
+            }
+            _ => None,
+        };
+        let waits_in_place = retry_at.as_ref().is_some_and(|(_, at)| {
+            Duration::from_millis(at - now) <= self.svc.settings.inline_retry_max_wait
+        });
+        let release = retry_at.is_some() && !waits_in_place;
+        match &retry_at {
+            Some((error, at)) => {
+                step.status = StepStatus::Scheduled;
+                step.error = Some(error.clone());
+                step.wake_at = Some(*at);
+            }
+            None => step.finish(outcome, now),
+        }
+        match stored {
+            None => self.append(&step, vec![history], release).await?,
+            Some(previous) => self.update(&step, previous, vec![history], release).await?,
+        }
+        match (retry_at, waits_in_place) {
+            (None, _) => self.deliver(step).await,
+            (Some((_, at)), true) => {
+                tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_millis()))).await;
+                Ok(Resolution::Execute {
+                    attempt: attempt + 1,
+                    stored: Some(step),
+                })
+            }
+            (Some((_, at)), false) => {
+                let resume = self.resume_message();
+                self.suspend(Some((resume, Some(at)))).await
+            }
+        }
+    }
+
+    fn log(&mut self, line: LogLine) {
+        self.logs.push(line);
+    }
+
+    async fn finish(&mut self, outcome: &Outcome) -> Result<(), DriverError> {
+        match outcome {
+            Outcome::Completed(output) => {
+                let output = output.clone();
+                self.commit(
+                    move |r| {
+                        r.status = RunStatus::Completed;
+                        r.output = Some(output);
+                    },
+                    vec![],
+                    vec![],
+                    true,
+                )
+                .await
+            }
+            Outcome::Failed(error) => {
+                let error = error.clone();
+                self.commit(
+                    move |r| {
+                        r.status = RunStatus::Failed;
+                        r.error = Some(error);
+                    },
+                    vec![],
+                    vec![],
+                    true,
+                )
+                .await
+            }
+            Outcome::Suspended if !self.released || !self.logs.is_empty() => {
+                self.commit(|_| {}, vec![], vec![], true).await
+            }
+            Outcome::Suspended => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Turning a work message into a service call.
+
+use super::{ServiceError, Weft};
+use crate::model::{Envelope, ErrorCode, ErrorInfo, WorkMessage, now_millis};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the worker should do with a message after handling it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Delete it.
+    Done,
+    /// Keep it; deliver it again after this long.
+    RetryAfter(Duration),
+}
+
+impl Weft {
+    /// Handles one work message. Idempotent: a duplicate or stale message
+    /// finds its work done (or taken) and changes nothing.
+    pub async fn handle(self: &Arc<Self>, envelope: &Envelope) -> Result<Handled, ServiceError> {
+        if let Some(at) = envelope.not_before
+            && at > now_millis()
+        {
+            // Queues cap delays (SQS: 900 s); re-arm until due.
+            self.send(envelope.message.clone(), Some(at)).await?;
+            return Ok(Handled::Done);
+        }
+        match &envelope.message {
+            WorkMessage::Resume { run_id } => self.resume(run_id).await,
+            WorkMessage::ExecuteStep { run_id, step, .. } => self.execute_step(run_id, step).await,
+        }
+    }
+
+    /// Handles a message that could not be processed after the queue's
+    /// maximum number of receives: its run fails with the reason, rather
+    /// than waiting forever for work that will never happen.
+    pub async fn handle_dead_letter(
+        &self,
+        envelope: &Envelope,
+        receives: u32,
+    ) -> Result<(), ServiceError> {
+        let what = match &envelope.message {
+            WorkMessage::Resume { .. } => "resuming the run".to_string(),
+            WorkMessage::ExecuteStep { step, .. } => format!("executing step `{step}`"),
+        };
+        let error = ErrorInfo::host(
+            ErrorCode::DeadLettered,
+            format!(
+                "{what} failed {receives} times in a row; the message was moved to the dead-letter queue"
+            ),
+        );
+        tracing::error!(run = %envelope.message.run_id(), "{}", error.message);
+        self.fail_run(envelope.message.run_id(), error).await
+    }
+}

@@ -1,0 +1,353 @@
+//! Orchestration: starting runs, handling work messages, executing steps.
+//!
+//! [`Weft`] is the one object the HTTP API, the worker loop, the CLI and the
+//! Lambda handlers talk to. It owns the backends (behind the `StateStore`,
+//! `WorkQueue` and `ModuleStore` seams), the module registry and the
+//! settings, and turns each work message into store writes and new messages.
+
+mod activation;
+mod handler;
+mod steps;
+pub mod worker;
+
+pub use handler::Handled;
+
+use crate::config::Limits;
+use crate::engine::WeftEngine;
+use crate::engine::loader::ComponentLoader;
+use crate::model::{
+    AttemptRecord, Envelope, ErrorInfo, LogLine, ModuleKind, RunId, RunRecord, RunStatus,
+    StepRecord, WorkMessage, now_millis,
+};
+use crate::modules::ModuleStore;
+use crate::modules::registry::{DeployError, Registry};
+use crate::queue::{QueueError, WorkQueue};
+use crate::replay::WorkflowRuntime;
+use crate::rpc::RpcRuntime;
+use crate::store::sqlite::{QueueSettings, SqliteBackend};
+use crate::store::{RunQuery, StateStore, StoreError};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Where RPC steps execute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RpcMode {
+    /// In the process that replays the workflow, inside the activation:
+    /// no queue round trip per step. Used when no worker fleet is configured.
+    Inline,
+    /// On whichever worker receives the step's message from the queue.
+    Queued,
+}
+
+/// How the service behaves; see the README's configuration table.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub rpc_mode: RpcMode,
+    /// Identifies this process in leases.
+    pub worker_id: String,
+    /// How long a run lease lasts past each write of its holder.
+    pub run_lease: Duration,
+    /// Added to an RPC attempt's timeout to form its step lease.
+    pub step_lease_grace: Duration,
+    /// Suspend and replay from the top after every step. Slow, but proves
+    /// a workflow replays deterministically (`weft run --replay-every-step`).
+    pub replay_every_step: bool,
+    /// Retry backoffs up to this long are waited out in-process; longer ones
+    /// suspend the run and arm a durable timer.
+    pub inline_retry_max_wait: Duration,
+    /// An unfinished step untouched this long gets its message re-sent when
+    /// a replay reaches it (a crash may have lost the message).
+    pub repair_after: Duration,
+}
+
+impl Settings {
+    pub fn new(rpc_mode: RpcMode, limits: &Limits) -> Self {
+        Self {
+            rpc_mode,
+            worker_id: format!(
+                "{}-{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "weft".into()),
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            run_lease: limits.activation_timeout + Duration::from_secs(15),
+            step_lease_grace: Duration::from_secs(5),
+            replay_every_step: false,
+            inline_retry_max_wait: Duration::from_secs(2),
+            repair_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The storage a service runs on.
+#[derive(Clone)]
+pub struct Backends {
+    pub state: Arc<dyn StateStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub modules: Arc<dyn ModuleStore>,
+    /// Where precompiled artifacts are cached on local disk.
+    pub artifact_dir: PathBuf,
+}
+
+impl Backends {
+    /// The embedded backend in `data_dir`.
+    pub fn embedded(data_dir: &std::path::Path, queue: QueueSettings) -> Result<Self, StoreError> {
+        let db = Arc::new(SqliteBackend::open(data_dir, queue)?);
+        Ok(Self {
+            state: db.clone(),
+            queue: db.clone(),
+            modules: db,
+            artifact_dir: data_dir.join("cache"),
+        })
+    }
+}
+
+/// Why a service call failed, in terms an API can map to a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("no workflow named {0:?} is deployed")]
+    UnknownWorkflow(String),
+    #[error("module {0:?} is an RPC module, not a workflow")]
+    NotAWorkflow(String),
+    #[error("no run with id {0:?}")]
+    UnknownRun(String),
+    #[error("no module named {0:?} is deployed")]
+    UnknownModule(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// A step with its attempts, for display.
+#[derive(Clone, Debug)]
+pub struct StepView {
+    pub step: StepRecord,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// The Weft service.
+pub struct Weft {
+    pub(crate) state: Arc<dyn StateStore>,
+    pub(crate) queue: Arc<dyn WorkQueue>,
+    pub(crate) registry: Registry,
+    pub(crate) limits: Limits,
+    pub(crate) settings: Settings,
+    /// Signalled whenever this process finishes a run, so waiters wake at once.
+    pub(crate) finished: Notify,
+}
+
+impl Weft {
+    pub fn new(
+        backends: Backends,
+        limits: Limits,
+        settings: Settings,
+    ) -> anyhow::Result<Arc<Self>> {
+        let engine = WeftEngine::new(limits.clone()).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let loader = ComponentLoader::new(
+            engine.engine.clone(),
+            engine.engine_hash.clone(),
+            backends.modules.clone(),
+            backends.artifact_dir.clone(),
+        );
+        let workflows =
+            WorkflowRuntime::new(&engine.engine).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let rpcs = RpcRuntime::new(&engine.engine).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let registry = Registry::new(
+            backends.modules,
+            loader,
+            workflows,
+            rpcs,
+            limits.max_module_bytes,
+        );
+        Ok(Arc::new(Self {
+            state: backends.state,
+            queue: backends.queue,
+            registry,
+            limits,
+            settings,
+            finished: Notify::new(),
+        }))
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn state(&self) -> &Arc<dyn StateStore> {
+        &self.state
+    }
+
+    pub fn queue(&self) -> &Arc<dyn WorkQueue> {
+        &self.queue
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Validates and stores a module as the newest version of `name`.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<crate::model::ModuleVersion, ServiceError> {
+        Ok(self.registry.deploy(name, bytes).await?)
+    }
+
+    /// Starts a run of the newest version of `workflow`, pinned to that
+    /// version's digest for its whole life.
+    pub async fn start_run(&self, workflow: &str, input: &str) -> Result<RunId, ServiceError> {
+        if let Err(e) = crate::replay::check_payload(&self.limits, "the run input", input) {
+            return Err(if e.code == "payload_too_large" {
+                ServiceError::PayloadTooLarge(e.message)
+            } else {
+                ServiceError::InvalidInput(e.message)
+            });
+        }
+        let version = self
+            .registry
+            .store()
+            .latest(workflow)
+            .await?
+            .ok_or_else(|| ServiceError::UnknownWorkflow(workflow.to_string()))?;
+        if version.kind != ModuleKind::Workflow {
+            return Err(ServiceError::NotAWorkflow(workflow.to_string()));
+        }
+        let now = now_millis();
+        let run = RunRecord {
+            id: RunId::generate(),
+            workflow: workflow.to_string(),
+            module_digest: version.digest,
+            status: RunStatus::Running,
+            input: input.to_string(),
+            output: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            lease: None,
+            step_names: Vec::new(),
+        };
+        self.state.create_run(&run).await?;
+        self.send(
+            WorkMessage::Resume {
+                run_id: run.id.clone(),
+            },
+            None,
+        )
+        .await?;
+        Ok(run.id)
+    }
+
+    pub async fn run(&self, id: &RunId) -> Result<RunRecord, ServiceError> {
+        self.state
+            .get_run(id)
+            .await?
+            .ok_or_else(|| ServiceError::UnknownRun(id.to_string()))
+    }
+
+    pub async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, ServiceError> {
+        Ok(self.state.list_runs(query).await?)
+    }
+
+    /// A run's steps in journal order, each with its attempts.
+    pub async fn steps(&self, id: &RunId) -> Result<Vec<StepView>, ServiceError> {
+        let run = self.run(id).await?;
+        let steps = self.state.get_steps(&run.id, &run.step_names).await?;
+        let mut out = Vec::with_capacity(steps.len());
+        for step in steps {
+            let attempts = self
+                .state
+                .list_attempts(&StepRecord::key(&step.run_id, &step.name))
+                .await?;
+            out.push(StepView { step, attempts });
+        }
+        Ok(out)
+    }
+
+    pub async fn logs(&self, id: &RunId) -> Result<Vec<LogLine>, ServiceError> {
+        self.run(id).await?;
+        Ok(self.state.list_logs(id).await?)
+    }
+
+    /// Waits up to `timeout` for the run to finish; returns it either way.
+    pub async fn wait_for(&self, id: &RunId, timeout: Duration) -> Result<RunRecord, ServiceError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut poll = Duration::from_millis(20);
+        loop {
+            let notified = self.finished.notified();
+            let run = self.run(id).await?;
+            let now = tokio::time::Instant::now();
+            if run.status.is_terminal() || now >= deadline {
+                return Ok(run);
+            }
+            // Runs finished by another process are only seen by polling.
+            let nap = poll.min(deadline - now);
+            let _ = tokio::time::timeout(nap, notified).await;
+            poll = (poll * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Sends a work message, to be handled no sooner than `at` (epoch ms).
+    pub(crate) async fn send(
+        &self,
+        message: WorkMessage,
+        at: Option<u64>,
+    ) -> Result<(), QueueError> {
+        let now = now_millis();
+        let delay = at.map_or(Duration::ZERO, |at| {
+            Duration::from_millis(at.saturating_sub(now))
+        });
+        let envelope = Envelope {
+            message,
+            not_before: at.filter(|at| *at > now),
+        };
+        self.queue.send(&envelope, delay).await
+    }
+
+    /// Fails a run that cannot make progress, unless it already finished.
+    pub(crate) async fn fail_run(&self, id: &RunId, error: ErrorInfo) -> Result<(), ServiceError> {
+        for _ in 0..5 {
+            let Some(mut run) = self.state.get_run(id).await? else {
+                return Ok(());
+            };
+            if run.status.is_terminal() {
+                return Ok(());
+            }
+            let expected = run.version;
+            run.status = RunStatus::Failed;
+            run.error = Some(error.clone());
+            run.lease = None;
+            run.updated_at = now_millis();
+            let write = crate::store::StateWrite {
+                run: Some(crate::store::RunWrite {
+                    record: run,
+                    expected_version: expected,
+                }),
+                ..Default::default()
+            };
+            match self.state.commit(write).await {
+                Ok(()) => {
+                    self.finished.notify_waiters();
+                    return Ok(());
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict(format!("run {id} kept changing while being failed")).into())
+    }
+}

@@ -1,0 +1,253 @@
+//! Executing RPC step attempts, shared by inline execution (inside an
+//! activation) and queued execution (a worker handling `execute-step`).
+//!
+//! An attempt is claimed, run and recorded with conditional writes keyed on
+//! the step's status and attempt count, so at most one worker records each
+//! attempt's outcome and a step gets exactly one final outcome.
+
+use super::handler::Handled;
+use super::{ServiceError, Weft};
+use crate::model::{
+    AttemptRecord, ErrorCode, ErrorInfo, Lease, Millis, ModuleKind, RunId, StepOutcome, StepRecord,
+    StepStatus, WorkMessage, now_millis,
+};
+use crate::rpc::{self, RpcCall, split_rpc_name};
+use crate::store::{StateWrite, StepExpect, StepWrite, StoreError};
+use std::time::Duration;
+
+/// What became of an attempt.
+#[derive(Debug)]
+pub(crate) enum AttemptResult {
+    /// The step has its final outcome.
+    Final(StepRecord),
+    /// The attempt failed; the next is due at this time.
+    RetryAt(StepRecord, Millis),
+    /// Another worker holds a live lease on the step.
+    Busy(Lease),
+    /// Another worker changed the step first; its outcome stands.
+    Gone,
+}
+
+impl Weft {
+    /// Claims the next attempt of RPC step `step`, runs it, records it.
+    pub(crate) async fn execute_attempt(
+        &self,
+        step: &StepRecord,
+    ) -> Result<AttemptResult, StoreError> {
+        let now = now_millis();
+        if step.status.is_final() {
+            return Ok(AttemptResult::Final(step.clone()));
+        }
+        let key = StepRecord::key(&step.run_id, &step.name);
+        let mut history = Vec::new();
+        if step.status == StepStatus::Running {
+            match &step.lease {
+                Some(lease) if lease.is_live(now) => return Ok(AttemptResult::Busy(lease.clone())),
+                _ => {
+                    // The worker running this attempt died: count it as failed.
+                    let lost = ErrorInfo::host(
+                        ErrorCode::WorkerLost,
+                        "the worker executing this attempt stopped before recording it",
+                    );
+                    history.push(AttemptRecord {
+                        step_id: key.clone(),
+                        attempt: step.attempt_count,
+                        status: StepStatus::Failed,
+                        error: Some(lost.clone()),
+                        started_at: step.updated_at,
+                        ended_at: Some(now),
+                    });
+                    if !step.options.retry.allows_retry_after(step.attempt_count) {
+                        let mut done = step.clone();
+                        done.finish(Err(lost), now);
+                        return self.record_attempt(step, done, history, None).await;
+                    }
+                }
+            }
+        }
+        if let Some(at) = step
+            .wake_at
+            .filter(|at| *at > now && step.status == StepStatus::Scheduled)
+        {
+            return Ok(AttemptResult::RetryAt(step.clone(), at));
+        }
+
+        let attempt = step.attempt_count + 1;
+        let timeout = step
+            .options
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.limits.default_rpc_timeout);
+        let mut claimed = step.clone();
+        claimed.status = StepStatus::Running;
+        claimed.attempt_count = attempt;
+        claimed.updated_at = now;
+        claimed.lease = Some(Lease {
+            owner: self.settings.worker_id.clone(),
+            expires_at: now + (timeout + self.settings.step_lease_grace).as_millis() as u64,
+        });
+        let claim = StateWrite {
+            steps: vec![StepWrite {
+                record: claimed.clone(),
+                expect: StepExpect::State {
+                    status: step.status,
+                    attempt_count: step.attempt_count,
+                },
+            }],
+            attempts: history,
+            ..Default::default()
+        };
+        match self.state.commit(claim).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Ok(AttemptResult::Gone),
+            Err(e) => return Err(e),
+        }
+
+        let started = now;
+        let outcome = self.call_rpc(&claimed, attempt, timeout).await;
+        let ended = now_millis();
+        let record = AttemptRecord {
+            step_id: key,
+            attempt,
+            status: if outcome.is_ok() {
+                StepStatus::Succeeded
+            } else {
+                StepStatus::Failed
+            },
+            error: outcome.as_ref().err().cloned(),
+            started_at: started,
+            ended_at: Some(ended),
+        };
+        let mut next = claimed.clone();
+        next.updated_at = ended;
+        let retry_at = match &outcome {
+            Err(e) if rpc::is_retryable(e) && next.options.retry.allows_retry_after(attempt) => {
+                let delay = next.options.retry.delay(attempt, rand::random::<f64>());
+                Some(ended + delay.as_millis() as u64)
+            }
+            _ => None,
+        };
+        match (retry_at, outcome) {
+            (Some(at), Err(e)) => {
+                next.status = StepStatus::Scheduled;
+                next.error = Some(e);
+                next.wake_at = Some(at);
+                next.lease = None;
+            }
+            (_, outcome) => next.finish(outcome, ended),
+        }
+        self.record_attempt(&claimed, next, vec![record], retry_at)
+            .await
+    }
+
+    /// Writes an attempt's result over the state `from` it started in.
+    async fn record_attempt(
+        &self,
+        from: &StepRecord,
+        next: StepRecord,
+        attempts: Vec<AttemptRecord>,
+        retry_at: Option<Millis>,
+    ) -> Result<AttemptResult, StoreError> {
+        let write = StateWrite {
+            steps: vec![StepWrite {
+                record: next.clone(),
+                expect: StepExpect::State {
+                    status: from.status,
+                    attempt_count: from.attempt_count,
+                },
+            }],
+            attempts,
+            ..Default::default()
+        };
+        match self.state.commit(write).await {
+            Ok(()) => Ok(match retry_at {
+                Some(at) => AttemptResult::RetryAt(next, at),
+                None => AttemptResult::Final(next),
+            }),
+            // Our lease expired and another worker took the step over.
+            Err(StoreError::Conflict(_)) => Ok(AttemptResult::Gone),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs one attempt of an RPC step's function.
+    async fn call_rpc(&self, step: &StepRecord, attempt: u32, timeout: Duration) -> StepOutcome {
+        let rpc_name = step.rpc_name.as_deref().unwrap_or_default();
+        let unknown = |why: String| Err(ErrorInfo::host(ErrorCode::UnknownRpcModule, why));
+        let Some((module, function)) = split_rpc_name(rpc_name) else {
+            return unknown(format!(
+                "{rpc_name:?} is not an RPC name of the form <module>/<function>"
+            ));
+        };
+        let version = match self.registry.store().latest(module).await {
+            Ok(Some(v)) if v.kind == ModuleKind::Rpc => v,
+            Ok(Some(_)) => {
+                return unknown(format!(
+                    "module {module:?} is a workflow, not an RPC module"
+                ));
+            }
+            Ok(None) => return unknown(format!("no RPC module named {module:?} is deployed")),
+            Err(e) => return Err(ErrorInfo::new("store_unavailable", e.to_string())),
+        };
+        let pre = match self.registry.rpc(&version.digest).await {
+            Ok(pre) => pre,
+            Err(e) => return Err(ErrorInfo::host(ErrorCode::ModuleUnavailable, e.to_string())),
+        };
+        let call = RpcCall {
+            function,
+            input: step.input.as_deref().unwrap_or("null"),
+            run_id: step.run_id.as_str(),
+            step_name: &step.name,
+            attempt,
+            timeout,
+        };
+        rpc::invoke(&pre, &self.limits, call).await
+    }
+
+    /// Handles `execute-step`: runs the step's next attempt on this worker.
+    pub(crate) async fn execute_step(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> Result<Handled, ServiceError> {
+        let Some(step) = self.state.get_step(run_id, name).await? else {
+            tracing::warn!(run = %run_id, step = name, "dropping a message for an unknown step");
+            return Ok(Handled::Done);
+        };
+        if step.status.is_final() {
+            return Ok(Handled::Done);
+        }
+        match self.state.get_run(run_id).await? {
+            Some(run) if run.status.is_terminal() => return Ok(Handled::Done),
+            None => return Ok(Handled::Done),
+            Some(_) => {}
+        }
+        match self.execute_attempt(&step).await? {
+            AttemptResult::Final(_) => {
+                self.send(
+                    WorkMessage::Resume {
+                        run_id: run_id.clone(),
+                    },
+                    None,
+                )
+                .await?;
+            }
+            AttemptResult::RetryAt(next, at) => {
+                let message = WorkMessage::ExecuteStep {
+                    run_id: run_id.clone(),
+                    step: name.to_string(),
+                    attempt: next.attempt_count + 1,
+                };
+                self.send(message, Some(at)).await?;
+            }
+            AttemptResult::Busy(lease) => {
+                // Keep this message until the holder finishes or its lease
+                // lapses, in case the holder dies.
+                let wait = lease.expires_at.saturating_sub(now_millis()) + 100;
+                return Ok(Handled::RetryAfter(Duration::from_millis(wait)));
+            }
+            AttemptResult::Gone => {}
+        }
+        Ok(Handled::Done)
+    }
+}

@@ -1,0 +1,177 @@
+//! The worker loop: receive work messages, handle them concurrently,
+//! acknowledge or retry them; fail the runs of dead-lettered messages; and
+//! periodically re-drive runs that lost their messages.
+
+use super::{Handled, Weft};
+use crate::model::{RunStatus, WorkMessage, now_millis};
+use crate::queue::Delivery;
+use crate::store::RunQuery;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Worker tuning.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// Messages handled at once.
+    pub concurrency: usize,
+    /// Longest wait of one receive call (SQS long polling allows 20 s).
+    pub receive_wait: Duration,
+    /// How often the dead-letter queue is drained.
+    pub dead_letter_interval: Duration,
+    /// How often runs are checked for lost messages.
+    pub sweep_interval: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            receive_wait: Duration::from_secs(1),
+            dead_letter_interval: Duration::from_secs(5),
+            sweep_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Backoff for a message whose handler failed (store or queue trouble).
+const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Runs the worker until the task is dropped or aborted.
+pub async fn run(svc: Arc<Weft>, options: WorkerOptions) {
+    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let maintenance = tokio::spawn(maintain(Arc::clone(&svc), options.clone()));
+    let _abort_on_exit = AbortOnDrop(maintenance);
+    loop {
+        let free = permits.available_permits().max(1);
+        let batch = match svc.queue.receive(free.min(10), options.receive_wait).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!("receiving work failed: {e}");
+                tokio::time::sleep(ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        for delivery in batch {
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                return;
+            };
+            let svc = Arc::clone(&svc);
+            tokio::spawn(async move {
+                process(&svc, delivery).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Handles one delivery and settles it with the queue.
+pub async fn process(svc: &Arc<Weft>, delivery: Delivery) {
+    let envelope = match &delivery.envelope {
+        Ok(e) => e,
+        Err(body) => {
+            tracing::error!("dropping a message that is not a Weft envelope: {body:.200}");
+            let _ = svc.queue.ack(&delivery.receipt).await;
+            return;
+        }
+    };
+    let settled = match svc.handle(envelope).await {
+        Ok(Handled::Done) => svc.queue.ack(&delivery.receipt).await,
+        Ok(Handled::RetryAfter(delay)) => svc.queue.retry_later(&delivery.receipt, delay).await,
+        Err(e) => {
+            tracing::warn!(run = %envelope.message.run_id(), "handling {:?} failed: {e}", envelope.message);
+            svc.queue
+                .retry_later(&delivery.receipt, ERROR_BACKOFF)
+                .await
+        }
+    };
+    if let Err(e) = settled {
+        tracing::error!("settling a message with the queue failed: {e}");
+    }
+}
+
+/// Background duties: dead letters and the recovery sweep.
+async fn maintain(svc: Arc<Weft>, options: WorkerOptions) {
+    let mut dead = tokio::time::interval(options.dead_letter_interval);
+    let mut sweep = tokio::time::interval(options.sweep_interval);
+    loop {
+        tokio::select! {
+            _ = dead.tick() => drain_dead_letters(&svc).await,
+            _ = sweep.tick() => {
+                if let Err(e) = sweep_runs(&svc).await {
+                    tracing::warn!("recovery sweep failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Fails the runs whose messages were dead-lettered.
+pub async fn drain_dead_letters(svc: &Arc<Weft>) {
+    let dead = match svc.queue.receive_dead(10).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("reading the dead-letter queue failed: {e}");
+            return;
+        }
+    };
+    for delivery in dead {
+        let handled = match &delivery.envelope {
+            Ok(envelope) => svc
+                .handle_dead_letter(envelope, delivery.receive_count)
+                .await
+                .is_ok(),
+            Err(body) => {
+                tracing::error!("discarding an unreadable dead letter: {body:.200}");
+                true
+            }
+        };
+        if handled && let Err(e) = svc.queue.ack_dead(&delivery.receipt).await {
+            tracing::warn!("deleting a dead letter failed: {e}");
+        }
+    }
+}
+
+/// Re-drives running runs that nobody holds and that have not changed for
+/// a while: a crash between a state write and the message that should
+/// follow it would otherwise strand them. A resume is idempotent, and the
+/// replay re-sends whatever message an unfinished step is missing.
+pub async fn sweep_runs(svc: &Arc<Weft>) -> Result<usize, super::ServiceError> {
+    let now = now_millis();
+    let stale_after = svc.settings.repair_after.as_millis() as u64;
+    let runs = svc
+        .state
+        .list_runs(&RunQuery {
+            status: Some(RunStatus::Running),
+            workflow: None,
+            limit: 1000,
+        })
+        .await?;
+    let mut resumed = 0;
+    for run in runs {
+        let idle = now.saturating_sub(run.updated_at) > stale_after;
+        let free = run.lease.as_ref().is_none_or(|l| !l.is_live(now));
+        if idle && free {
+            svc.send(
+                WorkMessage::Resume {
+                    run_id: run.id.clone(),
+                },
+                None,
+            )
+            .await?;
+            resumed += 1;
+        }
+    }
+    if resumed > 0 {
+        tracing::info!(resumed, "recovery sweep re-drove idle runs");
+    }
+    Ok(resumed)
+}

@@ -1,0 +1,104 @@
+//! The embedded database's tables.
+
+use rusqlite::Connection;
+
+/// Column layout of the seed's tables, plus the queue and module registry.
+/// `IF NOT EXISTS` everywhere: opening an existing data directory is a no-op.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id               TEXT PRIMARY KEY,
+    workflow         TEXT NOT NULL,
+    module_digest    TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    input            TEXT NOT NULL,
+    output           TEXT,
+    error            TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    version          INTEGER NOT NULL,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    step_names       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
+
+CREATE TABLE IF NOT EXISTS steps (
+    run_step_key     TEXT PRIMARY KEY,
+    run_id           TEXT NOT NULL,
+    step_name        TEXT NOT NULL,
+    seq              INTEGER NOT NULL,
+    kind             TEXT NOT NULL,
+    rpc_name         TEXT,
+    input            TEXT,
+    status           TEXT NOT NULL,
+    result           TEXT,
+    error            TEXT,
+    attempt_count    INTEGER NOT NULL,
+    options          TEXT NOT NULL,
+    wake_at          INTEGER,
+    lease_owner      TEXT,
+    lease_expires_at INTEGER,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    completed_at     INTEGER
+);
+CREATE INDEX IF NOT EXISTS steps_by_run ON steps (run_id, seq);
+
+CREATE TABLE IF NOT EXISTS step_history (
+    step_id       TEXT NOT NULL,
+    attempt_count INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    error         TEXT,
+    started_at    INTEGER NOT NULL,
+    ended_at      INTEGER,
+    PRIMARY KEY (step_id, attempt_count)
+);
+
+CREATE TABLE IF NOT EXISTS run_logs (
+    run_id   TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    idx      INTEGER NOT NULL,
+    at       INTEGER NOT NULL,
+    level    TEXT NOT NULL,
+    message  TEXT NOT NULL,
+    PRIMARY KEY (run_id, position, idx)
+);
+
+CREATE TABLE IF NOT EXISTS queue (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    body          TEXT NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt       TEXT,
+    dead          INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS queue_ready ON queue (dead, visible_at);
+
+CREATE TABLE IF NOT EXISTS modules (
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    digest      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    uploaded_at INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+
+CREATE TABLE IF NOT EXISTS artifacts (
+    module_digest   TEXT NOT NULL,
+    engine_hash     TEXT NOT NULL,
+    artifact_digest TEXT NOT NULL,
+    PRIMARY KEY (module_digest, engine_hash)
+);
+";
+
+/// Configures durability and creates missing tables.
+pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL + FULL: every commit is fsynced before it returns, and readers do
+    // not block the writer.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)
+}

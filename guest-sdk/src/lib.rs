@@ -51,6 +51,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use weft_guest_core::Error;
 
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments, reason = "generated bindings")]
 pub mod __bindings {
     wit_bindgen::generate!({
         path: "../wit",

@@ -1,1 +1,325 @@
+//! Support for Weft's end-to-end suites: where the guest components are,
+//! an in-process service on the embedded backend, and `weft dev` as a real
+//! child process with an HTTP client.
+//!
+//! Guests are built from source by `make guests` (which `make test` runs)
+//! into `target/examples/` and `target/test-guests/`.
 
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weft::config::Limits;
+use weft::model::{RunId, RunRecord};
+use weft::service::worker::{self, WorkerOptions};
+use weft::service::{Backends, RpcMode, Settings, Weft};
+use weft::store::sqlite::QueueSettings;
+
+pub mod conformance;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn artifact(dir: &str, name: &str) -> PathBuf {
+    let path = root().join("target").join(dir).join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `make guests` (or `make test`) to build the guest components",
+        path.display()
+    );
+    path
+}
+
+/// An example component: `hello`, `order-saga`, `order-rpc`.
+pub fn example(name: &str) -> PathBuf {
+    artifact("examples", name)
+}
+
+/// A test-only component from `tests/guests/`.
+pub fn test_guest(name: &str) -> PathBuf {
+    artifact("test-guests", name)
+}
+
+pub fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The `weft` binary built alongside the tests.
+pub fn weft_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test binary> → target/<profile>/weft
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("weft"))
+        .unwrap_or_default();
+    assert!(
+        bin.exists(),
+        "{} is missing: build the host with `cargo build -p weft-host`",
+        bin.display()
+    );
+    bin
+}
+
+/// A saga input that completes: one transient payment failure, short sleep.
+pub fn saga_input(order_id: &str) -> Value {
+    serde_json::json!({
+        "orderId": order_id,
+        "customer": "ada",
+        "items": [{"sku": "book", "qty": 2, "priceCents": 1250}, {"sku": "pen", "qty": 3, "priceCents": 199}],
+        "paymentFailures": 1,
+        "coolOffMs": 200,
+    })
+}
+
+/// A service on the embedded backend in a temporary directory, with a
+/// worker running in this process.
+pub struct Embedded {
+    pub svc: Arc<Weft>,
+    pub dir: tempfile::TempDir,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Embedded {
+    /// Starts a service; `tune` adjusts settings and limits first.
+    pub fn start(mode: RpcMode, tune: impl FnOnce(&mut Settings, &mut Limits)) -> Self {
+        let mut e = Self::without_worker(mode, tune);
+        e.start_worker();
+        e
+    }
+
+    /// A service whose messages are only handled when the test says so.
+    pub fn without_worker(mode: RpcMode, tune: impl FnOnce(&mut Settings, &mut Limits)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut limits = Limits::default();
+        let mut settings = Settings::new(mode, &limits);
+        tune(&mut settings, &mut limits);
+        let backends =
+            Backends::embedded(dir.path(), QueueSettings::default()).expect("embedded backend");
+        let svc = Weft::new(backends, limits, settings).expect("service");
+        Self {
+            svc,
+            dir,
+            worker: None,
+        }
+    }
+
+    pub fn start_worker(&mut self) {
+        let options = WorkerOptions {
+            receive_wait: Duration::from_millis(200),
+            ..WorkerOptions::default()
+        };
+        self.worker = Some(tokio::spawn(worker::run(Arc::clone(&self.svc), options)));
+    }
+
+    pub async fn deploy(&self, name: &str, path: &Path) {
+        self.svc
+            .deploy(name, bytes(path))
+            .await
+            .unwrap_or_else(|e| panic!("deploying {name}: {e}"));
+    }
+
+    /// Starts a run and waits for it to finish (panics after `timeout`).
+    pub async fn run(&self, workflow: &str, input: &Value, timeout: Duration) -> RunRecord {
+        let id = self
+            .svc
+            .start_run(workflow, &input.to_string())
+            .await
+            .expect("start run");
+        self.wait(&id, timeout).await
+    }
+
+    pub async fn wait(&self, id: &RunId, timeout: Duration) -> RunRecord {
+        let run = self.svc.wait_for(id, timeout).await.expect("read run");
+        assert!(
+            run.status.is_terminal(),
+            "run {id} did not finish within {timeout:?}: {run:?}"
+        );
+        run
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(w) = self.worker.take() {
+            w.abort();
+        }
+    }
+}
+
+/// `weft dev` running as a child process.
+pub struct DevServer {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+}
+
+impl DevServer {
+    /// Starts `weft dev` on a free loopback port over `data_dir`, with
+    /// extra environment variables, and waits until it serves requests.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(weft_bin());
+        cmd.args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("WEFT_LOG", "warn,weft=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().context("spawning weft dev")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().context("weft dev exited before listening")??;
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(str::to_string)
+            .with_context(|| format!("unexpected first line from weft dev: {first}"))?;
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self {
+            child,
+            url,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(&self.url)
+    }
+
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A small JSON client for the Weft API.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn finish(response: reqwest::Response) -> anyhow::Result<(u16, Value)> {
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        Self::finish(self.http.get(format!("{}{path}", self.base)).send().await?).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        Self::finish(response).await
+    }
+
+    pub async fn put(&self, path: &str, body: Vec<u8>) -> anyhow::Result<(u16, Value)> {
+        Self::finish(
+            self.http
+                .put(format!("{}{path}", self.base))
+                .body(body)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// Deploys a module and insists on success.
+    pub async fn deploy(&self, name: &str, path: &Path) -> anyhow::Result<Value> {
+        let (status, body) = self
+            .put(&format!("/v1/modules/{name}"), bytes(path))
+            .await?;
+        if status != 201 && status != 200 {
+            bail!("deploying {name}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    /// Starts a run and returns its id.
+    pub async fn start(&self, workflow: &str, input: &Value) -> anyhow::Result<String> {
+        let (status, body) = self
+            .post(&format!("/v1/workflows/{workflow}/runs"), input.to_string())
+            .await?;
+        if status != 202 {
+            bail!("starting {workflow}: {status} {body}");
+        }
+        body["runId"]
+            .as_str()
+            .map(str::to_string)
+            .context("no runId")
+    }
+
+    /// Polls a run until it is terminal.
+    pub async fn wait(&self, run_id: &str, timeout: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, run) = self.get(&format!("/v1/runs/{run_id}")).await?;
+            if status == 200 && run["status"] != "running" {
+                return Ok(run);
+            }
+            if Instant::now() > deadline {
+                bail!("run {run_id} still not finished after {timeout:?}: {run}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls until `check` accepts the run's steps.
+    pub async fn wait_for_steps(
+        &self,
+        run_id: &str,
+        timeout: Duration,
+        check: impl Fn(&[Value]) -> bool,
+    ) -> anyhow::Result<Vec<Value>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (_, body) = self.get(&format!("/v1/runs/{run_id}/steps")).await?;
+            let steps = body["steps"].as_array().cloned().unwrap_or_default();
+            if check(&steps) {
+                return Ok(steps);
+            }
+            if Instant::now() > deadline {
+                bail!("run {run_id}: steps never reached the expected state: {steps:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -36,6 +36,7 @@ use serde::de::DeserializeOwned;
 pub use weft_guest_core::Error;
 
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments, reason = "generated bindings")]
 pub mod __bindings {
     wit_bindgen::generate!({
         path: "../../wit",

@@ -97,14 +97,25 @@ fn file_stem(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("cannot name a module after {}", path.display()))
 }
 
+/// How `weft run` behaves.
+pub struct RunOptions {
+    pub replay_every_step: bool,
+    pub timeout: u64,
+    pub json: bool,
+}
+
 /// `weft run`: one workflow run, start to finish, in this process.
 pub async fn run(
     workflow: PathBuf,
     rpcs: Vec<String>,
     input: String,
-    replay_every_step: bool,
-    timeout: u64,
+    options: RunOptions,
 ) -> anyhow::Result<ExitCode> {
+    let RunOptions {
+        replay_every_step,
+        timeout,
+        json,
+    } = options;
     let limits = Limits::from_env()?;
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
     let backends = Backends::embedded(dir.path(), queue_settings()?)?;
@@ -125,7 +136,11 @@ pub async fn run(
 
     let steps = svc.steps(&run_id).await?;
     let logs = svc.logs(&run_id).await?;
-    print::run_report(&run, &steps, &logs);
+    if json {
+        print::run_json(&run, &steps, &logs)?;
+    } else {
+        print::run_report(&run, &steps, &logs);
+    }
     if !run.status.is_terminal() {
         bail!("the run did not finish within {timeout} s");
     }

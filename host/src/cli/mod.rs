@@ -59,6 +59,9 @@ enum Command {
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Print the run, its steps and logs as one JSON document.
+        #[arg(long)]
+        json: bool,
     },
     /// Upload a module (a workflow or RPC component).
     Deploy {
@@ -114,7 +117,15 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             input,
             replay_every_step,
             timeout,
-        } => local::run(workflow, rpcs, input, replay_every_step, timeout).await,
+            json,
+        } => {
+            let options = local::RunOptions {
+                replay_every_step,
+                timeout,
+                json,
+            };
+            local::run(workflow, rpcs, input, options).await
+        }
         Command::Deploy { file, name, server } => {
             remote::deploy(&server.server, &file, &name).await
         }

@@ -104,3 +104,18 @@ pub fn run_report(record: &RunRecord, step_views: &[StepView], log_lines: &[LogL
     steps(&step_views.iter().map(views::step).collect::<Vec<_>>());
     logs(&log_lines.iter().map(views::log_line).collect::<Vec<_>>());
 }
+
+/// Everything about a finished local run, as one JSON document.
+pub fn run_json(
+    record: &RunRecord,
+    step_views: &[StepView],
+    log_lines: &[LogLine],
+) -> anyhow::Result<()> {
+    let doc = serde_json::json!({
+        "run": views::run(record),
+        "steps": step_views.iter().map(views::step).collect::<Vec<_>>(),
+        "logs": log_lines.iter().map(views::log_line).collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}

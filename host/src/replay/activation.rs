@@ -127,6 +127,22 @@ pub async fn activate(
     })
 }
 
+/// Instantiates a workflow in a fresh store and drops it without running
+/// it: the fixed cost every activation pays, measured by the benchmarks.
+pub async fn instantiate_only(
+    pre: &WorkflowPre<WorkflowState>,
+    limits: &Limits,
+    run_id: &RunId,
+    driver: Box<dyn StepDriver>,
+) -> wasmtime::Result<()> {
+    let state = WorkflowState::new(run_id.as_str(), 0, Journal::new(Vec::new()), driver, limits);
+    let mut store = Store::new(pre.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_fuel(limits.workflow_fuel)?;
+    pre.instantiate_async(&mut store).await?;
+    Ok(())
+}
+
 /// A workflow that finishes while the journal still has steps it never
 /// reached took a different path than before.
 fn unconsumed_steps(journal: &Journal) -> Option<Divergence> {

@@ -16,7 +16,7 @@ mod journal;
 mod runtime;
 mod state;
 
-pub use activation::{ActivationInput, ActivationReport, Outcome, activate};
+pub use activation::{ActivationInput, ActivationReport, Outcome, activate, instantiate_only};
 pub use driver::{DriverError, Resolution, StepDriver};
 pub use journal::{Divergence, Journal, Position};
 pub use runtime::WorkflowRuntime;

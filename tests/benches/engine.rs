@@ -1,0 +1,172 @@
+//! Hot paths of the engine (criterion):
+//! - `replay`: an activation replaying N recorded inline steps (the cost per
+//!   recorded step is the slope between N = 100 and N = 1000);
+//! - `instantiate`: a fresh store plus instantiation from a cached `InstancePre`;
+//! - `cold_load`: loading a component from its verified precompiled artifact
+//!   in a fresh loader (what a new process or Lambda container pays), next to
+//!   compiling it from its bytes.
+//!
+//! Run with `make bench` (it builds the guests first).
+
+use async_trait::async_trait;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use weft::config::Limits;
+use weft::engine::WeftEngine;
+use weft::engine::loader::ComponentLoader;
+use weft::model::{Digest, LogLine, RunId, StepCall, StepOutcome, StepRecord};
+use weft::modules::ModuleStore;
+use weft::replay::{self, ActivationInput, DriverError, Outcome, Resolution, StepDriver};
+use weft::service::RpcMode;
+use weft::store::sqlite::{QueueSettings, SqliteBackend};
+use weft_tests::{Embedded, bytes, example, test_guest};
+
+/// A driver for fully recorded journals: nothing new should happen.
+struct ReplayOnly;
+
+#[async_trait]
+impl StepDriver for ReplayOnly {
+    async fn schedule(&mut self, _: u32, call: &StepCall) -> Result<Resolution, DriverError> {
+        panic!("benchmark journal is missing step {}", call.name)
+    }
+    async fn in_flight(&mut self, step: &StepRecord) -> Result<Resolution, DriverError> {
+        panic!("benchmark journal has an unfinished step {}", step.name)
+    }
+    async fn inline_attempt(
+        &mut self,
+        _: u32,
+        call: &StepCall,
+        _: u32,
+        _: Option<&StepRecord>,
+        _: StepOutcome,
+    ) -> Result<Resolution, DriverError> {
+        panic!("benchmark journal is missing inline step {}", call.name)
+    }
+    fn log(&mut self, _: LogLine) {}
+    async fn finish(&mut self, outcome: &Outcome) -> Result<(), DriverError> {
+        assert!(matches!(outcome, Outcome::Completed(_)), "{outcome:?}");
+        Ok(())
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn replay(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let e = Embedded::start(RpcMode::Inline, |_, limits| {
+        limits.max_steps_per_run = 100_000
+    });
+    rt.block_on(e.deploy("steps", &test_guest("hostile")));
+    let mut group = c.benchmark_group("replay");
+    group.measurement_time(Duration::from_secs(8));
+    for n in [10u64, 100, 1000] {
+        let input = json!({"mode": "many-steps", "n": n}).to_string();
+        let (run, journal) = rt.block_on(async {
+            let run = e
+                .run(
+                    "steps",
+                    &serde_json::from_str(&input).unwrap(),
+                    Duration::from_secs(120),
+                )
+                .await;
+            let journal = e
+                .svc
+                .state()
+                .get_steps(&run.id, &run.step_names)
+                .await
+                .unwrap();
+            (run, journal)
+        });
+        assert_eq!(journal.len() as u64, n);
+        let pre = rt
+            .block_on(e.svc.registry().workflow(&run.module_digest))
+            .unwrap();
+        let limits = e.svc.limits().clone();
+        group.throughput(Throughput::Elements(n));
+        group.bench_with_input(BenchmarkId::new("recorded_inline_steps", n), &n, |b, _| {
+            b.to_async(&rt).iter(|| async {
+                let input = ActivationInput {
+                    run_id: run.id.clone(),
+                    input: input.clone(),
+                    started_at: run.created_at,
+                    journal: journal.clone(),
+                };
+                let report = replay::activate(&pre, &limits, input, Box::new(ReplayOnly))
+                    .await
+                    .unwrap();
+                assert_eq!(report.replayed_steps as u64, n);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn instantiate(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let e = Embedded::start(RpcMode::Inline, |_, _| {});
+    let mut group = c.benchmark_group("instantiate");
+    for name in ["hello", "order-saga"] {
+        rt.block_on(e.deploy(name, &example(name)));
+        let digest = Digest::of(&bytes(&example(name)));
+        let pre = rt.block_on(e.svc.registry().workflow(&digest)).unwrap();
+        let limits = e.svc.limits().clone();
+        let run_id = RunId::generate();
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                replay::instantiate_only(&pre, &limits, &run_id, Box::new(ReplayOnly))
+                    .await
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn cold_load(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(SqliteBackend::open(dir.path(), QueueSettings::default()).unwrap());
+    let modules: Arc<dyn ModuleStore> = db;
+    let engine = WeftEngine::new(Limits::default()).unwrap();
+    let loader = || {
+        ComponentLoader::new(
+            engine.engine.clone(),
+            engine.engine_hash.clone(),
+            Arc::clone(&modules),
+            dir.path().join("cache"),
+        )
+    };
+    let mut group = c.benchmark_group("cold_load");
+    for name in ["hello", "order-saga"] {
+        let wasm = bytes(&example(name));
+        let digest = Digest::of(&wasm);
+        rt.block_on(async {
+            modules.put_blob(&digest, &wasm).await.unwrap();
+            loader().load(&digest).await.unwrap(); // writes the artifact
+        });
+        group.bench_function(BenchmarkId::new("precompiled", name), |b| {
+            b.to_async(&rt)
+                .iter(|| async { loader().load(&digest).await.unwrap() })
+        });
+        group.sample_size(10);
+        group.bench_function(BenchmarkId::new("compile", name), |b| {
+            b.to_async(&rt)
+                .iter(|| async { loader().compile(&digest, wasm.clone()).await.unwrap() })
+        });
+        group.sample_size(100);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, replay, instantiate, cold_load);
+criterion_main!(benches);

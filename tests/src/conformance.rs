@@ -1,0 +1,625 @@
+//! One conformance suite for every backend of the `StateStore`,
+//! `WorkQueue` and `ModuleStore` seams.
+//!
+//! Each case is an async function over a freshly provisioned [`Backend`];
+//! [`conformance_suite!`](crate::conformance_suite) turns the whole list
+//! into `#[tokio::test]`s for one backend, so adding a case here runs it
+//! everywhere and no backend can skip one.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use weft::model::{
+    AttemptRecord, Digest, Envelope, Lease, LogLine, ModuleKind, RunId, RunRecord, RunStatus,
+    StepCall, StepKind, StepOptions, StepRecord, StepStatus, WorkMessage, now_millis,
+};
+use weft::modules::ModuleStore;
+use weft::queue::WorkQueue;
+use weft::store::{RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError};
+
+/// One freshly provisioned backend (empty tables, empty queues).
+pub struct Backend {
+    pub state: Arc<dyn StateStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub modules: Arc<dyn ModuleStore>,
+    /// The queue's visibility timeout (short, for the redelivery cases).
+    pub visibility: Duration,
+    /// Receives after which the queue dead-letters a message.
+    pub max_receives: u32,
+}
+
+/// Provisions a fresh backend for each case.
+pub type Provision = fn() -> Pin<Box<dyn Future<Output = Backend> + Send>>;
+
+pub fn run_record(workflow: &str) -> RunRecord {
+    let now = now_millis();
+    RunRecord {
+        id: RunId::generate(),
+        workflow: workflow.into(),
+        module_digest: Digest::of(workflow.as_bytes()),
+        status: RunStatus::Running,
+        input: r#"{"n":1}"#.into(),
+        output: None,
+        error: None,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+        lease: None,
+        step_names: vec![],
+    }
+}
+
+fn step(run: &RunRecord, seq: u32, name: &str) -> StepRecord {
+    let call = StepCall {
+        kind: StepKind::Rpc,
+        name: name.into(),
+        rpc_name: Some("m/f".into()),
+        input: Some(r#"{"x":1}"#.into()),
+        options: StepOptions::default(),
+    };
+    StepRecord::new(&run.id, seq, &call, now_millis())
+}
+
+/// Appends `step` to the run's journal in one fenced write.
+async fn append(
+    state: &dyn StateStore,
+    run: &mut RunRecord,
+    step: &StepRecord,
+) -> Result<(), StoreError> {
+    let mut next = run.clone();
+    next.step_names.push(step.name.clone());
+    state
+        .commit(StateWrite {
+            run: Some(RunWrite {
+                record: next.clone(),
+                expected_version: run.version,
+            }),
+            steps: vec![StepWrite {
+                record: step.clone(),
+                expect: StepExpect::Absent,
+            }],
+            ..Default::default()
+        })
+        .await?;
+    next.version = run.version + 1;
+    *run = next;
+    Ok(())
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict(_)))
+}
+
+pub async fn runs_round_trip_and_ids_are_unique(b: Backend) {
+    let run = run_record("wf-a");
+    b.state.create_run(&run).await.unwrap();
+    assert_eq!(b.state.get_run(&run.id).await.unwrap().as_ref(), Some(&run));
+    assert!(
+        is_conflict(b.state.create_run(&run).await),
+        "a second create must conflict"
+    );
+    assert!(b.state.get_run(&RunId::generate()).await.unwrap().is_none());
+}
+
+pub async fn leases_exclude_other_owners_until_they_expire(b: Backend) {
+    let run = run_record("wf-lease");
+    b.state.create_run(&run).await.unwrap();
+    let now = now_millis();
+    let held = b
+        .state
+        .acquire_run_lease(&run.id, "w1", now, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        held.version,
+        run.version + 1,
+        "taking a lease bumps the version (the fence)"
+    );
+    assert_eq!(held.lease.as_ref().map(|l| l.owner.as_str()), Some("w1"));
+    assert!(is_conflict(
+        b.state.acquire_run_lease(&run.id, "w2", now, 60_000).await
+    ));
+    let again = b
+        .state
+        .acquire_run_lease(&run.id, "w1", now, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(again.version, held.version + 1, "the owner may renew");
+    // After expiry anyone may take it, and the old holder's fence is stale.
+    let later = now + 61_000;
+    let stolen = b
+        .state
+        .acquire_run_lease(&run.id, "w2", later, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(stolen.lease.as_ref().map(|l| l.owner.as_str()), Some("w2"));
+    let mut late = again.clone();
+    late.status = RunStatus::Completed;
+    let write = StateWrite {
+        run: Some(RunWrite {
+            record: late,
+            expected_version: again.version,
+        }),
+        ..Default::default()
+    };
+    assert!(
+        is_conflict(b.state.commit(write).await),
+        "a fenced-out writer must lose"
+    );
+    let unknown = b
+        .state
+        .acquire_run_lease(&RunId::generate(), "w1", now, 1)
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+}
+
+pub async fn a_runs_pinned_fields_never_change(b: Backend) {
+    let run = run_record("wf-pinned");
+    b.state.create_run(&run).await.unwrap();
+    let mut rewritten = run.clone();
+    rewritten.module_digest = Digest::of(b"another module");
+    rewritten.workflow = "another".into();
+    rewritten.input = "2".into();
+    rewritten.created_at = 1;
+    b.state
+        .commit(StateWrite {
+            run: Some(RunWrite {
+                record: rewritten,
+                expected_version: run.version,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stored = b.state.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            &stored.module_digest,
+            &stored.workflow,
+            &stored.input,
+            stored.created_at
+        ),
+        (
+            &run.module_digest,
+            &run.workflow,
+            &run.input,
+            run.created_at
+        ),
+        "a run stays pinned to the module it started with"
+    );
+}
+
+pub async fn finished_runs_cannot_be_leased(b: Backend) {
+    let mut run = run_record("wf-done");
+    b.state.create_run(&run).await.unwrap();
+    let expected = run.version;
+    run.status = RunStatus::Completed;
+    run.output = Some("1".into());
+    b.state
+        .commit(StateWrite {
+            run: Some(RunWrite {
+                record: run.clone(),
+                expected_version: expected,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(is_conflict(
+        b.state
+            .acquire_run_lease(&run.id, "w", now_millis(), 1000)
+            .await
+    ));
+    let stored = b.state.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Completed);
+    assert_eq!(stored.version, expected + 1);
+}
+
+pub async fn a_failed_condition_applies_nothing(b: Backend) {
+    let mut run = run_record("wf-atomic");
+    b.state.create_run(&run).await.unwrap();
+    let s0 = step(&run, 0, "first");
+    append(b.state.as_ref(), &mut run, &s0).await.unwrap();
+    // A stale run version together with a new step and an attempt: none of
+    // it may land.
+    let s1 = step(&run, 1, "second");
+    let mut stale = run.clone();
+    stale.step_names.push("second".into());
+    let write = StateWrite {
+        run: Some(RunWrite {
+            record: stale,
+            expected_version: run.version - 1,
+        }),
+        steps: vec![StepWrite {
+            record: s1.clone(),
+            expect: StepExpect::Absent,
+        }],
+        attempts: vec![AttemptRecord {
+            step_id: StepRecord::key(&run.id, "second"),
+            attempt: 1,
+            status: StepStatus::Succeeded,
+            error: None,
+            started_at: 1,
+            ended_at: Some(2),
+        }],
+        logs: vec![],
+    };
+    assert!(is_conflict(b.state.commit(write).await));
+    assert!(b.state.get_step(&run.id, "second").await.unwrap().is_none());
+    assert!(
+        b.state
+            .list_attempts(&StepRecord::key(&run.id, "second"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        b.state.get_run(&run.id).await.unwrap().unwrap().step_names,
+        vec!["first"]
+    );
+}
+
+pub async fn a_step_gets_exactly_one_outcome(b: Backend) {
+    let mut run = run_record("wf-once");
+    b.state.create_run(&run).await.unwrap();
+    let s = step(&run, 0, "charge");
+    append(b.state.as_ref(), &mut run, &s).await.unwrap();
+    assert!(
+        is_conflict(append(b.state.as_ref(), &mut run.clone(), &s).await),
+        "inserting twice must conflict"
+    );
+
+    // Two workers race to claim attempt 1 from `pending`: one wins.
+    let claim = |owner: &str| {
+        let mut c = s.clone();
+        c.status = StepStatus::Running;
+        c.attempt_count = 1;
+        c.lease = Some(Lease {
+            owner: owner.into(),
+            expires_at: now_millis() + 10_000,
+        });
+        StateWrite {
+            steps: vec![StepWrite {
+                record: c,
+                expect: StepExpect::State {
+                    status: StepStatus::Pending,
+                    attempt_count: 0,
+                },
+            }],
+            ..Default::default()
+        }
+    };
+    b.state.commit(claim("w1")).await.unwrap();
+    assert!(is_conflict(b.state.commit(claim("w2")).await));
+
+    // Two outcomes for attempt 1: the first stands.
+    let finish = |result: &str| {
+        let mut f = s.clone();
+        f.attempt_count = 1;
+        f.finish(Ok(result.into()), now_millis());
+        StateWrite {
+            steps: vec![StepWrite {
+                record: f,
+                expect: StepExpect::State {
+                    status: StepStatus::Running,
+                    attempt_count: 1,
+                },
+            }],
+            ..Default::default()
+        }
+    };
+    b.state.commit(finish("\"first\"")).await.unwrap();
+    assert!(is_conflict(b.state.commit(finish("\"second\"")).await));
+    let stored = b.state.get_step(&run.id, "charge").await.unwrap().unwrap();
+    assert_eq!(stored.status, StepStatus::Succeeded);
+    assert_eq!(stored.result.as_deref(), Some("\"first\""));
+    assert_eq!(stored.attempt_count, 1);
+}
+
+pub async fn steps_are_read_by_key_in_journal_order(b: Backend) {
+    let mut run = run_record("wf-order");
+    b.state.create_run(&run).await.unwrap();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        let s = step(&run, i as u32, name);
+        append(b.state.as_ref(), &mut run, &s).await.unwrap();
+    }
+    let by_key = b.state.get_steps(&run.id, &run.step_names).await.unwrap();
+    let names: Vec<_> = by_key.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let listed = b.state.list_steps(&run.id).await.unwrap();
+    let seqs: Vec<_> = listed.iter().map(|s| s.seq).collect();
+    assert_eq!(seqs, [0, 1, 2]);
+    let subset = b
+        .state
+        .get_steps(&run.id, &["c".into(), "a".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        subset.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["c", "a"]
+    );
+}
+
+pub async fn attempts_and_logs_are_idempotent_and_ordered(b: Backend) {
+    let run = run_record("wf-hist");
+    b.state.create_run(&run).await.unwrap();
+    let key = StepRecord::key(&run.id, "s");
+    let attempt = |n: u32, status: StepStatus| AttemptRecord {
+        step_id: key.clone(),
+        attempt: n,
+        status,
+        error: None,
+        started_at: n as u64,
+        ended_at: Some(n as u64 + 1),
+    };
+    let line = |position: u32, index: u32, message: &str| {
+        (
+            run.id.clone(),
+            LogLine {
+                position,
+                index,
+                at: 1,
+                level: "info".into(),
+                message: message.into(),
+            },
+        )
+    };
+    let write = StateWrite {
+        attempts: vec![
+            attempt(2, StepStatus::Succeeded),
+            attempt(1, StepStatus::Failed),
+        ],
+        logs: vec![line(1, 0, "b"), line(0, 1, "a2"), line(0, 0, "a1")],
+        ..Default::default()
+    };
+    b.state.commit(write.clone()).await.unwrap();
+    b.state.commit(write).await.unwrap();
+    let attempts = b.state.list_attempts(&key).await.unwrap();
+    assert_eq!(
+        attempts.iter().map(|a| a.attempt).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let logs = b.state.list_logs(&run.id).await.unwrap();
+    assert_eq!(
+        logs.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+        ["a1", "a2", "b"]
+    );
+}
+
+pub async fn runs_are_listed_by_status(b: Backend) {
+    let workflow = format!("wf-list-{}", uuid_suffix());
+    let mut done = run_record(&workflow);
+    let running = run_record(&workflow);
+    b.state.create_run(&done).await.unwrap();
+    b.state.create_run(&running).await.unwrap();
+    let expected = done.version;
+    done.status = RunStatus::Failed;
+    b.state
+        .commit(StateWrite {
+            run: Some(RunWrite {
+                record: done.clone(),
+                expected_version: expected,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let query = |status| RunQuery {
+        status: Some(status),
+        workflow: Some(workflow.clone()),
+        limit: 10,
+    };
+    let failed = b.state.list_runs(&query(RunStatus::Failed)).await.unwrap();
+    assert_eq!(failed.iter().map(|r| &r.id).collect::<Vec<_>>(), [&done.id]);
+    let live = b.state.list_runs(&query(RunStatus::Running)).await.unwrap();
+    assert_eq!(
+        live.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        [&running.id]
+    );
+}
+
+fn uuid_suffix() -> String {
+    RunId::generate().to_string()[24..].to_string()
+}
+
+fn resume(run: &RunId) -> Envelope {
+    Envelope::now(WorkMessage::Resume {
+        run_id: run.clone(),
+    })
+}
+
+pub async fn queue_delivers_until_acknowledged(b: Backend) {
+    let run = RunId::generate();
+    b.queue.send(&resume(&run), Duration::ZERO).await.unwrap();
+    let got = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].envelope.as_ref().ok(), Some(&resume(&run)));
+    assert_eq!(got[0].receive_count, 1);
+    // Invisible while held...
+    assert!(
+        b.queue
+            .receive(10, Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // ...and back once the visibility timeout lapses without an ack.
+    tokio::time::sleep(b.visibility + Duration::from_millis(300)).await;
+    let again = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(again.len(), 1, "an unacknowledged message is redelivered");
+    assert_eq!(again[0].receive_count, 2);
+    b.queue.ack(&again[0].receipt).await.unwrap();
+    tokio::time::sleep(b.visibility + Duration::from_millis(300)).await;
+    assert!(
+        b.queue
+            .receive(10, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn queue_delays_and_retries_later(b: Backend) {
+    let run = RunId::generate();
+    b.queue
+        .send(&resume(&run), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        b.queue
+            .receive(10, Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a delayed message must not arrive early"
+    );
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    let got = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got.len(), 1, "the delayed message arrives once due");
+    b.queue
+        .retry_later(&got[0].receipt, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        b.queue
+            .receive(10, Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    let back = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(back.len(), 1);
+    b.queue.ack(&back[0].receipt).await.unwrap();
+}
+
+pub async fn queue_dead_letters_poison_messages(b: Backend) {
+    let run = RunId::generate();
+    b.queue.send(&resume(&run), Duration::ZERO).await.unwrap();
+    for _ in 0..b.max_receives {
+        let got = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(got.len(), 1);
+        b.queue
+            .retry_later(&got[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    // One more receive moves it to the dead-letter queue instead.
+    let mut dead = Vec::new();
+    for _ in 0..20 {
+        assert!(
+            b.queue
+                .receive(10, Duration::from_millis(200))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        dead = b.queue.receive_dead(10).await.unwrap();
+        if !dead.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        dead.len(),
+        1,
+        "the poison message reaches the dead-letter queue"
+    );
+    assert_eq!(dead[0].envelope.as_ref().ok(), Some(&resume(&run)));
+    b.queue.ack_dead(&dead[0].receipt).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(b.queue.receive_dead(10).await.unwrap().is_empty());
+}
+
+pub async fn modules_are_versioned_by_content(b: Backend) {
+    let name = format!("mod-{}", uuid_suffix());
+    let v1_bytes = b"\0asm module one".to_vec();
+    let d1 = Digest::of(&v1_bytes);
+    b.modules.put_blob(&d1, &v1_bytes).await.unwrap();
+    b.modules.put_blob(&d1, &v1_bytes).await.unwrap();
+    assert_eq!(
+        b.modules.get_blob(&d1).await.unwrap(),
+        Some(v1_bytes.clone())
+    );
+    assert_eq!(
+        b.modules.get_blob(&Digest::of(b"nope")).await.unwrap(),
+        None
+    );
+
+    let v1 = b
+        .modules
+        .add_version(&name, &d1, ModuleKind::Workflow, 15, 1)
+        .await
+        .unwrap();
+    assert_eq!(v1.version, 1);
+    let same = b
+        .modules
+        .add_version(&name, &d1, ModuleKind::Workflow, 15, 2)
+        .await
+        .unwrap();
+    assert_eq!(same, v1, "identical bytes are a no-op");
+    let d2 = Digest::of(b"two");
+    let v2 = b
+        .modules
+        .add_version(&name, &d2, ModuleKind::Workflow, 3, 3)
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(b.modules.latest(&name).await.unwrap(), Some(v2.clone()));
+    let all = b.modules.versions(&name).await.unwrap();
+    assert_eq!(all.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    assert!(b.modules.list_latest().await.unwrap().contains(&v2));
+
+    assert_eq!(
+        b.modules.artifact_digest(&d1, "engine-x").await.unwrap(),
+        None
+    );
+    let art = Digest::of(b"artifact");
+    b.modules
+        .put_artifact_digest(&d1, "engine-x", &art)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.modules.artifact_digest(&d1, "engine-x").await.unwrap(),
+        Some(art)
+    );
+    assert_eq!(
+        b.modules.artifact_digest(&d1, "engine-y").await.unwrap(),
+        None
+    );
+}
+
+/// Expands to one `#[tokio::test]` per conformance case for the backend
+/// that `$provision` (a [`Provision`]) creates.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($provision:expr) => {
+        $crate::conformance_suite!(@cases $provision;
+            runs_round_trip_and_ids_are_unique,
+            leases_exclude_other_owners_until_they_expire,
+            finished_runs_cannot_be_leased,
+            a_runs_pinned_fields_never_change,
+            a_failed_condition_applies_nothing,
+            a_step_gets_exactly_one_outcome,
+            steps_are_read_by_key_in_journal_order,
+            attempts_and_logs_are_idempotent_and_ordered,
+            runs_are_listed_by_status,
+            queue_delivers_until_acknowledged,
+            queue_delays_and_retries_later,
+            queue_dead_letters_poison_messages,
+            modules_are_versioned_by_content,
+        );
+    };
+    (@cases $provision:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let provision: $crate::conformance::Provision = $provision;
+                $crate::conformance::$case(provision().await).await;
+            }
+        )+
+    };
+}

@@ -1,0 +1,95 @@
+//! Guests that misbehave end `failed` with a named error code, and the host
+//! keeps serving the healthy run started alongside them.
+
+use serde_json::json;
+use std::time::Duration;
+use weft::model::RunStatus;
+use weft::service::RpcMode;
+use weft_tests::{Embedded, example, test_guest};
+
+const T: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_hostile_guest_fails_with_its_code_while_a_healthy_run_completes() {
+    let e = Embedded::start(RpcMode::Inline, |_, limits| {
+        limits.workflow_fuel = 500_000_000;
+        limits.memory_bytes = 64 << 20;
+        limits.max_payload_bytes = 64 << 10;
+        limits.max_steps_per_run = 40;
+    });
+    e.deploy("hostile", &test_guest("hostile")).await;
+    e.deploy("hello", &example("hello")).await;
+
+    let cases = [
+        (json!({"mode": "loop"}), "cpu_limit"),
+        (json!({"mode": "alloc"}), "memory_limit"),
+        (json!({"mode": "recurse"}), "stack_overflow"),
+        (json!({"mode": "recurse-shadow"}), "trap"),
+        (json!({"mode": "panic"}), "trap"),
+        (json!({"mode": "trap-in-step"}), "trap"),
+        (
+            json!({"mode": "big-output", "n": 100_000}),
+            "payload_too_large",
+        ),
+        (
+            json!({"mode": "big-step-result", "n": 100_000}),
+            "payload_too_large",
+        ),
+        (json!({"mode": "many-steps", "n": 100}), "history_limit"),
+        (json!({"mode": "invalid-json"}), "invalid_output"),
+        (json!({"mode": "fail", "n": 7}), "custom_failure"),
+    ];
+    let mut ids = Vec::new();
+    for (input, code) in &cases {
+        ids.push((
+            e.svc
+                .start_run("hostile", &input.to_string())
+                .await
+                .unwrap(),
+            input,
+            *code,
+        ));
+    }
+    let healthy = e.svc.start_run("hello", r#"{"name":"Ada"}"#).await.unwrap();
+
+    for (id, input, code) in ids {
+        let run = e.wait(&id, T).await;
+        assert_eq!(run.status, RunStatus::Failed, "{input}: {run:?}");
+        let error = run.error.unwrap();
+        assert_eq!(error.code, code, "{input}: {}", error.message);
+        assert!(!error.message.is_empty());
+    }
+    let hello = e.wait(&healthy, T).await;
+    assert_eq!(hello.status, RunStatus::Completed);
+    assert_eq!(
+        hello.output.as_deref(),
+        Some(r#"{"greeting":"Hello, Ada!"}"#)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_reports_the_guests_panic_message() {
+    let e = Embedded::start(RpcMode::Inline, |_, _| {});
+    e.deploy("hostile", &test_guest("hostile")).await;
+    let run = e.run("hostile", &json!({"mode": "panic"}), T).await;
+    let error = run.error.unwrap();
+    assert_eq!(error.code, "trap");
+    assert!(
+        error.message.contains("panicked on purpose"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_error_keeps_its_code_and_details() {
+    let e = Embedded::start(RpcMode::Inline, |_, _| {});
+    e.deploy("hostile", &test_guest("hostile")).await;
+    let run = e.run("hostile", &json!({"mode": "fail", "n": 3}), T).await;
+    let error = run.error.unwrap();
+    assert_eq!(
+        (error.code.as_str(), error.message.as_str()),
+        ("custom_failure", "the workflow gave up")
+    );
+    assert_eq!(error.details, Some(json!({"n": 3})));
+}

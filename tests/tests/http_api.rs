@@ -1,0 +1,341 @@
+//! The HTTP contract of `weft dev`, success and error cases, against the
+//! real binary over loopback.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use weft_tests::{Api, DevServer, bytes, example, saga_input, test_guest};
+
+const T: Duration = Duration::from_secs(60);
+
+fn server() -> (DevServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path(), &[]).expect("weft dev starts");
+    (server, dir)
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_deploy_list_and_refuse_what_is_not_a_weft_component() {
+    let (server, _dir) = server();
+    let api = server.api();
+    assert_eq!(
+        api.get("/healthz").await.unwrap(),
+        (200, json!({"status": "ok"}))
+    );
+
+    let hello = bytes(&example("hello"));
+    let (status, body) = api.put("/v1/modules/hello", hello.clone()).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["name"], "hello");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["kind"], "workflow");
+    assert_eq!(body["digest"].as_str().unwrap().len(), 64);
+    // Identical bytes: a no-op returning the same version.
+    let (status, again) = api.put("/v1/modules/hello", hello).await.unwrap();
+    assert_eq!(
+        (status, &again["version"], &again["digest"]),
+        (200, &body["version"], &body["digest"])
+    );
+
+    let (status, rpc) = api
+        .put("/v1/modules/order-rpc", bytes(&example("order-rpc")))
+        .await
+        .unwrap();
+    assert_eq!((status, rpc["kind"].as_str()), (201, Some("rpc")));
+
+    let (status, list) = api.get("/v1/modules").await.unwrap();
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hello", "order-rpc"]);
+    let (status, versions) = api.get("/v1/modules/hello").await.unwrap();
+    assert_eq!(
+        (status, versions["versions"].as_array().unwrap().len()),
+        (200, 1)
+    );
+
+    let refused = [
+        (
+            "random bytes",
+            b"definitely not wasm".to_vec(),
+            "not_wasm",
+            "magic",
+        ),
+        (
+            "core module",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "not_a_component",
+            "core WebAssembly module",
+        ),
+        (
+            "truncated component",
+            b"\0asm\x0d\0\x01\0\x01".to_vec(),
+            "invalid_component",
+            "component",
+        ),
+        (
+            "wrong world",
+            bytes(&test_guest("command")),
+            "wrong_world",
+            "run",
+        ),
+    ];
+    for (what, body, code, hint) in refused {
+        let (status, reply) = api.put("/v1/modules/junk", body).await.unwrap();
+        assert_eq!(status, 400, "{what}: {reply}");
+        assert_eq!(error_code(&reply), code, "{what}: {reply}");
+        assert!(
+            reply["error"]["message"].as_str().unwrap().contains(hint),
+            "{what}: {reply}"
+        );
+    }
+    let (status, reply) = api
+        .put("/v1/modules/Bad%20Name", bytes(&example("hello")))
+        .await
+        .unwrap();
+    assert_eq!((status, error_code(&reply)), (400, "invalid_module_name"));
+    // Nothing of the refused uploads was recorded.
+    let (status, reply) = api.get("/v1/modules/junk").await.unwrap();
+    assert_eq!((status, error_code(&reply)), (404, "unknown_module"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_start_finish_and_report_their_steps() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("order-saga", &example("order-saga"))
+        .await
+        .unwrap();
+    api.deploy("order-rpc", &example("order-rpc"))
+        .await
+        .unwrap();
+    api.deploy("hello", &example("hello")).await.unwrap();
+
+    // ?wait returns the finished run.
+    let (status, done) = api
+        .post("/v1/workflows/hello/runs?wait=30", r#"{"name":"Ada"}"#)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["output"], json!({"greeting": "Hello, Ada!"}));
+    assert!(done["error"].is_null());
+
+    let run_id = api
+        .start("order-saga", &saga_input("o-http"))
+        .await
+        .unwrap();
+    let run = api.wait(&run_id, T).await.unwrap();
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["workflow"], "order-saga");
+    assert_eq!(
+        run["input"]["orderId"], "o-http",
+        "input is a JSON value, not a string"
+    );
+    assert_eq!(run["output"]["status"], "completed");
+    assert_eq!(run["output"]["chargeId"], "ch-o-http");
+    assert_eq!(run["moduleDigest"].as_str().unwrap().len(), 64);
+    for field in ["createdAt", "updatedAt"] {
+        assert!(
+            run[field].as_str().unwrap().ends_with('Z'),
+            "{field}: {run}"
+        );
+    }
+
+    let (status, steps) = api.get(&format!("/v1/runs/{run_id}/steps")).await.unwrap();
+    assert_eq!(status, 200);
+    let steps = steps["steps"].as_array().unwrap();
+    let summary: Vec<(&str, &str, &str, u64)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["kind"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+                s["attempts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("price", "inline", "succeeded", 1),
+            ("reserve", "rpc", "succeeded", 1),
+            ("charge", "rpc", "succeeded", 2),
+            ("cool-off", "sleep", "succeeded", 0),
+            ("ship", "rpc", "succeeded", 1),
+        ]
+    );
+    assert_eq!(steps[0]["result"], json!(3097), "results are JSON values");
+    let charge_history = steps[2]["history"].as_array().unwrap();
+    assert_eq!(charge_history.len(), 2);
+    assert_eq!(charge_history[0]["status"], "failed");
+    assert_eq!(
+        charge_history[0]["error"]["code"],
+        "card_processor_unavailable"
+    );
+    assert_eq!(charge_history[1]["status"], "succeeded");
+
+    let (status, logs) = api.get(&format!("/v1/runs/{run_id}/logs")).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(logs["logs"].as_array().unwrap().len(), 2, "{logs}");
+
+    let (status, listed) = api
+        .get("/v1/runs?workflow=order-saga&status=completed")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(listed["runs"][0]["runId"], json!(run_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_returns_202_while_the_run_is_still_going() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("order-saga", &example("order-saga"))
+        .await
+        .unwrap();
+    api.deploy("order-rpc", &example("order-rpc"))
+        .await
+        .unwrap();
+    let mut input = saga_input("o-slow");
+    input["coolOffMs"] = json!(5_000);
+    let (status, body) = api
+        .post("/v1/workflows/order-saga/runs?wait=0.3", input.to_string())
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "running");
+    assert!(body["runId"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_json_errors() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("hello", &example("hello")).await.unwrap();
+    api.deploy("order-rpc", &example("order-rpc"))
+        .await
+        .unwrap();
+
+    let cases: Vec<(&str, (u16, Value), u16, &str)> = vec![
+        (
+            "unknown workflow",
+            api.post("/v1/workflows/nope/runs", "{}").await.unwrap(),
+            404,
+            "unknown_workflow",
+        ),
+        (
+            "bad JSON",
+            api.post("/v1/workflows/hello/runs", "{\"name\":")
+                .await
+                .unwrap(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "not UTF-8",
+            api.post("/v1/workflows/hello/runs", vec![0xff, 0xfe])
+                .await
+                .unwrap(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "an RPC module",
+            api.post("/v1/workflows/order-rpc/runs", "{}")
+                .await
+                .unwrap(),
+            400,
+            "not_a_workflow",
+        ),
+        (
+            "bad wait",
+            api.post("/v1/workflows/hello/runs?wait=-1", "{}")
+                .await
+                .unwrap(),
+            400,
+            "invalid_wait",
+        ),
+        (
+            "unknown run",
+            api.get("/v1/runs/01938a3c-0000-7000-8000-000000000000")
+                .await
+                .unwrap(),
+            404,
+            "unknown_run",
+        ),
+        (
+            "malformed run id",
+            api.get("/v1/runs/not-a-uuid").await.unwrap(),
+            400,
+            "invalid_run_id",
+        ),
+        (
+            "steps of unknown run",
+            api.get("/v1/runs/01938a3c-0000-7000-8000-000000000000/steps")
+                .await
+                .unwrap(),
+            404,
+            "unknown_run",
+        ),
+        (
+            "bad status filter",
+            api.get("/v1/runs?status=bogus").await.unwrap(),
+            400,
+            "invalid_status",
+        ),
+        (
+            "unknown route",
+            api.get("/v2/whatever").await.unwrap(),
+            404,
+            "not_found",
+        ),
+    ];
+    for (what, (status, body), want_status, want_code) in cases {
+        assert_eq!(status, want_status, "{what}: {body}");
+        assert_eq!(error_code(&body), want_code, "{what}: {body}");
+        assert!(
+            !body["error"]["message"].as_str().unwrap().is_empty(),
+            "{what}"
+        );
+    }
+
+    // An input over the payload limit is refused before anything is stored.
+    let big = json!({ "name": "x".repeat(300 * 1024) }).to_string();
+    let (status, _) = api.post("/v1/workflows/hello/runs", big).await.unwrap();
+    assert_eq!(status, 413);
+    let (_, runs) = api.get("/v1/runs").await.unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 0, "{runs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_reports_its_error() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("hostile", &test_guest("hostile")).await.unwrap();
+    let (status, body) = api
+        .post(
+            "/v1/workflows/hostile/runs?wait=30",
+            json!({"mode": "fail", "n": 1}).to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "failed");
+    assert_eq!(body["error"]["code"], "custom_failure");
+    assert_eq!(body["error"]["details"], json!({"n": 1}));
+    let api2 = Api::new(&server.url);
+    let (_, run) = api2
+        .get(&format!("/v1/runs/{}", body["runId"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(run["output"], Value::Null);
+}

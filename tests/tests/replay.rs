@@ -1,0 +1,147 @@
+//! Replay: a run suspended and replayed at every step boundary ends exactly
+//! like an uninterrupted one, logs are not repeated, and a replay that
+//! diverges from the journal fails the run as `non_deterministic`.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use weft::model::{Digest, RunStatus, StepStatus};
+use weft::service::RpcMode;
+use weft_tests::{Embedded, example, saga_input, test_guest};
+
+const T: Duration = Duration::from_secs(60);
+
+fn output(run: &weft::model::RunRecord) -> Value {
+    serde_json::from_str(run.output.as_deref().unwrap_or("null")).unwrap()
+}
+
+async fn saga_service(replay_every_step: bool, mode: RpcMode) -> Embedded {
+    let e = Embedded::start(mode, |s, _| s.replay_every_step = replay_every_step);
+    e.deploy("order-saga", &example("order-saga")).await;
+    e.deploy("order-rpc", &example("order-rpc")).await;
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_at_every_step_gives_the_same_result_as_running_straight_through() {
+    for mode in [RpcMode::Inline, RpcMode::Queued] {
+        let straight = saga_service(false, mode).await;
+        let replayed = saga_service(true, mode).await;
+        let input = saga_input("o-replay");
+        let a = straight.run("order-saga", &input, T).await;
+        let b = replayed.run("order-saga", &input, T).await;
+        assert_eq!(a.status, RunStatus::Completed, "{a:?}");
+        assert_eq!(output(&a), output(&b), "{mode:?}");
+        assert_eq!(output(&a)["trackingNumber"], "trk-o-replay");
+
+        let steps = |e: &Embedded, id| {
+            let svc = e.svc.clone();
+            async move {
+                svc.steps(&id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|v| {
+                        (
+                            v.step.name,
+                            v.step.kind,
+                            v.step.status,
+                            v.step.attempt_count,
+                            v.step.result,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let sa = steps(&straight, a.id.clone()).await;
+        let sb = steps(&replayed, b.id.clone()).await;
+        assert_eq!(sa, sb, "the same journal either way ({mode:?})");
+        assert_eq!(sa.len(), 5);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_values_and_logs_are_those_of_the_first_execution() {
+    let e = Embedded::start(RpcMode::Inline, |s, _| s.replay_every_step = true);
+    e.deploy("probe", &test_guest("probe")).await;
+    e.deploy("order-rpc", &example("order-rpc")).await;
+    let run = e
+        .run("probe", &json!({ "withRpc": true, "sleepMs": 50 }), T)
+        .await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    let out = output(&run);
+    // The inline step recorded `random % 1000` in the first activation; the
+    // final activation drew `random` again and must have got the same value.
+    assert_eq!(
+        out["inlineValue"].as_u64().unwrap(),
+        out["random"].as_u64().unwrap() % 1000
+    );
+    assert_eq!(out["rpcResult"]["trackingNumber"], "trk-probe");
+
+    let logs = e.svc.logs(&run.id).await.unwrap();
+    let messages: Vec<String> = logs
+        .iter()
+        .map(|l| format!("{}:{}", l.level, l.message))
+        .collect();
+    let inline = out["inlineValue"].as_u64().unwrap();
+    assert_eq!(
+        messages,
+        [
+            "stdout:probe starting".to_string(),
+            "info:before any step".into(),
+            format!("stdout:after inline step: {inline}"),
+            "info:after inline step".into(),
+            "info:after rpc step".into(),
+            "info:after sleep".into(),
+            "stdout:probe done".into(),
+        ],
+        "each line once, in order, although the run replayed four times"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_that_takes_another_path_fails_as_non_deterministic() {
+    let e = Embedded::without_worker(RpcMode::Inline, |_, _| {});
+    e.deploy("diverge", &test_guest("diverge-v1")).await;
+    let v2 = weft_tests::bytes(&test_guest("diverge-v2"));
+    e.deploy("diverge-v2", &test_guest("diverge-v2")).await;
+    let id = e.svc.start_run("diverge", "{}").await.unwrap();
+
+    // First activation: records step `reserve`, then suspends on the sleep.
+    let first = e
+        .svc
+        .queue()
+        .receive(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    weft::service::worker::process(&e.svc, first.into_iter().next().unwrap()).await;
+    let run = e.svc.run(&id).await.unwrap();
+    assert_eq!(run.step_names, ["reserve", "wait"]);
+
+    // The code under the run changes. Pinning exists to prevent exactly
+    // this (the store never rewrites a run's digest), so the test tampers
+    // with the database directly: the next replay calls `charge` first.
+    let db = rusqlite::Connection::open(e.dir.path().join("weft.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE runs SET module_digest = ?1 WHERE id = ?2",
+            [Digest::of(&v2).as_str(), id.as_str()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    let mut e = e;
+    e.start_worker();
+    let done = e.wait(&id, T).await;
+    assert_eq!(done.status, RunStatus::Failed);
+    let error = done.error.unwrap();
+    assert_eq!(error.code, "non_deterministic");
+    assert!(
+        error.message.contains("`reserve`") && error.message.contains("`charge`"),
+        "the error shows both sides: {}",
+        error.message
+    );
+    // The recorded step was not touched by the failed replay.
+    let steps = e.svc.steps(&id).await.unwrap();
+    assert_eq!(steps[0].step.status, StepStatus::Succeeded);
+    assert_eq!(steps[0].step.result.as_deref(), Some("\"reserved\""));
+}

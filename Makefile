@@ -9,16 +9,18 @@ CARGO       ?= cargo
 WASM_TARGET := wasm32-wasip2
 GUEST_DIR   := target/$(WASM_TARGET)/guest
 EXAMPLES    := hello order-saga order-rpc
-TEST_GUESTS := probe diverge-v1 diverge-v2 hostile command
+TEST_GUESTS := probe diverge-v1 diverge-v2 hostile command counter counter-rpc
 WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo test setup build-examples build-test-guests guests host lint unit e2e bench clean
+.PHONY: demo test setup build-examples build-test-guests guests host lint bench bench-aws clean
 
-## Tooling the build needs (idempotent).
+## Tooling the build needs (idempotent): the wasm target, and a project
+## virtualenv with moto (the AWS emulator the tests use).
 setup:
 	rustup target add $(WASM_TARGET)
+	scripts/setup-python
 
 # Builds guest crates as components and copies them to a stable path:
 # target/<dir>/<crate>.wasm (cargo names the artefact with underscores).
@@ -50,14 +52,18 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES) $(TEST_GUESTS)) -- -D warnings
 
-## Every suite: lint, unit, end-to-end.
-test: setup guests
+## Every suite: lint, unit, end-to-end (the AWS suites against moto).
+test: setup guests host
 	$(MAKE) lint
-	$(CARGO) test --workspace --exclude hello --exclude order-saga --exclude order-rpc $(addprefix --exclude ,$(TEST_GUESTS))
+	scripts/with-moto $(CARGO) test --workspace $(addprefix --exclude ,$(EXAMPLES) $(TEST_GUESTS))
 
 ## Benchmarks (criterion); not part of `make test`.
 bench: guests
 	$(CARGO) bench -p weft-tests --bench engine
+
+## AWS requests per step (against moto); not part of `make test`.
+bench-aws: guests
+	scripts/with-moto $(CARGO) bench -p weft-tests --bench aws_requests
 
 clean:
 	$(CARGO) clean

@@ -1,4 +1,5 @@
 pub mod api;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -21,7 +21,7 @@ use weft::modules::ModuleStore;
 use weft::replay::{self, ActivationInput, DriverError, Outcome, Resolution, StepDriver};
 use weft::service::RpcMode;
 use weft::store::sqlite::{QueueSettings, SqliteBackend};
-use weft_tests::{Embedded, bytes, example, test_guest};
+use weft_tests::{Service, bytes, example, test_guest};
 
 /// A driver for fully recorded journals: nothing new should happen.
 struct ReplayOnly;
@@ -62,7 +62,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn replay(c: &mut Criterion) {
     let rt = runtime();
     let _context = rt.enter();
-    let e = Embedded::start(RpcMode::Inline, |_, limits| {
+    let e = Service::start(RpcMode::Inline, |_, limits| {
         limits.max_steps_per_run = 100_000
     });
     rt.block_on(e.deploy("steps", &test_guest("hostile")));
@@ -113,7 +113,7 @@ fn replay(c: &mut Criterion) {
 fn instantiate(c: &mut Criterion) {
     let rt = runtime();
     let _context = rt.enter();
-    let e = Embedded::start(RpcMode::Inline, |_, _| {});
+    let e = Service::start(RpcMode::Inline, |_, _| {});
     let mut group = c.benchmark_group("instantiate");
     for name in ["hello", "order-saga"] {
         rt.block_on(e.deploy(name, &example(name)));

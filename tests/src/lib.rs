@@ -18,7 +18,10 @@ use weft::service::worker::{self, WorkerOptions};
 use weft::service::{Backends, RpcMode, Settings, Weft};
 use weft::store::sqlite::QueueSettings;
 
+pub mod aws;
 pub mod conformance;
+pub mod faults;
+pub mod scenarios;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -80,30 +83,71 @@ pub fn saga_input(order_id: &str) -> Value {
     })
 }
 
-/// A service on the embedded backend in a temporary directory, with a
-/// worker running in this process.
-pub struct Embedded {
+/// A fresh embedded backend for the conformance and scenario suites:
+/// 1 s visibility, dead-lettering after 3 receives.
+pub async fn sqlite_backend() -> conformance::Backend {
+    // The directory outlives the test on purpose: the backend keeps files open.
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let settings = QueueSettings {
+        visibility_timeout: Duration::from_secs(1),
+        max_receives: 3,
+    };
+    let db = Arc::new(
+        weft::store::sqlite::SqliteBackend::open(&dir, settings).expect("open sqlite backend"),
+    );
+    conformance::Backend {
+        state: db.clone(),
+        queue: db.clone(),
+        modules: db,
+        visibility: Duration::from_secs(1),
+        max_receives: 3,
+    }
+}
+
+/// A service under test, with a worker running in this process.
+pub struct Service {
     pub svc: Arc<Weft>,
     pub dir: tempfile::TempDir,
     worker: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl Embedded {
-    /// Starts a service; `tune` adjusts settings and limits first.
-    pub fn start(mode: RpcMode, tune: impl FnOnce(&mut Settings, &mut Limits)) -> Self {
+/// Adjusts a service's settings and limits before it starts.
+pub trait Tune: FnOnce(&mut Settings, &mut Limits) {}
+impl<F: FnOnce(&mut Settings, &mut Limits)> Tune for F {}
+
+impl Service {
+    /// A service on the embedded backend in a temporary directory.
+    pub fn start(mode: RpcMode, tune: impl Tune) -> Self {
         let mut e = Self::without_worker(mode, tune);
         e.start_worker();
         e
     }
 
-    /// A service whose messages are only handled when the test says so.
-    pub fn without_worker(mode: RpcMode, tune: impl FnOnce(&mut Settings, &mut Limits)) -> Self {
+    /// An embedded service whose messages are only handled when the test says so.
+    pub fn without_worker(mode: RpcMode, tune: impl Tune) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let backends =
+            Backends::embedded(dir.path(), QueueSettings::default()).expect("embedded backend");
+        Self::build(backends, dir, mode, tune)
+    }
+
+    /// A service on any backend (see [`conformance::Backend`]), without a
+    /// worker yet.
+    pub fn on(backend: conformance::Backend, mode: RpcMode, tune: impl Tune) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backends = Backends {
+            state: backend.state,
+            queue: backend.queue,
+            modules: backend.modules,
+            artifact_dir: dir.path().join("cache"),
+        };
+        Self::build(backends, dir, mode, tune)
+    }
+
+    fn build(backends: Backends, dir: tempfile::TempDir, mode: RpcMode, tune: impl Tune) -> Self {
         let mut limits = Limits::default();
         let mut settings = Settings::new(mode, &limits);
         tune(&mut settings, &mut limits);
-        let backends =
-            Backends::embedded(dir.path(), QueueSettings::default()).expect("embedded backend");
         let svc = Weft::new(backends, limits, settings).expect("service");
         Self {
             svc,
@@ -113,10 +157,14 @@ impl Embedded {
     }
 
     pub fn start_worker(&mut self) {
-        let options = WorkerOptions {
-            receive_wait: Duration::from_millis(200),
+        self.start_worker_with(WorkerOptions {
+            receive_wait: Duration::from_millis(500),
+            dead_letter_interval: Duration::from_millis(500),
             ..WorkerOptions::default()
-        };
+        });
+    }
+
+    pub fn start_worker_with(&mut self, options: WorkerOptions) {
         self.worker = Some(tokio::spawn(worker::run(Arc::clone(&self.svc), options)));
     }
 
@@ -147,7 +195,7 @@ impl Embedded {
     }
 }
 
-impl Drop for Embedded {
+impl Drop for Service {
     fn drop(&mut self) {
         if let Some(w) = self.worker.take() {
             w.abort();
@@ -166,6 +214,15 @@ impl DevServer {
     /// Starts `weft dev` on a free loopback port over `data_dir`, with
     /// extra environment variables, and waits until it serves requests.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let owned: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_with(data_dir, &owned)
+    }
+
+    /// [`DevServer::start`] with owned environment pairs.
+    pub fn start_with(data_dir: &Path, env: &[(String, String)]) -> anyhow::Result<Self> {
         let mut cmd = Command::new(weft_bin());
         cmd.args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)

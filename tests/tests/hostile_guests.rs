@@ -5,13 +5,13 @@ use serde_json::json;
 use std::time::Duration;
 use weft::model::RunStatus;
 use weft::service::RpcMode;
-use weft_tests::{Embedded, example, test_guest};
+use weft_tests::{Service, example, test_guest};
 
 const T: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_hostile_guest_fails_with_its_code_while_a_healthy_run_completes() {
-    let e = Embedded::start(RpcMode::Inline, |_, limits| {
+    let e = Service::start(RpcMode::Inline, |_, limits| {
         limits.workflow_fuel = 500_000_000;
         limits.memory_bytes = 64 << 20;
         limits.max_payload_bytes = 64 << 10;
@@ -69,7 +69,7 @@ async fn each_hostile_guest_fails_with_its_code_while_a_healthy_run_completes() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_reports_the_guests_panic_message() {
-    let e = Embedded::start(RpcMode::Inline, |_, _| {});
+    let e = Service::start(RpcMode::Inline, |_, _| {});
     e.deploy("hostile", &test_guest("hostile")).await;
     let run = e.run("hostile", &json!({"mode": "panic"}), T).await;
     let error = run.error.unwrap();
@@ -83,7 +83,7 @@ async fn a_panic_reports_the_guests_panic_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_error_keeps_its_code_and_details() {
-    let e = Embedded::start(RpcMode::Inline, |_, _| {});
+    let e = Service::start(RpcMode::Inline, |_, _| {});
     e.deploy("hostile", &test_guest("hostile")).await;
     let run = e.run("hostile", &json!({"mode": "fail", "n": 3}), T).await;
     let error = run.error.unwrap();

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use weft::model::{Digest, RunStatus, StepStatus};
 use weft::service::RpcMode;
-use weft_tests::{Embedded, example, saga_input, test_guest};
+use weft_tests::{Service, example, saga_input, test_guest};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -14,8 +14,8 @@ fn output(run: &weft::model::RunRecord) -> Value {
     serde_json::from_str(run.output.as_deref().unwrap_or("null")).unwrap()
 }
 
-async fn saga_service(replay_every_step: bool, mode: RpcMode) -> Embedded {
-    let e = Embedded::start(mode, |s, _| s.replay_every_step = replay_every_step);
+async fn saga_service(replay_every_step: bool, mode: RpcMode) -> Service {
+    let e = Service::start(mode, |s, _| s.replay_every_step = replay_every_step);
     e.deploy("order-saga", &example("order-saga")).await;
     e.deploy("order-rpc", &example("order-rpc")).await;
     e
@@ -33,7 +33,7 @@ async fn replaying_at_every_step_gives_the_same_result_as_running_straight_throu
         assert_eq!(output(&a), output(&b), "{mode:?}");
         assert_eq!(output(&a)["trackingNumber"], "trk-o-replay");
 
-        let steps = |e: &Embedded, id| {
+        let steps = |e: &Service, id| {
             let svc = e.svc.clone();
             async move {
                 svc.steps(&id)
@@ -61,7 +61,7 @@ async fn replaying_at_every_step_gives_the_same_result_as_running_straight_throu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_values_and_logs_are_those_of_the_first_execution() {
-    let e = Embedded::start(RpcMode::Inline, |s, _| s.replay_every_step = true);
+    let e = Service::start(RpcMode::Inline, |s, _| s.replay_every_step = true);
     e.deploy("probe", &test_guest("probe")).await;
     e.deploy("order-rpc", &example("order-rpc")).await;
     let run = e
@@ -100,7 +100,7 @@ async fn replayed_values_and_logs_are_those_of_the_first_execution() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_that_takes_another_path_fails_as_non_deterministic() {
-    let e = Embedded::without_worker(RpcMode::Inline, |_, _| {});
+    let e = Service::without_worker(RpcMode::Inline, |_, _| {});
     e.deploy("diverge", &test_guest("diverge-v1")).await;
     let v2 = weft_tests::bytes(&test_guest("diverge-v2"));
     e.deploy("diverge-v2", &test_guest("diverge-v2")).await;

@@ -2,6 +2,8 @@
 
 use super::print;
 use crate::api;
+use crate::aws::init::{self, QueueOptions};
+use crate::aws::{AwsClients, AwsSettings};
 use crate::config::{Limits, env_num};
 use crate::service::worker::{self, WorkerOptions};
 use crate::service::{Backends, RpcMode, Settings, Weft};
@@ -44,40 +46,103 @@ fn settings(mode: RpcMode, limits: &Limits) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
-/// `weft dev`: the API and a worker over the embedded backend.
+/// Which storage `weft dev` runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// SQLite and files in the data directory.
+    Embedded,
+    /// DynamoDB, SQS and S3 (or LocalStack/moto via `AWS_ENDPOINT`).
+    Aws,
+}
+
+/// `weft dev`: the API and a worker over the chosen backend.
 pub async fn dev(
     addr: SocketAddr,
     data_dir: PathBuf,
     inline_rpc: bool,
+    backend: Option<BackendKind>,
 ) -> anyhow::Result<ExitCode> {
     let limits = Limits::from_env()?;
-    let backends = Backends::embedded(&data_dir, queue_settings()?)
-        .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
-    let mode = if inline_rpc {
-        RpcMode::Inline
+    let aws = AwsSettings::from_env();
+    let kind = backend.unwrap_or(if aws.endpoint.is_some() {
+        BackendKind::Aws
     } else {
-        RpcMode::Queued
+        BackendKind::Embedded
+    });
+    let mut worker_options = worker_options()?;
+    let (backends, mode, place) = match kind {
+        BackendKind::Embedded => {
+            let backends = Backends::embedded(&data_dir, queue_settings()?)
+                .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+            let mode = if inline_rpc {
+                RpcMode::Inline
+            } else {
+                RpcMode::Queued
+            };
+            (backends, mode, format!("data in {}", data_dir.display()))
+        }
+        BackendKind::Aws => {
+            let clients = AwsClients::connect(&aws, None).await;
+            let backends = Backends::aws(&clients, &aws)
+                .await
+                .context("connecting to the AWS backend")?;
+            // No queue prefix configured means no worker fleet: RPCs inline.
+            let mode = if inline_rpc || aws.queue_url_prefix.is_none() {
+                RpcMode::Inline
+            } else {
+                RpcMode::Queued
+            };
+            // Long polling: one receive request per 10 s when idle.
+            worker_options.receive_wait = Duration::from_secs(10);
+            worker_options.dead_letter_interval = Duration::from_secs(30);
+            let at = aws.endpoint.as_deref().unwrap_or(&aws.region);
+            (backends, mode, format!("AWS backend at {at}"))
+        }
     };
     let svc = Weft::new(backends, limits.clone(), settings(mode, &limits)?)?;
 
     // Runs a previous process left mid-flight are re-driven at once rather
     // than after the first sweep interval.
     let resumed = worker::sweep_runs(&svc).await.unwrap_or(0);
-    let worker = tokio::spawn(worker::run(Arc::clone(&svc), worker_options()?));
+    let worker = tokio::spawn(worker::run(Arc::clone(&svc), worker_options));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr()?;
     println!(
-        "weft dev listening on http://{bound} (data in {}, RPC steps {}, {resumed} runs resumed)",
-        data_dir.display(),
-        if inline_rpc { "inline" } else { "queued" }
+        "weft dev listening on http://{bound} ({place}, RPC steps {}, worker {}, {resumed} runs resumed)",
+        if mode == RpcMode::Inline {
+            "inline"
+        } else {
+            "queued"
+        },
+        svc.settings().worker_id
     );
     let server = axum::serve(listener, api::router(svc)).with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;
     });
     server.await.context("serving the API")?;
     worker.abort();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `weft aws init`: provisions the AWS resources.
+pub async fn aws_init(visibility_timeout_secs: u64, max_receives: u32) -> anyhow::Result<ExitCode> {
+    let settings = AwsSettings::from_env();
+    let clients = AwsClients::connect(&settings, None).await;
+    let options = QueueOptions {
+        visibility_timeout: Duration::from_secs(visibility_timeout_secs),
+        max_receives,
+    };
+    let done = init::init(&clients, &settings, options).await?;
+    for line in &done {
+        println!("{line}");
+    }
+    let created = done.iter().filter(|p| p.created).count();
+    println!(
+        "{created} created, {} already existed",
+        done.len() - created
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -40,6 +40,15 @@ enum Command {
         /// through the queue.
         #[arg(long)]
         inline_rpc: bool,
+        /// Storage backend; default `aws` when `AWS_ENDPOINT` is set, else
+        /// `embedded`.
+        #[arg(long, value_enum)]
+        backend: Option<local::BackendKind>,
+    },
+    /// AWS resources.
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
     },
     /// Run a workflow to completion in-process on a throwaway store, then
     /// print its output, steps and logs.
@@ -102,6 +111,20 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// Create (idempotently) the tables, queues and bucket on whatever
+    /// `AWS_ENDPOINT` points at, and print what was created.
+    Init {
+        /// Visibility timeout of the work queue.
+        #[arg(long, default_value_t = 60)]
+        visibility_timeout_secs: u64,
+        /// Receives before a message moves to the dead-letter queue.
+        #[arg(long, default_value_t = 5)]
+        max_receives: u32,
+    },
+}
+
 /// Parses the command line and runs the command.
 pub async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
@@ -110,7 +133,15 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             addr,
             data_dir,
             inline_rpc,
-        } => local::dev(addr, data_dir, inline_rpc).await,
+            backend,
+        } => local::dev(addr, data_dir, inline_rpc, backend).await,
+        Command::Aws {
+            command:
+                AwsCommand::Init {
+                    visibility_timeout_secs,
+                    max_receives,
+                },
+        } => local::aws_init(visibility_timeout_secs, max_receives).await,
         Command::Run {
             workflow,
             rpcs,

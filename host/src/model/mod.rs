@@ -19,4 +19,4 @@ pub use step::{
     AttemptRecord, RetryPolicy, StepCall, StepKind, StepOptions, StepOutcome, StepRecord,
     StepStatus,
 };
-pub use time::{Millis, now_millis};
+pub use time::{Clock, ManualClock, Millis, SystemClock, now_millis};

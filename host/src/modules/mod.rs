@@ -4,6 +4,7 @@
 //! on AWS); [`registry`] holds the logic every backend shares: validation
 //! against the host's worlds, versioning, and the precompiled-artifact cache.
 
+pub mod aws;
 pub mod registry;
 pub mod sqlite;
 

@@ -7,6 +7,7 @@
 //! queue instead of being delivered again.
 
 pub mod sqlite;
+pub mod sqs;
 
 use crate::model::Envelope;
 use async_trait::async_trait;

@@ -7,7 +7,7 @@ use super::{RpcMode, ServiceError, Weft};
 use crate::engine::loader::LoadError;
 use crate::model::{
     AttemptRecord, ErrorCode, ErrorInfo, Lease, LogLine, RunId, RunRecord, RunStatus, StepCall,
-    StepKind, StepOutcome, StepRecord, StepStatus, WorkMessage, now_millis,
+    StepKind, StepOutcome, StepRecord, StepStatus, WorkMessage,
 };
 use crate::replay::{self, ActivationInput, DriverError, Outcome, Resolution, StepDriver};
 use crate::store::{RunWrite, StateWrite, StepExpect, StepWrite, StoreError};
@@ -21,7 +21,7 @@ const LEASE_BUSY_RETRY: Duration = Duration::from_millis(250);
 impl Weft {
     /// Replays run `id` and carries it as far as it can go.
     pub(crate) async fn resume(self: &Arc<Self>, id: &RunId) -> Result<Handled, ServiceError> {
-        let now = now_millis();
+        let now = self.now();
         let lease_ms = self.settings.run_lease.as_millis() as u64;
         let run = match self
             .state
@@ -39,14 +39,23 @@ impl Weft {
                 // again once it lets go.
                 let run = self.state.get_run(id).await?;
                 return Ok(match run {
-                    Some(r) if r.status == RunStatus::Running => {
-                        Handled::RetryAfter(LEASE_BUSY_RETRY)
-                    }
+                    Some(r) if r.status == RunStatus::Running => Handled::Requeue(LEASE_BUSY_RETRY),
                     _ => Handled::Done,
                 });
             }
             Err(e) => return Err(e.into()),
         };
+        let result = self.activate_leased(run).await;
+        if result.is_err() {
+            // Let the retry take the lease at once rather than after expiry.
+            self.release_lease(id).await;
+        }
+        result
+    }
+
+    /// Loads the journal and module of a run this worker holds, and replays it.
+    async fn activate_leased(self: &Arc<Self>, run: RunRecord) -> Result<Handled, ServiceError> {
+        let id = &run.id.clone();
         let journal = self.state.get_steps(id, &run.step_names).await?;
         if journal.len() != run.step_names.len() {
             return Err(StoreError::Backend(format!(
@@ -97,7 +106,14 @@ impl Weft {
             // expired lease): look again, with fresh state.
             Err(DriverError::Store(StoreError::Conflict(reason))) => {
                 tracing::debug!(run = %id, "activation lost a race: {reason}");
-                Ok(Handled::RetryAfter(LEASE_BUSY_RETRY))
+                Ok(Handled::Requeue(LEASE_BUSY_RETRY))
+            }
+            // An item over the backend's size limit will never fit: fail the
+            // run with the reason instead of retrying forever.
+            Err(DriverError::Store(StoreError::TooLarge(reason))) => {
+                self.fail_run(id, ErrorInfo::host(ErrorCode::PayloadTooLarge, reason))
+                    .await?;
+                Ok(Handled::Done)
             }
             Err(DriverError::Store(e)) => Err(e.into()),
             Err(DriverError::Queue(e)) => Err(e.into()),
@@ -105,6 +121,37 @@ impl Weft {
                 self.fail_run(id, e).await?;
                 Ok(Handled::Done)
             }
+        }
+    }
+}
+
+impl Weft {
+    /// Gives up this worker's lease on a run after a failed activation, so
+    /// the retry does not wait for it to expire. Best effort: the lease
+    /// expires anyway.
+    async fn release_lease(&self, id: &RunId) {
+        let Ok(Some(mut run)) = self.state.get_run(id).await else {
+            return;
+        };
+        if run
+            .lease
+            .as_ref()
+            .is_none_or(|l| l.owner != self.settings.worker_id)
+        {
+            return;
+        }
+        let expected = run.version;
+        run.lease = None;
+        run.updated_at = self.now();
+        let write = StateWrite {
+            run: Some(RunWrite {
+                record: run,
+                expected_version: expected,
+            }),
+            ..Default::default()
+        };
+        if let Err(e) = self.state.commit(write).await {
+            tracing::debug!(run = %id, "could not release the lease: {e}");
         }
     }
 }
@@ -138,7 +185,7 @@ impl ActivationDriver {
         attempts: Vec<AttemptRecord>,
         release: bool,
     ) -> Result<(), DriverError> {
-        let now = now_millis();
+        let now = self.svc.now();
         let mut next = self.run.clone();
         change(&mut next);
         next.updated_at = now;
@@ -246,7 +293,7 @@ impl ActivationDriver {
             match self.svc.execute_attempt(&step).await? {
                 AttemptResult::Final(done) => return self.deliver(done).await,
                 AttemptResult::RetryAt(waiting, at) => {
-                    let wait = Duration::from_millis(at.saturating_sub(now_millis()));
+                    let wait = Duration::from_millis(at.saturating_sub(self.svc.now()));
                     if wait <= self.svc.settings.inline_retry_max_wait {
                         // Keep the run lease alive while waiting.
                         self.commit(|_| {}, vec![], vec![], false).await?;
@@ -275,7 +322,7 @@ impl ActivationDriver {
 #[async_trait]
 impl StepDriver for ActivationDriver {
     async fn schedule(&mut self, seq: u32, call: &StepCall) -> Result<Resolution, DriverError> {
-        let now = now_millis();
+        let now = self.svc.now();
         let mut step = StepRecord::new(&self.run.id, seq, call, now);
         match call.kind {
             StepKind::Sleep => {
@@ -320,7 +367,7 @@ impl StepDriver for ActivationDriver {
     }
 
     async fn in_flight(&mut self, step: &StepRecord) -> Result<Resolution, DriverError> {
-        let now = now_millis();
+        let now = self.svc.now();
         let due = step.wake_at.is_none_or(|at| at <= now);
         let lease_live = step.lease.as_ref().is_some_and(|l| l.is_live(now));
         match (step.kind, step.status) {
@@ -380,7 +427,7 @@ impl StepDriver for ActivationDriver {
         stored: Option<&StepRecord>,
         outcome: StepOutcome,
     ) -> Result<Resolution, DriverError> {
-        let now = now_millis();
+        let now = self.svc.now();
         let mut step = stored
             .cloned()
             .unwrap_or_else(|| StepRecord::new(&self.run.id, seq, call, now));
@@ -427,7 +474,7 @@ impl StepDriver for ActivationDriver {
         match (retry_at, waits_in_place) {
             (None, _) => self.deliver(step).await,
             (Some((_, at)), true) => {
-                tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_millis()))).await;
+                tokio::time::sleep(Duration::from_millis(at.saturating_sub(self.svc.now()))).await;
                 Ok(Resolution::Execute {
                     attempt: attempt + 1,
                     stored: Some(step),

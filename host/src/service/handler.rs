@@ -1,7 +1,7 @@
 //! Turning a work message into a service call.
 
 use super::{ServiceError, Weft};
-use crate::model::{Envelope, ErrorCode, ErrorInfo, WorkMessage, now_millis};
+use crate::model::{Envelope, ErrorCode, ErrorInfo, WorkMessage};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,8 +10,10 @@ use std::time::Duration;
 pub enum Handled {
     /// Delete it.
     Done,
-    /// Keep it; deliver it again after this long.
-    RetryAfter(Duration),
+    /// The message is fine but its work is busy elsewhere (a live lease):
+    /// send a fresh copy due after this long and delete this one. Unlike a
+    /// failed delivery, waiting must not count towards dead-lettering.
+    Requeue(Duration),
 }
 
 impl Weft {
@@ -19,7 +21,7 @@ impl Weft {
     /// finds its work done (or taken) and changes nothing.
     pub async fn handle(self: &Arc<Self>, envelope: &Envelope) -> Result<Handled, ServiceError> {
         if let Some(at) = envelope.not_before
-            && at > now_millis()
+            && at > self.now()
         {
             // Queues cap delays (SQS: 900 s); re-arm until due.
             self.send(envelope.message.clone(), Some(at)).await?;

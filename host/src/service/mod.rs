@@ -16,8 +16,8 @@ use crate::config::Limits;
 use crate::engine::WeftEngine;
 use crate::engine::loader::ComponentLoader;
 use crate::model::{
-    AttemptRecord, Envelope, ErrorInfo, LogLine, ModuleKind, RunId, RunRecord, RunStatus,
-    StepRecord, WorkMessage, now_millis,
+    AttemptRecord, Clock, Envelope, ErrorInfo, LogLine, Millis, ModuleKind, RunId, RunRecord,
+    RunStatus, StepRecord, SystemClock, WorkMessage,
 };
 use crate::modules::ModuleStore;
 use crate::modules::registry::{DeployError, Registry};
@@ -42,7 +42,7 @@ pub enum RpcMode {
 }
 
 /// How the service behaves; see the README's configuration table.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Settings {
     pub rpc_mode: RpcMode,
     /// Identifies this process in leases.
@@ -60,6 +60,8 @@ pub struct Settings {
     /// An unfinished step untouched this long gets its message re-sent when
     /// a replay reaches it (a crash may have lost the message).
     pub repair_after: Duration,
+    /// Where the service reads the time.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Settings {
@@ -77,6 +79,7 @@ impl Settings {
             replay_every_step: false,
             inline_retry_max_wait: Duration::from_secs(2),
             repair_after: Duration::from_secs(60),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -100,6 +103,32 @@ impl Backends {
             queue: db.clone(),
             modules: db,
             artifact_dir: data_dir.join("cache"),
+        })
+    }
+}
+
+impl Backends {
+    /// The AWS backend: DynamoDB, SQS and S3 as `settings` name them.
+    pub async fn aws(
+        clients: &crate::aws::AwsClients,
+        settings: &crate::aws::AwsSettings,
+    ) -> Result<Self, QueueError> {
+        let queue = crate::queue::sqs::SqsQueue::connect(clients.sqs.clone(), settings).await?;
+        let cache = std::env::var("WEFT_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| std::env::temp_dir().join("weft-cache"));
+        Ok(Self {
+            state: Arc::new(crate::store::dynamo::DynamoStore::new(
+                clients.dynamo.clone(),
+                settings,
+            )),
+            queue: Arc::new(queue),
+            modules: Arc::new(crate::modules::aws::AwsModuleStore::new(
+                clients.dynamo.clone(),
+                clients.s3.clone(),
+                settings,
+            )),
+            artifact_dir: cache,
         })
     }
 }
@@ -178,6 +207,11 @@ impl Weft {
         }))
     }
 
+    /// The current time, by the service's clock.
+    pub fn now(&self) -> Millis {
+        self.settings.clock.now_millis()
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -226,7 +260,7 @@ impl Weft {
         if version.kind != ModuleKind::Workflow {
             return Err(ServiceError::NotAWorkflow(workflow.to_string()));
         }
-        let now = now_millis();
+        let now = self.now();
         let run = RunRecord {
             id: RunId::generate(),
             workflow: workflow.to_string(),
@@ -307,7 +341,7 @@ impl Weft {
         message: WorkMessage,
         at: Option<u64>,
     ) -> Result<(), QueueError> {
-        let now = now_millis();
+        let now = self.now();
         let delay = at.map_or(Duration::ZERO, |at| {
             Duration::from_millis(at.saturating_sub(now))
         });
@@ -331,7 +365,7 @@ impl Weft {
             run.status = RunStatus::Failed;
             run.error = Some(error.clone());
             run.lease = None;
-            run.updated_at = now_millis();
+            run.updated_at = self.now();
             let write = crate::store::StateWrite {
                 run: Some(crate::store::RunWrite {
                     record: run,

@@ -9,7 +9,7 @@ use super::handler::Handled;
 use super::{ServiceError, Weft};
 use crate::model::{
     AttemptRecord, ErrorCode, ErrorInfo, Lease, Millis, ModuleKind, RunId, StepOutcome, StepRecord,
-    StepStatus, WorkMessage, now_millis,
+    StepStatus, WorkMessage,
 };
 use crate::rpc::{self, RpcCall, split_rpc_name};
 use crate::store::{StateWrite, StepExpect, StepWrite, StoreError};
@@ -34,7 +34,7 @@ impl Weft {
         &self,
         step: &StepRecord,
     ) -> Result<AttemptResult, StoreError> {
-        let now = now_millis();
+        let now = self.now();
         if step.status.is_final() {
             return Ok(AttemptResult::Final(step.clone()));
         }
@@ -105,7 +105,7 @@ impl Weft {
 
         let started = now;
         let outcome = self.call_rpc(&claimed, attempt, timeout).await;
-        let ended = now_millis();
+        let ended = self.now();
         let record = AttemptRecord {
             step_id: key,
             attempt,
@@ -159,13 +159,26 @@ impl Weft {
             attempts,
             ..Default::default()
         };
-        match self.state.commit(write).await {
+        match self.state.commit(write.clone()).await {
             Ok(()) => Ok(match retry_at {
                 Some(at) => AttemptResult::RetryAt(next, at),
                 None => AttemptResult::Final(next),
             }),
             // Our lease expired and another worker took the step over.
             Err(StoreError::Conflict(_)) => Ok(AttemptResult::Gone),
+            // The result does not fit in the store: record that instead.
+            Err(StoreError::TooLarge(reason)) if next.result.is_some() => {
+                let mut failed = next;
+                failed.result = None;
+                failed.finish(
+                    Err(ErrorInfo::host(ErrorCode::PayloadTooLarge, reason)),
+                    failed.updated_at,
+                );
+                let mut write = write;
+                write.steps[0].record = failed.clone();
+                self.state.commit(write).await?;
+                Ok(AttemptResult::Final(failed))
+            }
             Err(e) => Err(e),
         }
     }
@@ -243,8 +256,8 @@ impl Weft {
             AttemptResult::Busy(lease) => {
                 // Keep this message until the holder finishes or its lease
                 // lapses, in case the holder dies.
-                let wait = lease.expires_at.saturating_sub(now_millis()) + 100;
-                return Ok(Handled::RetryAfter(Duration::from_millis(wait)));
+                let wait = lease.expires_at.saturating_sub(self.now()) + 100;
+                return Ok(Handled::Requeue(Duration::from_millis(wait)));
             }
             AttemptResult::Gone => {}
         }

@@ -3,7 +3,7 @@
 //! periodically re-drive runs that lost their messages.
 
 use super::{Handled, Weft};
-use crate::model::{RunStatus, WorkMessage, now_millis};
+use crate::model::{Envelope, RunStatus, WorkMessage};
 use crate::queue::Delivery;
 use crate::store::RunQuery;
 use std::sync::Arc;
@@ -85,7 +85,17 @@ pub async fn process(svc: &Arc<Weft>, delivery: Delivery) {
     };
     let settled = match svc.handle(envelope).await {
         Ok(Handled::Done) => svc.queue.ack(&delivery.receipt).await,
-        Ok(Handled::RetryAfter(delay)) => svc.queue.retry_later(&delivery.receipt, delay).await,
+        Ok(Handled::Requeue(delay)) => match svc
+            .queue
+            .send(&Envelope::now(envelope.message.clone()), delay)
+            .await
+        {
+            Ok(()) => svc.queue.ack(&delivery.receipt).await,
+            Err(e) => {
+                tracing::warn!("re-queueing a message failed: {e}");
+                svc.queue.retry_later(&delivery.receipt, delay).await
+            }
+        },
         Err(e) => {
             tracing::warn!(run = %envelope.message.run_id(), "handling {:?} failed: {e}", envelope.message);
             svc.queue
@@ -145,7 +155,7 @@ pub async fn drain_dead_letters(svc: &Arc<Weft>) {
 /// follow it would otherwise strand them. A resume is idempotent, and the
 /// replay re-sends whatever message an unfinished step is missing.
 pub async fn sweep_runs(svc: &Arc<Weft>) -> Result<usize, super::ServiceError> {
-    let now = now_millis();
+    let now = svc.now();
     let stale_after = svc.settings.repair_after.as_millis() as u64;
     let runs = svc
         .state

@@ -10,6 +10,7 @@
 //! Backends: [`sqlite`] (embedded, the default) and `dynamo` (AWS). Both pass
 //! the one conformance suite in `tests/`.
 
+pub mod dynamo;
 pub mod sqlite;
 
 use crate::model::{
@@ -109,7 +110,8 @@ pub trait StateStore: Send + Sync + 'static {
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError>;
 
     /// Takes the run's lease for `owner` until `now + ttl_ms` if the run is
-    /// `running` and the lease is free, expired, or already `owner`'s.
+    /// `running` and the lease is free or expired. Leases are exclusive per
+    /// activation: even the same owner cannot take a live lease twice.
     /// Returns the run as written (its version bumped), which is the fencing
     /// token for the holder's later writes.
     async fn acquire_run_lease(

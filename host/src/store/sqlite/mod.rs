@@ -149,7 +149,7 @@ impl StateStore for SqliteBackend {
                 .execute(
                     "UPDATE runs SET lease_owner = ?2, lease_expires_at = ?3, version = version + 1, updated_at = ?4
                      WHERE id = ?1 AND status = 'running'
-                       AND (lease_owner IS NULL OR lease_expires_at <= ?4 OR lease_owner = ?2)",
+                       AND (lease_owner IS NULL OR lease_expires_at <= ?4)",
                     params![id.as_str(), owner, (now + ttl_ms) as i64, now as i64],
                 )
                 .map_err(db_err)?;

@@ -1,0 +1,287 @@
+//! Module storage on AWS: version records in a DynamoDB table (PK `name`,
+//! SK `version`), bytes in S3 under `modules/<sha256>.wasm`.
+//!
+//! Precompiled-artifact digests live in the same table under reserved names
+//! (`@artifact:<module digest>:<engine hash>`, version 0); module names can
+//! never start with `@`.
+
+use super::ModuleStore;
+use crate::aws::AwsSettings;
+use crate::model::{Digest, Millis, ModuleKind, ModuleVersion};
+use crate::store::StoreError;
+use crate::store::dynamo::items::{Item, get_n, get_s, n, s};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use std::collections::HashMap;
+
+fn aws_err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> StoreError {
+    match e.as_service_error() {
+        Some(s) => StoreError::Backend(format!(
+            "{}: {}",
+            s.code().unwrap_or("AWS error"),
+            s.message().unwrap_or("no message")
+        )),
+        None => StoreError::Backend(format!("AWS request failed: {e:?}")),
+    }
+}
+
+const ARTIFACT_PREFIX: &str = "@artifact:";
+
+/// Modules in DynamoDB + S3.
+#[derive(Clone)]
+pub struct AwsModuleStore {
+    dynamo: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    table: String,
+    bucket: String,
+}
+
+fn version_from(item: &Item) -> Result<ModuleVersion, StoreError> {
+    let digest = get_s(item, "digest")?;
+    let kind = get_s(item, "kind")?;
+    Ok(ModuleVersion {
+        name: get_s(item, "name")?,
+        version: get_n(item, "version")?,
+        digest: Digest::parse(&digest)
+            .ok_or_else(|| StoreError::Backend(format!("bad digest {digest}")))?,
+        kind: ModuleKind::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("bad module kind {kind}")))?,
+        size: get_n(item, "size")?,
+        uploaded_at: get_n(item, "uploadedAt")?,
+    })
+}
+
+impl AwsModuleStore {
+    pub fn new(
+        dynamo: aws_sdk_dynamodb::Client,
+        s3: aws_sdk_s3::Client,
+        settings: &AwsSettings,
+    ) -> Self {
+        Self {
+            dynamo,
+            s3,
+            table: settings.modules_table.clone(),
+            bucket: settings.modules_bucket.clone(),
+        }
+    }
+
+    fn blob_key(digest: &Digest) -> String {
+        format!("modules/{}.wasm", digest.as_str())
+    }
+
+    async fn query_versions(
+        &self,
+        name: &str,
+        newest_first: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<ModuleVersion>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#name = :name")
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", s(name))
+                .scan_index_forward(!newest_first)
+                .consistent_read(true)
+                .set_limit(limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(aws_err)?;
+            for item in page.items() {
+                out.push(version_from(item)?);
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() || limit.is_some() {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn artifact_key(module: &Digest, engine_hash: &str) -> String {
+        format!("{ARTIFACT_PREFIX}{}:{engine_hash}", module.as_str())
+    }
+}
+
+#[async_trait]
+impl ModuleStore for AwsModuleStore {
+    async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(Self::blob_key(digest))
+            .content_type("application/wasm")
+            .body(ByteStream::from(bytes.to_vec()))
+            .send()
+            .await
+            .map_err(aws_err)?;
+        Ok(())
+    }
+
+    async fn get_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let result = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(Self::blob_key(digest))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(|e| {
+                    StoreError::Backend(format!("reading module {digest} from S3: {e}"))
+                })?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(aws_err(e)),
+        }
+    }
+
+    async fn add_version(
+        &self,
+        name: &str,
+        digest: &Digest,
+        kind: ModuleKind,
+        size: u64,
+        now: Millis,
+    ) -> Result<ModuleVersion, StoreError> {
+        // Optimistic: write latest + 1 if that version does not exist yet;
+        // a concurrent upload makes us look again.
+        for _ in 0..10 {
+            let latest = self.latest(name).await?;
+            if let Some(latest) = &latest
+                && &latest.digest == digest
+            {
+                return Ok(latest.clone());
+            }
+            let record = ModuleVersion {
+                name: name.to_string(),
+                version: latest.map_or(1, |l| l.version + 1),
+                digest: digest.clone(),
+                kind,
+                size,
+                uploaded_at: now,
+            };
+            let item = HashMap::from([
+                ("name".to_string(), s(&record.name)),
+                ("version".to_string(), n(record.version)),
+                ("digest".to_string(), s(record.digest.as_str())),
+                ("kind".to_string(), s(record.kind.as_str())),
+                ("size".to_string(), n(record.size)),
+                ("uploadedAt".to_string(), n(record.uploaded_at)),
+            ]);
+            let result = self
+                .dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#name)")
+                .expression_attribute_names("#name", "name")
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(record),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(aws_err(e)),
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "module {name:?} kept changing while being versioned"
+        )))
+    }
+
+    async fn versions(&self, name: &str) -> Result<Vec<ModuleVersion>, StoreError> {
+        self.query_versions(name, false, None).await
+    }
+
+    async fn latest(&self, name: &str) -> Result<Option<ModuleVersion>, StoreError> {
+        Ok(self
+            .query_versions(name, true, Some(1))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn list_latest(&self) -> Result<Vec<ModuleVersion>, StoreError> {
+        let mut latest: HashMap<String, ModuleVersion> = HashMap::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(aws_err)?;
+            for item in page.items() {
+                if get_s(item, "name")?.starts_with(ARTIFACT_PREFIX) {
+                    continue;
+                }
+                let v = version_from(item)?;
+                if latest.get(&v.name).is_none_or(|l| l.version < v.version) {
+                    latest.insert(v.name.clone(), v);
+                }
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        let mut list: Vec<ModuleVersion> = latest.into_values().collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(list)
+    }
+
+    async fn artifact_digest(
+        &self,
+        module: &Digest,
+        engine_hash: &str,
+    ) -> Result<Option<Digest>, StoreError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("name", s(Self::artifact_key(module, engine_hash)))
+            .key("version", n(0))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws_err)?;
+        Ok(out
+            .item()
+            .and_then(|i| get_s(i, "digest").ok())
+            .and_then(|d| Digest::parse(&d)))
+    }
+
+    async fn put_artifact_digest(
+        &self,
+        module: &Digest,
+        engine_hash: &str,
+        artifact: &Digest,
+    ) -> Result<(), StoreError> {
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .item("name", s(Self::artifact_key(module, engine_hash)))
+            .item("version", n(0))
+            .item("digest", s(artifact.as_str()))
+            .send()
+            .await
+            .map_err(aws_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! Test environments on a real AWS-API emulator (moto's server, started by
+//! `make test`, whose address arrives in `WEFT_TEST_AWS_ENDPOINT`). Each
+//! environment gets its own tables, queues and bucket, so tests never see
+//! each other's data.
+
+use crate::conformance::Backend;
+use aws_credential_types::Credentials;
+use std::sync::Arc;
+use std::time::Duration;
+use weft::aws::init::{QueueOptions, init};
+use weft::aws::{AwsClients, AwsSettings};
+use weft::modules::aws::AwsModuleStore;
+use weft::queue::sqs::SqsQueue;
+use weft::store::dynamo::DynamoStore;
+
+/// The emulator's address; the AWS suites need it.
+pub fn endpoint() -> String {
+    std::env::var("WEFT_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "WEFT_TEST_AWS_ENDPOINT is not set: run the AWS suites through `make test` (which installs and \
+             starts moto_server), or start `moto_server -p 5123` and set WEFT_TEST_AWS_ENDPOINT=http://127.0.0.1:5123"
+        )
+    })
+}
+
+/// Credentials the emulator accepts; also given to child processes.
+pub const CREDENTIALS_ENV: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+];
+
+pub fn credentials() -> Credentials {
+    Credentials::new("test", "test", None, None, "weft-tests")
+}
+
+/// A provisioned, isolated AWS environment.
+pub struct AwsEnv {
+    pub settings: AwsSettings,
+    pub clients: AwsClients,
+}
+
+impl AwsEnv {
+    /// Names for a fresh environment, with nothing created yet.
+    pub async fn unprovisioned() -> Self {
+        let prefix = format!("t{}", &uuid_hex()[..10]);
+        let settings = AwsSettings {
+            endpoint: Some(endpoint()),
+            region: "us-east-1".into(),
+            queue_url_prefix: None,
+            ..AwsSettings::from_env()
+        }
+        .with_prefix(&prefix);
+        let clients = AwsClients::connect(&settings, Some(credentials())).await;
+        Self { settings, clients }
+    }
+
+    /// Provisions fresh resources (through the same code as `weft aws init`).
+    pub async fn provision(queue: QueueOptions) -> Self {
+        let Self {
+            mut settings,
+            clients,
+        } = Self::unprovisioned().await;
+        init(&clients, &settings, queue)
+            .await
+            .expect("weft aws init against the emulator");
+        let url = clients
+            .sqs
+            .get_queue_url()
+            .queue_name(&settings.queue_name)
+            .send()
+            .await
+            .expect("queue URL")
+            .queue_url()
+            .unwrap_or_default()
+            .to_string();
+        settings.queue_url_prefix = url.strip_suffix(&settings.queue_name).map(str::to_string);
+        clients.counter.reset();
+        Self { settings, clients }
+    }
+
+    /// Environment variables that point a `weft` process here.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .settings
+            .to_env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        env.extend(
+            CREDENTIALS_ENV
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
+    }
+
+    pub async fn backend(&self, visibility: Duration, max_receives: u32) -> Backend {
+        let queue = SqsQueue::connect(self.clients.sqs.clone(), &self.settings)
+            .await
+            .expect("SQS queue");
+        Backend {
+            state: Arc::new(DynamoStore::new(
+                self.clients.dynamo.clone(),
+                &self.settings,
+            )),
+            queue: Arc::new(queue),
+            modules: Arc::new(AwsModuleStore::new(
+                self.clients.dynamo.clone(),
+                self.clients.s3.clone(),
+                &self.settings,
+            )),
+            visibility,
+            max_receives,
+        }
+    }
+}
+
+fn uuid_hex() -> String {
+    weft::model::RunId::generate().to_string().replace('-', "")[12..].to_string()
+}
+
+/// A backend for the conformance and scenario suites: 1 s visibility,
+/// dead-lettering after 3 receives.
+pub async fn test_backend() -> Backend {
+    let options = QueueOptions {
+        visibility_timeout: Duration::from_secs(1),
+        max_receives: 3,
+    };
+    AwsEnv::provision(options)
+        .await
+        .backend(Duration::from_secs(1), 3)
+        .await
+}

@@ -1,0 +1,254 @@
+//! Service-level scenarios that every backend must pass: the whole engine
+//! (replay, steps, queue, recovery) on top of one [`Backend`].
+//!
+//! Like the conformance suite, each scenario is written once and
+//! [`scenario_suite!`](crate::scenario_suite) instantiates it per backend.
+
+use crate::conformance::Backend;
+use crate::faults::Duplicating;
+use crate::{Service, example, saga_input, test_guest};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use weft::model::{
+    Envelope, ErrorCode, ManualClock, RunId, RunRecord, RunStatus, StepStatus, WorkMessage,
+};
+use weft::service::RpcMode;
+use weft::service::worker;
+
+const T: Duration = Duration::from_secs(90);
+
+fn output(run: &RunRecord) -> Value {
+    serde_json::from_str(run.output.as_deref().unwrap_or("null")).unwrap_or(Value::Null)
+}
+
+/// Every step of a finished run has one final outcome, and its history has
+/// one row per attempt with exactly one success for succeeded steps.
+async fn assert_one_outcome_per_step(s: &Service, run: &RunRecord) {
+    for view in s.svc.steps(&run.id).await.unwrap() {
+        let step = &view.step;
+        assert!(step.status.is_final(), "{step:?}");
+        assert_eq!(
+            view.attempts.len() as u32,
+            step.attempt_count,
+            "history rows match attempts: {view:?}"
+        );
+        let successes = view
+            .attempts
+            .iter()
+            .filter(|a| a.status == StepStatus::Succeeded)
+            .count();
+        let expected = usize::from(step.status == StepStatus::Succeeded && step.attempt_count > 0);
+        assert_eq!(
+            successes, expected,
+            "one recorded success for `{}`: {view:?}",
+            step.name
+        );
+    }
+}
+
+async fn saga_service(backend: Backend, mode: RpcMode) -> Service {
+    let mut s = Service::on(backend, mode, |_, _| {});
+    s.deploy("order-saga", &example("order-saga")).await;
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.start_worker();
+    s
+}
+
+pub async fn a_saga_completes_with_one_outcome_per_step(b: Backend) {
+    for (mode, order) in [(RpcMode::Queued, "o-queued"), (RpcMode::Inline, "o-inline")] {
+        let s = saga_service(b.clone(), mode).await;
+        let run = s.run("order-saga", &saga_input(order), T).await;
+        assert_eq!(run.status, RunStatus::Completed, "{mode:?}: {run:?}");
+        assert_eq!(output(&run)["trackingNumber"], format!("trk-{order}"));
+        assert_one_outcome_per_step(&s, &run).await;
+        let steps = s.svc.steps(&run.id).await.unwrap();
+        let charge = steps.iter().find(|v| v.step.name == "charge").unwrap();
+        assert_eq!(
+            charge.step.attempt_count, 2,
+            "one transient failure, then success"
+        );
+    }
+}
+
+pub async fn duplicate_delivery_of_every_message_changes_nothing(b: Backend) {
+    let duplicating = Arc::new(Duplicating::new(b.queue.clone()));
+    let backend = Backend {
+        queue: duplicating.clone(),
+        ..b
+    };
+    let s = saga_service(backend, RpcMode::Queued).await;
+    let mut input = saga_input("o-dup");
+    input["coolOffMs"] = json!(300);
+    let run = s.run("order-saga", &input, T).await;
+    assert!(
+        duplicating.duplicates.load(Ordering::Relaxed) >= 6,
+        "every message was sent twice"
+    );
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(
+        output(&run),
+        json!({
+            "orderId": "o-dup", "status": "completed", "totalCents": 3097,
+            "reservationId": "res-o-dup", "chargeId": "ch-o-dup", "trackingNumber": "trk-o-dup",
+        })
+    );
+    assert_one_outcome_per_step(&s, &run).await;
+    let steps = s.svc.steps(&run.id).await.unwrap();
+    let attempts: Vec<(String, u32)> = steps
+        .iter()
+        .map(|v| (v.step.name.clone(), v.step.attempt_count))
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            ("price".to_string(), 1),
+            ("reserve".into(), 1),
+            ("charge".into(), 2),
+            ("cool-off".into(), 0),
+            ("ship".into(), 1)
+        ],
+        "duplicates add no attempts"
+    );
+}
+
+pub async fn a_poison_message_fails_its_run(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Inline, |_, _| {});
+    s.deploy("hello", &example("hello")).await;
+    // A run whose journal index names a step that does not exist: every
+    // attempt to resume it fails, so its message ends up dead-lettered.
+    let mut run = crate::conformance::run_record("hello");
+    run.step_names = vec!["ghost".into()];
+    s.svc.state().create_run(&run).await.unwrap();
+    s.svc
+        .queue()
+        .send(
+            &Envelope::now(WorkMessage::Resume {
+                run_id: run.id.clone(),
+            }),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    s.start_worker();
+    let done = s.wait(&run.id, T).await;
+    assert_eq!(done.status, RunStatus::Failed);
+    let error = done.error.unwrap();
+    assert_eq!(error.code, ErrorCode::DeadLettered.as_str());
+    assert!(
+        error.message.contains("resuming the run"),
+        "{}",
+        error.message
+    );
+}
+
+pub async fn a_timer_past_the_queue_delay_cap_is_rearmed(b: Backend) {
+    let s = Service::on(b, RpcMode::Inline, |_, _| {});
+    let run_id = RunId::generate();
+    let message = WorkMessage::Resume {
+        run_id: run_id.clone(),
+    };
+    // Two hours ahead: more than any SQS delay. Handling it early re-sends
+    // it with the longest delay the queue allows, and nothing else happens.
+    let far = Envelope::at(message.clone(), s.svc.now() + 2 * 3600 * 1000);
+    assert_eq!(
+        s.svc.handle(&far).await.unwrap(),
+        weft::service::Handled::Done
+    );
+    let early = s
+        .svc
+        .queue()
+        .receive(10, Duration::from_millis(1500))
+        .await
+        .unwrap();
+    assert!(
+        early.is_empty(),
+        "a re-armed timer stays delayed: {early:?}"
+    );
+    // Two seconds ahead: re-armed once, then delivered when due, intact.
+    let near = Envelope::at(message, s.svc.now() + 2000);
+    s.svc.handle(&near).await.unwrap();
+    assert!(
+        s.svc
+            .queue()
+            .receive(10, Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let due = s
+        .svc
+        .queue()
+        .receive(10, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "the re-armed timer arrives once due");
+    assert_eq!(due[0].envelope.as_ref().ok(), Some(&near));
+}
+
+pub async fn a_two_hour_sleep_completes_once_the_time_has_come(b: Backend) {
+    let clock = Arc::new(ManualClock::default());
+    let shared = clock.clone();
+    let mut s = Service::on(b, RpcMode::Inline, move |settings, _| {
+        settings.clock = shared
+    });
+    s.deploy("probe", &test_guest("probe")).await;
+    s.start_worker();
+    let two_hours = 2 * 3600 * 1000u64;
+    let id = s
+        .svc
+        .start_run("probe", &json!({ "sleepMs": two_hours }).to_string())
+        .await
+        .unwrap();
+    // Wait until the run sleeps.
+    for _ in 0..200 {
+        let run = s.svc.run(&id).await.unwrap();
+        if run.step_names.len() == 2 && run.lease.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let nap = s.svc.state().get_step(&id, "nap").await.unwrap().unwrap();
+    assert_eq!(nap.status, StepStatus::Scheduled);
+    assert!(s.svc.run(&id).await.unwrap().status == RunStatus::Running);
+
+    // Two hours pass. The timer message (delayed by the queue's cap) is not
+    // due yet in real time, so let the recovery sweep notice the run.
+    clock.advance(Duration::from_millis(two_hours + 1000));
+    worker::sweep_runs(&s.svc).await.unwrap();
+    let run = s.wait(&id, T).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    let out = output(&run);
+    let slept =
+        out["logicalAfterSleepMs"].as_u64().unwrap() - out["logicalNowMs"].as_u64().unwrap();
+    assert!(
+        slept >= two_hours,
+        "the workflow saw two hours pass: {slept} ms"
+    );
+}
+
+/// Expands to one `#[tokio::test]` per scenario for the backend that
+/// `$provision` (a [`crate::conformance::Provision`]) creates.
+#[macro_export]
+macro_rules! scenario_suite {
+    ($provision:expr) => {
+        $crate::scenario_suite!(@cases $provision;
+            a_saga_completes_with_one_outcome_per_step,
+            duplicate_delivery_of_every_message_changes_nothing,
+            a_poison_message_fails_its_run,
+            a_timer_past_the_queue_delay_cap_is_rearmed,
+            a_two_hour_sleep_completes_once_the_time_has_come,
+        );
+    };
+    (@cases $provision:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let provision: $crate::conformance::Provision = $provision;
+                $crate::scenarios::$case(provision().await).await;
+            }
+        )+
+    };
+}

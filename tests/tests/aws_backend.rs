@@ -1,0 +1,17 @@
+//! The conformance and scenario suites on the AWS backend (DynamoDB, SQS,
+//! S3), against the moto emulator over HTTP.
+
+fn provision()
+-> std::pin::Pin<Box<dyn std::future::Future<Output = weft_tests::conformance::Backend> + Send>> {
+    Box::pin(weft_tests::aws::test_backend())
+}
+
+mod conformance {
+    use super::provision;
+    weft_tests::conformance_suite!(provision);
+}
+
+mod scenarios {
+    use super::provision;
+    weft_tests::scenario_suite!(provision);
+}

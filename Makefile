@@ -63,7 +63,7 @@ bench: guests
 
 ## AWS requests per step (against moto); not part of `make test`.
 bench-aws: guests
-	scripts/with-moto $(CARGO) bench -p weft-tests --bench aws_requests
+	scripts/with-moto $(CARGO) bench --profile dev -p weft-tests --bench aws_requests
 
 clean:
 	$(CARGO) clean

@@ -23,7 +23,6 @@ struct Row {
     mode: &'static str,
     steps: u64,
     counts: BTreeMap<String, u64>,
-    wall: Duration,
 }
 
 fn group(counts: &BTreeMap<String, u64>, ops: &[&str]) -> u64 {
@@ -100,10 +99,8 @@ async fn main() {
             wait(&observer, &warm).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
             counter.reset();
-            let started = Instant::now();
             let id = s.svc.start_run(workflow, &input.to_string()).await.unwrap();
             wait(&observer, &id).await;
-            let wall = started.elapsed();
             // Let the last acknowledgements land.
             tokio::time::sleep(Duration::from_millis(500)).await;
             rows.push(Row {
@@ -111,13 +108,12 @@ async fn main() {
                 mode: mode_name,
                 steps,
                 counts: counter.snapshot(),
-                wall,
             });
         }
     }
 
     println!(
-        "\n{:<18} {:<7} {:>5} | {:>8} {:>8} | {:>6} {:>8} {:>7} | {:>6} {:>9} | {:>8}",
+        "\n{:<18} {:<7} {:>5} | {:>8} {:>8} | {:>6} {:>8} {:>7} | {:>6} {:>9}",
         "workload",
         "RPCs",
         "steps",
@@ -128,7 +124,6 @@ async fn main() {
         "delete",
         "total",
         "per step",
-        "wall ms"
     );
     for r in &rows {
         let reads = group(&r.counts, &["GetItem", "BatchGetItem", "Query", "Scan"]);
@@ -146,7 +141,7 @@ async fn main() {
         let deletes = group(&r.counts, &["DeleteMessage", "ChangeMessageVisibility"]);
         let total: u64 = r.counts.values().sum();
         println!(
-            "{:<18} {:<7} {:>5} | {:>8} {:>8} | {:>6} {:>8} {:>7} | {:>6} {:>9.2} | {:>8}",
+            "{:<18} {:<7} {:>5} | {:>8} {:>8} | {:>6} {:>8} {:>7} | {:>6} {:>9.2}",
             r.workload,
             r.mode,
             r.steps,
@@ -157,7 +152,6 @@ async fn main() {
             deletes,
             total,
             total as f64 / r.steps as f64,
-            r.wall.as_millis()
         );
     }
     println!("\nby operation:");

@@ -8,7 +8,9 @@ use crate::model::{Digest, ModuleKind, ModuleVersion, now_millis};
 use crate::replay::{WorkflowRuntime, WorkflowState};
 use crate::rpc::{RpcRuntime, RpcState};
 use crate::store::StoreError;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 
 /// Why an upload was refused. Each message says what is wrong with the
@@ -57,9 +59,15 @@ pub fn valid_module_name(name: &str) -> bool {
 /// Binary preamble of a component (layer 1) as opposed to a core module.
 const COMPONENT_PREAMBLE: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
 
+/// How long a looked-up "latest version" of an RPC module is reused. A new
+/// RPC module version reaches every worker within this time (at once in the
+/// process that deployed it); workflows are resolved afresh for every run.
+pub const LATEST_VERSION_TTL: Duration = Duration::from_secs(5);
+
 /// The module registry: validation, storage and preparation of modules.
 pub struct Registry {
     store: Arc<dyn ModuleStore>,
+    latest: Mutex<HashMap<String, (Instant, Option<ModuleVersion>)>>,
     loader: ComponentLoader,
     workflows: WorkflowRuntime,
     rpcs: RpcRuntime,
@@ -76,6 +84,7 @@ impl Registry {
     ) -> Self {
         Self {
             store,
+            latest: Mutex::default(),
             loader,
             workflows,
             rpcs,
@@ -115,6 +124,26 @@ impl Registry {
             .store
             .add_version(name, &digest, kind, bytes.len() as u64, now_millis())
             .await?;
+        if let Ok(mut cache) = self.latest.lock() {
+            cache.remove(name);
+        }
+        Ok(version)
+    }
+
+    /// The newest version of `name`, looked up at most once per
+    /// [`LATEST_VERSION_TTL`]: RPC steps resolve their module this way, so
+    /// a busy worker does not query the module table for every call.
+    pub async fn latest_cached(&self, name: &str) -> Result<Option<ModuleVersion>, StoreError> {
+        if let Ok(cache) = self.latest.lock()
+            && let Some((at, version)) = cache.get(name)
+            && at.elapsed() < LATEST_VERSION_TTL
+        {
+            return Ok(version.clone());
+        }
+        let version = self.store.latest(name).await?;
+        if let Ok(mut cache) = self.latest.lock() {
+            cache.insert(name.to_string(), (Instant::now(), version.clone()));
+        }
         Ok(version)
     }
 

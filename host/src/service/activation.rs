@@ -288,9 +288,21 @@ impl ActivationDriver {
 
     /// Executes an RPC step here, inside the activation, retrying short
     /// backoffs in place.
-    async fn run_rpc_inline(&mut self, mut step: StepRecord) -> Result<Resolution, DriverError> {
+    /// `claimed` says whether `step` is already persisted with its next
+    /// attempt claimed by this worker (a new step is appended that way, which
+    /// saves a write).
+    async fn run_rpc_inline(
+        &mut self,
+        mut step: StepRecord,
+        mut claimed: bool,
+    ) -> Result<Resolution, DriverError> {
         loop {
-            match self.svc.execute_attempt(&step).await? {
+            let attempt = if std::mem::take(&mut claimed) {
+                self.svc.run_claimed(step.clone()).await?
+            } else {
+                self.svc.execute_attempt(&step).await?
+            };
+            match attempt {
                 AttemptResult::Final(done) => return self.deliver(done).await,
                 AttemptResult::RetryAt(waiting, at) => {
                     let wait = Duration::from_millis(at.saturating_sub(self.svc.now()));
@@ -346,8 +358,9 @@ impl StepDriver for ActivationDriver {
             }
             StepKind::Rpc => match self.svc.settings.rpc_mode {
                 RpcMode::Inline => {
-                    self.append(&step, vec![], false).await?;
-                    self.run_rpc_inline(step).await
+                    let claimed = self.svc.claimed(&step, now);
+                    self.append(&claimed, vec![], false).await?;
+                    self.run_rpc_inline(claimed, true).await
                 }
                 RpcMode::Queued => {
                     self.append(&step, vec![], true).await?;
@@ -391,7 +404,7 @@ impl StepDriver for ActivationDriver {
                 RpcMode::Inline if status == StepStatus::Running && lease_live => {
                     self.suspend(None).await
                 }
-                RpcMode::Inline if due => self.run_rpc_inline(step.clone()).await,
+                RpcMode::Inline if due => self.run_rpc_inline(step.clone(), false).await,
                 RpcMode::Inline => {
                     let timer = self
                         .looks_stranded(step, now)

@@ -13,6 +13,7 @@ use crate::model::{
 };
 use crate::rpc::{self, RpcCall, split_rpc_name};
 use crate::store::{StateWrite, StepExpect, StepWrite, StoreError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What became of an attempt.
@@ -72,20 +73,7 @@ impl Weft {
             return Ok(AttemptResult::RetryAt(step.clone(), at));
         }
 
-        let attempt = step.attempt_count + 1;
-        let timeout = step
-            .options
-            .timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(self.limits.default_rpc_timeout);
-        let mut claimed = step.clone();
-        claimed.status = StepStatus::Running;
-        claimed.attempt_count = attempt;
-        claimed.updated_at = now;
-        claimed.lease = Some(Lease {
-            owner: self.settings.worker_id.clone(),
-            expires_at: now + (timeout + self.settings.step_lease_grace).as_millis() as u64,
-        });
+        let claimed = self.claimed(step, now);
         let claim = StateWrite {
             steps: vec![StepWrite {
                 record: claimed.clone(),
@@ -102,7 +90,42 @@ impl Weft {
             Err(StoreError::Conflict(_)) => return Ok(AttemptResult::Gone),
             Err(e) => return Err(e),
         }
+        self.run_claimed(claimed).await
+    }
 
+    /// The attempt timeout of an RPC step.
+    fn rpc_timeout(&self, step: &StepRecord) -> Duration {
+        step.options
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.limits.default_rpc_timeout)
+    }
+
+    /// `step` with its next attempt claimed by this worker: running, under a
+    /// lease that outlasts the attempt's timeout. The caller persists it.
+    pub(crate) fn claimed(&self, step: &StepRecord, now: Millis) -> StepRecord {
+        let lease_ms = (self.rpc_timeout(step) + self.settings.step_lease_grace).as_millis() as u64;
+        let mut claimed = step.clone();
+        claimed.status = StepStatus::Running;
+        claimed.attempt_count = step.attempt_count + 1;
+        claimed.updated_at = now;
+        claimed.lease = Some(Lease {
+            owner: self.settings.worker_id.clone(),
+            expires_at: now + lease_ms,
+        });
+        claimed
+    }
+
+    /// Runs the attempt `claimed` (already persisted as claimed) and
+    /// records its outcome.
+    pub(crate) async fn run_claimed(
+        &self,
+        claimed: StepRecord,
+    ) -> Result<AttemptResult, StoreError> {
+        let key = StepRecord::key(&claimed.run_id, &claimed.name);
+        let attempt = claimed.attempt_count;
+        let timeout = self.rpc_timeout(&claimed);
+        let now = claimed.updated_at;
         let started = now;
         let outcome = self.call_rpc(&claimed, attempt, timeout).await;
         let ended = self.now();
@@ -192,7 +215,7 @@ impl Weft {
                 "{rpc_name:?} is not an RPC name of the form <module>/<function>"
             ));
         };
-        let version = match self.registry.store().latest(module).await {
+        let version = match self.registry.latest_cached(module).await {
             Ok(Some(v)) if v.kind == ModuleKind::Rpc => v,
             Ok(Some(_)) => {
                 return unknown(format!(
@@ -217,9 +240,29 @@ impl Weft {
         rpc::invoke(&pre, &self.limits, call).await
     }
 
+    /// Continues a run whose step this worker just finished: replays it right
+    /// here (saving the queue round trip of a `resume` message), or sends
+    /// that message if the run is busy elsewhere or the replay failed.
+    async fn continue_run(self: &Arc<Self>, run_id: &RunId) -> Result<(), ServiceError> {
+        let resume = WorkMessage::Resume {
+            run_id: run_id.clone(),
+        };
+        match self.resume(run_id).await {
+            Ok(Handled::Done) => Ok(()),
+            Ok(Handled::Requeue(delay)) => {
+                let at = self.now() + delay.as_millis() as u64;
+                Ok(self.send(resume, Some(at)).await?)
+            }
+            Err(e) => {
+                tracing::warn!(run = %run_id, "continuing the run in place failed, queueing it: {e}");
+                Ok(self.send(resume, None).await?)
+            }
+        }
+    }
+
     /// Handles `execute-step`: runs the step's next attempt on this worker.
     pub(crate) async fn execute_step(
-        &self,
+        self: &Arc<Self>,
         run_id: &RunId,
         name: &str,
     ) -> Result<Handled, ServiceError> {
@@ -236,15 +279,7 @@ impl Weft {
             Some(_) => {}
         }
         match self.execute_attempt(&step).await? {
-            AttemptResult::Final(_) => {
-                self.send(
-                    WorkMessage::Resume {
-                        run_id: run_id.clone(),
-                    },
-                    None,
-                )
-                .await?;
-            }
+            AttemptResult::Final(_) => self.continue_run(run_id).await?,
             AttemptResult::RetryAt(next, at) => {
                 let message = WorkMessage::ExecuteStep {
                     run_id: run_id.clone(),

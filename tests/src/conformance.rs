@@ -11,8 +11,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use weft::model::{
-    AttemptRecord, Digest, Envelope, Lease, LogLine, ModuleKind, RunId, RunRecord, RunStatus,
-    StepCall, StepKind, StepOptions, StepRecord, StepStatus, WorkMessage, now_millis,
+    AttemptRecord, Digest, Envelope, Lease, LogLine, ModuleKind, ModuleVersion, RunId, RunRecord,
+    RunStatus, StepCall, StepKind, StepOptions, StepRecord, StepStatus, WorkMessage, now_millis,
 };
 use weft::modules::ModuleStore;
 use weft::queue::WorkQueue;
@@ -549,29 +549,37 @@ pub async fn modules_are_versioned_by_content(b: Backend) {
         None
     );
 
-    let v1 = b
-        .modules
-        .add_version(&name, &d1, ModuleKind::Workflow, 15, 1)
-        .await
-        .unwrap();
+    let version = |digest: &Digest, hosts: &[&str], at: u64| ModuleVersion {
+        name: name.clone(),
+        version: 0,
+        digest: digest.clone(),
+        kind: ModuleKind::Rpc,
+        size: 15,
+        uploaded_at: at,
+        allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+    };
+    let v1 = b.modules.add_version(&version(&d1, &[], 1)).await.unwrap();
     assert_eq!(v1.version, 1);
-    let same = b
-        .modules
-        .add_version(&name, &d1, ModuleKind::Workflow, 15, 2)
-        .await
-        .unwrap();
+    let same = b.modules.add_version(&version(&d1, &[], 2)).await.unwrap();
     assert_eq!(same, v1, "identical bytes are a no-op");
     let d2 = Digest::of(b"two");
-    let v2 = b
-        .modules
-        .add_version(&name, &d2, ModuleKind::Workflow, 3, 3)
-        .await
-        .unwrap();
+    let v2 = b.modules.add_version(&version(&d2, &[], 3)).await.unwrap();
     assert_eq!(v2.version, 2);
     assert_eq!(b.modules.latest(&name).await.unwrap(), Some(v2.clone()));
     let all = b.modules.versions(&name).await.unwrap();
     assert_eq!(all.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
     assert!(b.modules.list_latest().await.unwrap().contains(&v2));
+    // The same bytes with other network permissions are a new version.
+    let v3 = b
+        .modules
+        .add_version(&version(&d2, &["example.com"], 4))
+        .await
+        .unwrap();
+    assert_eq!(
+        (v3.version, v3.allowed_hosts.as_slice()),
+        (3, ["example.com".to_string()].as_slice())
+    );
+    assert_eq!(b.modules.latest(&name).await.unwrap(), Some(v3));
 
     assert_eq!(
         b.modules.artifact_digest(&d1, "engine-x").await.unwrap(),

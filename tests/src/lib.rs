@@ -282,6 +282,22 @@ impl Api {
         }
     }
 
+    /// A client that sends `Authorization: Bearer <token>` on every request.
+    pub fn with_token(base: &str, token: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("Bearer {token}");
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&value) {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
     async fn finish(response: reqwest::Response) -> anyhow::Result<(u16, Value)> {
         let status = response.status().as_u16();
         let text = response.text().await?;

@@ -37,6 +37,7 @@ async fn each_hostile_guest_fails_with_its_code_while_a_healthy_run_completes() 
         ),
         (json!({"mode": "many-steps", "n": 100}), "history_limit"),
         (json!({"mode": "invalid-json"}), "invalid_output"),
+        (json!({"mode": "invalid-utf8"}), "invalid_output"),
         (json!({"mode": "fail", "n": 7}), "custom_failure"),
     ];
     let mut ids = Vec::new();
@@ -92,4 +93,26 @@ async fn a_guest_error_keeps_its_code_and_details() {
         ("custom_failure", "the workflow gave up")
     );
     assert_eq!(error.details, Some(json!({"n": 3})));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_megabyte_output_is_refused_not_stored() {
+    let e = Service::start(RpcMode::Inline, |_, limits| limits.memory_bytes = 768 << 20);
+    e.deploy("hostile", &test_guest("hostile")).await;
+    e.deploy("hello", &example("hello")).await;
+    let big = e
+        .svc
+        .start_run(
+            "hostile",
+            &json!({"mode": "big-output", "n": 100_000_000}).to_string(),
+        )
+        .await
+        .unwrap();
+    let healthy = e.svc.start_run("hello", r#"{"name":"Ada"}"#).await.unwrap();
+    let run = e.wait(&big, T).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.unwrap();
+    assert_eq!(error.code, "payload_too_large", "{}", error.message);
+    assert!(run.output.is_none());
+    assert_eq!(e.wait(&healthy, T).await.status, RunStatus::Completed);
 }

@@ -51,6 +51,8 @@ impl From<ServiceError> for ApiError {
                 DeployError::CoreModule => (S::BAD_REQUEST, "not_a_component"),
                 DeployError::Invalid(_) => (S::BAD_REQUEST, "invalid_component"),
                 DeployError::WrongWorld { .. } => (S::BAD_REQUEST, "wrong_world"),
+                DeployError::InvalidHost(_) => (S::BAD_REQUEST, "invalid_host"),
+                DeployError::HostsForWorkflow => (S::BAD_REQUEST, "hosts_for_workflow"),
                 DeployError::Store(_) => (S::SERVICE_UNAVAILABLE, "store_unavailable"),
             },
             ServiceError::Store(StoreError::TooLarge(_)) => {

@@ -4,6 +4,10 @@
 //! Every error is a JSON body `{"error": {"code", "message"}}` with a
 //! matching status; no input reaches a panic.
 
+// Request and guest input flows through here: no unchecked indexing.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
+mod auth;
 mod error;
 pub mod views;
 
@@ -27,12 +31,51 @@ use std::time::Duration;
 /// Longest `?wait=` a request may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
-/// Builds the router over a service.
+/// Options of the HTTP API.
+#[derive(Clone, Debug, Default)]
+pub struct ApiConfig {
+    /// When set, every `/v1` request must carry `Authorization: Bearer
+    /// <token>` (`WEFT_API_TOKEN`). `/healthz` stays open.
+    pub token: Option<String>,
+}
+
+impl ApiConfig {
+    pub fn from_env() -> Self {
+        Self {
+            token: std::env::var("WEFT_API_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        }
+    }
+}
+
+/// Builds the router over a service, with the options from the environment.
 pub fn router(svc: Arc<Weft>) -> Router {
+    router_with(svc, ApiConfig::from_env())
+}
+
+/// Builds the router over a service.
+pub fn router_with(svc: Arc<Weft>, config: ApiConfig) -> Router {
+    let v1 = v1_routes(&svc);
+    let v1 = match config.token {
+        Some(token) => v1.layer(axum::middleware::from_fn_with_state(
+            Arc::new(token),
+            auth::require_token,
+        )),
+        None => v1,
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(svc)
+}
+
+fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
     let module_limit = svc.limits().max_module_bytes;
     let json_limit = svc.limits().max_payload_bytes + 1024;
     Router::new()
-        .route("/healthz", get(healthz))
         .route(
             "/v1/modules/{name}",
             put(deploy_module)
@@ -48,14 +91,20 @@ pub fn router(svc: Arc<Weft>) -> Router {
         .route("/v1/runs/{id}", get(get_run))
         .route("/v1/runs/{id}/steps", get(get_steps))
         .route("/v1/runs/{id}/logs", get(get_logs))
-        .fallback(not_found)
-        .with_state(svc)
 }
 
 type ApiResult = Result<axum::response::Response, ApiError>;
 
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }
 
 async fn not_found() -> ApiError {
@@ -72,18 +121,35 @@ fn parse_run_id(raw: &str) -> Result<RunId, ApiError> {
     })
 }
 
+#[derive(Deserialize)]
+struct DeployQuery {
+    /// Comma-separated hosts an RPC module may reach over HTTP.
+    #[serde(rename = "allowHosts")]
+    allow_hosts: Option<String>,
+}
+
 async fn deploy_module(
     State(svc): State<Arc<Weft>>,
     Path(name): Path<String>,
+    Query(query): Query<DeployQuery>,
     body: Bytes,
 ) -> ApiResult {
+    let hosts: Vec<String> = query
+        .allow_hosts
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
     let before = svc
         .registry()
         .store()
         .latest(&name)
         .await
         .map_err(ServiceError::from)?;
-    let version = svc.deploy(&name, body.to_vec()).await?;
+    let version = svc.deploy_with_hosts(&name, body.to_vec(), &hosts).await?;
     let created = before.as_ref().is_none_or(|b| b.version != version.version);
     let status = if created {
         StatusCode::CREATED

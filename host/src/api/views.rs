@@ -32,6 +32,7 @@ pub fn module(v: &ModuleVersion) -> Value {
         "kind": v.kind,
         "size": v.size,
         "uploadedAt": timestamp(v.uploaded_at),
+        "allowedHosts": v.allowed_hosts,
     })
 }
 

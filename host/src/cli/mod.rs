@@ -25,6 +25,9 @@ pub struct ServerArgs {
     /// Base URL of a Weft API (`weft dev`, or the Lambda HTTP endpoint).
     #[arg(long, env = "WEFT_URL", default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// Bearer token for an API protected with `WEFT_API_TOKEN`.
+    #[arg(long, env = "WEFT_API_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -77,6 +80,10 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         name: String,
+        /// RPC modules: a host (`name` or `name:port`) its outbound HTTP
+        /// requests may reach. Repeat for several.
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_hosts: Vec<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -157,17 +164,20 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             };
             local::run(workflow, rpcs, input, options).await
         }
-        Command::Deploy { file, name, server } => {
-            remote::deploy(&server.server, &file, &name).await
-        }
+        Command::Deploy {
+            file,
+            name,
+            allow_hosts,
+            server,
+        } => remote::deploy(&server, &file, &name, &allow_hosts).await,
         Command::Start {
             workflow,
             input,
             wait,
             server,
-        } => remote::start(&server.server, &workflow, &input, wait).await,
-        Command::Status { run_id, server } => remote::status(&server.server, &run_id).await,
-        Command::Steps { run_id, server } => remote::steps(&server.server, &run_id).await,
-        Command::Logs { run_id, server } => remote::logs(&server.server, &run_id).await,
+        } => remote::start(&server, &workflow, &input, wait).await,
+        Command::Status { run_id, server } => remote::status(&server, &run_id).await,
+        Command::Steps { run_id, server } => remote::steps(&server, &run_id).await,
+        Command::Logs { run_id, server } => remote::logs(&server, &run_id).await,
     }
 }

@@ -1,59 +1,89 @@
 //! Commands that talk to a Weft API over HTTP.
 
-use super::print;
+use super::{ServerArgs, print};
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 use std::path::Path;
 use std::process::ExitCode;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
+/// An API client for one server.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
 }
 
-fn url(server: &str, path: &str) -> String {
-    format!("{}{path}", server.trim_end_matches('/'))
-}
-
-/// Reads a response body as JSON and turns API errors into messages.
-async fn body(response: reqwest::Response) -> anyhow::Result<Value> {
-    let status = response.status();
-    let text = response.text().await.context("reading the response")?;
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    if !status.is_success() {
-        let message = value["error"]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| value.to_string());
-        bail!("{status}: {message}");
+impl Client {
+    fn new(server: &ServerArgs) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: server.server.trim_end_matches('/').to_string(),
+            token: server.token.clone(),
+        }
     }
-    Ok(value)
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        }
+    }
+
+    /// Sends a request and reads the JSON reply, turning API errors into
+    /// messages. Returns the status with the body.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {}", self.base))?;
+        let status = response.status();
+        let text = response.text().await.context("reading the response")?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if !status.is_success() {
+            let message = value["error"]["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            bail!("{status}: {message}");
+        }
+        Ok((status, value))
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self.send(self.request(reqwest::Method::GET, path)).await?.1)
+    }
 }
 
-async fn get(server: &str, path: &str) -> anyhow::Result<Value> {
-    let response = client()
-        .get(url(server, path))
-        .send()
-        .await
-        .with_context(|| format!("calling {server}"))?;
-    body(response).await
-}
-
-pub async fn deploy(server: &str, file: &Path, name: &str) -> anyhow::Result<ExitCode> {
+pub async fn deploy(
+    server: &ServerArgs,
+    file: &Path,
+    name: &str,
+    allow_hosts: &[String],
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(server);
     let bytes = tokio::fs::read(file)
         .await
         .with_context(|| format!("reading {}", file.display()))?;
-    let response = client()
-        .put(url(server, &format!("/v1/modules/{name}")))
+    let mut path = format!("/v1/modules/{name}");
+    if !allow_hosts.is_empty() {
+        path.push_str(&format!("?allowHosts={}", allow_hosts.join(",")));
+    }
+    let request = client
+        .request(reqwest::Method::PUT, &path)
         .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .with_context(|| format!("calling {server}"))?;
-    let created = response.status() == reqwest::StatusCode::CREATED;
-    let v = body(response).await?;
+        .body(bytes);
+    let (status, v) = client.send(request).await?;
     println!(
         "{} {} version {} ({}, sha256 {})",
-        if created { "deployed" } else { "unchanged:" },
+        if status == reqwest::StatusCode::CREATED {
+            "deployed"
+        } else {
+            "unchanged:"
+        },
         v["name"].as_str().unwrap_or(name),
         v["version"],
         v["kind"].as_str().unwrap_or("?"),
@@ -63,23 +93,21 @@ pub async fn deploy(server: &str, file: &Path, name: &str) -> anyhow::Result<Exi
 }
 
 pub async fn start(
-    server: &str,
+    server: &ServerArgs,
     workflow: &str,
     input: &str,
     wait: bool,
 ) -> anyhow::Result<ExitCode> {
+    let client = Client::new(server);
     let mut path = format!("/v1/workflows/{workflow}/runs");
     if wait {
         path.push_str("?wait=60");
     }
-    let response = client()
-        .post(url(server, &path))
+    let request = client
+        .request(reqwest::Method::POST, &path)
         .header("content-type", "application/json")
-        .body(input.to_string())
-        .send()
-        .await
-        .with_context(|| format!("calling {server}"))?;
-    let v = body(response).await?;
+        .body(input.to_string());
+    let (_, v) = client.send(request).await?;
     if !wait {
         println!("{}", v["runId"].as_str().unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
@@ -91,19 +119,27 @@ pub async fn start(
     })
 }
 
-pub async fn status(server: &str, run_id: &str) -> anyhow::Result<ExitCode> {
-    print::run(&get(server, &format!("/v1/runs/{run_id}")).await?);
+pub async fn status(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode> {
+    print::run(
+        &Client::new(server)
+            .get(&format!("/v1/runs/{run_id}"))
+            .await?,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn steps(server: &str, run_id: &str) -> anyhow::Result<ExitCode> {
-    let v = get(server, &format!("/v1/runs/{run_id}/steps")).await?;
+pub async fn steps(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode> {
+    let v = Client::new(server)
+        .get(&format!("/v1/runs/{run_id}/steps"))
+        .await?;
     print::steps(v["steps"].as_array().map(Vec::as_slice).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn logs(server: &str, run_id: &str) -> anyhow::Result<ExitCode> {
-    let v = get(server, &format!("/v1/runs/{run_id}/logs")).await?;
+pub async fn logs(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode> {
+    let v = Client::new(server)
+        .get(&format!("/v1/runs/{run_id}/logs"))
+        .await?;
     print::logs(v["logs"].as_array().map(Vec::as_slice).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }

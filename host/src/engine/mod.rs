@@ -1,6 +1,9 @@
 //! Wasmtime, configured for Weft: the shared [`Engine`], guest sandboxes,
 //! resource limits, and loading of (precompiled) components.
 
+// Request and guest input flows through here: no unchecked indexing.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod bindings;
 pub mod limiter;
 pub mod loader;
@@ -40,7 +43,15 @@ pub fn engine_hash(engine: &Engine) -> String {
     }
     let mut h = Sha(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut h);
-    hex::encode(&h.0.finalize()[..16])
+    hex::encode(h.0.finalize().iter().take(16).copied().collect::<Vec<u8>>())
+}
+
+/// Whether a call failed because the guest handed the host a string that
+/// is not valid UTF-8 (which the component model forbids): that is bad
+/// output, not a crash.
+pub fn is_invalid_string(err: &wasmtime::Error) -> bool {
+    err.chain()
+        .any(|cause| cause.is::<std::str::Utf8Error>() || cause.is::<std::string::FromUtf8Error>())
 }
 
 /// The engine and the limits every guest is held to.

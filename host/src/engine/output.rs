@@ -52,7 +52,7 @@ impl OutputCapture {
         if let Ok(mut b) = self.buffer.lock() {
             let room = self.budget.saturating_sub(b.written);
             let keep = bytes.len().min(room);
-            b.pending.extend_from_slice(&bytes[..keep]);
+            b.pending.extend(bytes.iter().take(keep));
             b.written += bytes.len();
             if keep < bytes.len() {
                 b.truncated = true;

@@ -75,4 +75,8 @@ pub struct ModuleVersion {
     pub kind: ModuleKind,
     pub size: u64,
     pub uploaded_at: Millis,
+    /// RPC modules only: the hosts (`name` or `name:port`) its outbound
+    /// HTTP requests may reach. Empty: no network at all.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }

@@ -7,7 +7,7 @@
 
 use super::ModuleStore;
 use crate::aws::AwsSettings;
-use crate::model::{Digest, Millis, ModuleKind, ModuleVersion};
+use crate::model::{Digest, ModuleKind, ModuleVersion};
 use crate::store::StoreError;
 use crate::store::dynamo::items::{Item, get_n, get_s, n, s};
 use async_trait::async_trait;
@@ -51,6 +51,13 @@ fn version_from(item: &Item) -> Result<ModuleVersion, StoreError> {
             .ok_or_else(|| StoreError::Backend(format!("bad module kind {kind}")))?,
         size: get_n(item, "size")?,
         uploaded_at: get_n(item, "uploadedAt")?,
+        allowed_hosts: match item.get("allowedHosts") {
+            Some(v) => v
+                .as_l()
+                .map(|l| l.iter().filter_map(|h| h.as_s().ok().cloned()).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        },
     })
 }
 
@@ -145,31 +152,21 @@ impl ModuleStore for AwsModuleStore {
         }
     }
 
-    async fn add_version(
-        &self,
-        name: &str,
-        digest: &Digest,
-        kind: ModuleKind,
-        size: u64,
-        now: Millis,
-    ) -> Result<ModuleVersion, StoreError> {
+    async fn add_version(&self, candidate: &ModuleVersion) -> Result<ModuleVersion, StoreError> {
         // Optimistic: write latest + 1 if that version does not exist yet;
         // a concurrent upload makes us look again.
         for _ in 0..10 {
-            let latest = self.latest(name).await?;
+            let latest = self.latest(&candidate.name).await?;
             if let Some(latest) = &latest
-                && &latest.digest == digest
+                && super::same_version(latest, candidate)
             {
                 return Ok(latest.clone());
             }
             let record = ModuleVersion {
-                name: name.to_string(),
                 version: latest.map_or(1, |l| l.version + 1),
-                digest: digest.clone(),
-                kind,
-                size,
-                uploaded_at: now,
+                ..candidate.clone()
             };
+            let hosts = record.allowed_hosts.iter().map(s).collect();
             let item = HashMap::from([
                 ("name".to_string(), s(&record.name)),
                 ("version".to_string(), n(record.version)),
@@ -177,6 +174,10 @@ impl ModuleStore for AwsModuleStore {
                 ("kind".to_string(), s(record.kind.as_str())),
                 ("size".to_string(), n(record.size)),
                 ("uploadedAt".to_string(), n(record.uploaded_at)),
+                (
+                    "allowedHosts".to_string(),
+                    aws_sdk_dynamodb::types::AttributeValue::L(hosts),
+                ),
             ]);
             let result = self
                 .dynamo
@@ -199,7 +200,8 @@ impl ModuleStore for AwsModuleStore {
             }
         }
         Err(StoreError::Conflict(format!(
-            "module {name:?} kept changing while being versioned"
+            "module {:?} kept changing while being versioned",
+            candidate.name
         )))
     }
 

@@ -4,11 +4,14 @@
 //! on AWS); [`registry`] holds the logic every backend shares: validation
 //! against the host's worlds, versioning, and the precompiled-artifact cache.
 
+// Request and guest input flows through here: no unchecked indexing.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod aws;
 pub mod registry;
 pub mod sqlite;
 
-use crate::model::{Digest, Millis, ModuleKind, ModuleVersion};
+use crate::model::{Digest, ModuleVersion};
 use crate::store::StoreError;
 use async_trait::async_trait;
 
@@ -19,16 +22,11 @@ pub trait ModuleStore: Send + Sync + 'static {
 
     async fn get_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Records `digest` as the newest version of `name`, unless it already
-    /// is, in which case the existing version is returned unchanged.
-    async fn add_version(
-        &self,
-        name: &str,
-        digest: &Digest,
-        kind: ModuleKind,
-        size: u64,
-        now: Millis,
-    ) -> Result<ModuleVersion, StoreError>;
+    /// Records `version` (its `version` number is ignored) as the newest
+    /// version of its name, numbered one past the current newest, unless the
+    /// newest already has the same digest and allowed hosts, in which case
+    /// that one is returned unchanged.
+    async fn add_version(&self, version: &ModuleVersion) -> Result<ModuleVersion, StoreError>;
 
     /// Every version of `name`, oldest first.
     async fn versions(&self, name: &str) -> Result<Vec<ModuleVersion>, StoreError>;
@@ -54,4 +52,10 @@ pub trait ModuleStore: Send + Sync + 'static {
         engine_hash: &str,
         artifact: &Digest,
     ) -> Result<(), StoreError>;
+}
+
+/// Whether `latest` already is `candidate` (same bytes, same permissions),
+/// which makes an upload a no-op.
+pub(crate) fn same_version(latest: &ModuleVersion, candidate: &ModuleVersion) -> bool {
+    latest.digest == candidate.digest && latest.allowed_hosts == candidate.allowed_hosts
 }

@@ -37,6 +37,10 @@ pub enum DeployError {
         "the component fits neither Weft world.\n  as a workflow (weft:workflow/workflow): {workflow}\n  as an RPC module (weft:workflow/rpc): {rpc}"
     )]
     WrongWorld { workflow: String, rpc: String },
+    #[error("invalid allowed host {0:?}: use `name` or `name:port` (a DNS name or IP address)")]
+    InvalidHost(String),
+    #[error("workflows cannot make network requests; only RPC modules take allowed hosts")]
+    HostsForWorkflow,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -50,10 +54,35 @@ pub type PreparedRpc = RpcPre<RpcState>;
 pub fn valid_module_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     (1..=64).contains(&bytes.len())
-        && bytes[0].is_ascii_alphanumeric()
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
         && bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
+}
+
+/// Checks and lower-cases an allowed host: `name` or `name:port`, where
+/// name is a DNS name or IPv4 address, or a bracketed IPv6 address.
+pub fn normalize_host(host: &str) -> Option<String> {
+    let host = host.trim().to_ascii_lowercase();
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        inside.parse::<std::net::Ipv6Addr>().ok()?;
+        (format!("[{inside}]"), after.strip_prefix(':'))
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) => (name.to_string(), Some(port)),
+            None => (host.clone(), None),
+        }
+    };
+    let name_ok = name.starts_with('[')
+        || (!name.is_empty()
+            && name.len() <= 253
+            && !name.starts_with(['-', '.'])
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    (name_ok && port_ok).then_some(host)
 }
 
 /// Binary preamble of a component (layer 1) as opposed to a core module.
@@ -97,12 +126,25 @@ impl Registry {
     }
 
     /// Validates `bytes`, stores them under their digest and records them as
-    /// the newest version of `name`. Identical bytes are a no-op that
-    /// returns the existing version. Nothing is stored if validation fails.
-    pub async fn deploy(&self, name: &str, bytes: Vec<u8>) -> Result<ModuleVersion, DeployError> {
+    /// the newest version of `name`, allowed to reach `allowed_hosts` over
+    /// HTTP (RPC modules only). Identical bytes with identical hosts are a
+    /// no-op that returns the existing version. Nothing is stored if
+    /// validation fails.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        allowed_hosts: &[String],
+    ) -> Result<ModuleVersion, DeployError> {
         if !valid_module_name(name) {
             return Err(DeployError::InvalidName(name.to_string()));
         }
+        let mut hosts = Vec::with_capacity(allowed_hosts.len());
+        for host in allowed_hosts {
+            hosts.push(normalize_host(host).ok_or_else(|| DeployError::InvalidHost(host.clone()))?);
+        }
+        hosts.sort();
+        hosts.dedup();
         check_preamble(&bytes, self.max_module_bytes)?;
         let digest = Digest::of(&bytes);
         let component = match self.loader.compile(&digest, bytes.clone()).await {
@@ -112,6 +154,9 @@ impl Registry {
             Err(e @ LoadError::Missing(_)) => return Err(DeployError::Invalid(e.to_string())),
         };
         let kind = self.classify(&digest, &component)?;
+        if kind == ModuleKind::Workflow && !hosts.is_empty() {
+            return Err(DeployError::HostsForWorkflow);
+        }
         self.store.put_blob(&digest, &bytes).await?;
         self.loader
             .store_artifact(&digest, &component)
@@ -120,10 +165,16 @@ impl Registry {
                 LoadError::Store(s) => DeployError::Store(s),
                 other => DeployError::Invalid(other.to_string()),
             })?;
-        let version = self
-            .store
-            .add_version(name, &digest, kind, bytes.len() as u64, now_millis())
-            .await?;
+        let candidate = ModuleVersion {
+            name: name.to_string(),
+            version: 0,
+            digest,
+            kind,
+            size: bytes.len() as u64,
+            uploaded_at: now_millis(),
+            allowed_hosts: hosts,
+        };
+        let version = self.store.add_version(&candidate).await?;
         if let Ok(mut cache) = self.latest.lock() {
             cache.remove(name);
         }
@@ -215,19 +266,17 @@ fn check_preamble(bytes: &[u8], max: usize) -> Result<(), DeployError> {
             limit: max,
         });
     }
-    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+    if bytes.get(..4) != Some(b"\0asm".as_slice()) {
         return Err(DeployError::NotWasm);
     }
-    if bytes[4..8] == [1, 0, 0, 0] {
-        return Err(DeployError::CoreModule);
-    }
-    if bytes[4..8] != COMPONENT_PREAMBLE {
-        return Err(DeployError::Invalid(format!(
+    match bytes.get(4..8) {
+        Some([1, 0, 0, 0]) => Err(DeployError::CoreModule),
+        Some(version) if version == COMPONENT_PREAMBLE => Ok(()),
+        other => Err(DeployError::Invalid(format!(
             "unknown binary version {:02x?}",
-            &bytes[4..8]
-        )));
+            other.unwrap_or_default()
+        ))),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -240,6 +289,22 @@ mod tests {
         assert!(valid_module_name("hello_2"));
         for bad in ["", "-x", "Order", "a/b", "a#b", "a b", &"x".repeat(65)] {
             assert!(!valid_module_name(bad), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_are_checked_and_normalised() {
+        assert_eq!(
+            normalize_host("API.Example.com").as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            normalize_host("127.0.0.1:8080").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(normalize_host("[::1]:80").as_deref(), Some("[::1]:80"));
+        for bad in ["", "http://x", "a/b", "x:0", "x:99999", "-x", "a b", "[zz]"] {
+            assert!(normalize_host(bad).is_none(), "{bad:?} should be rejected");
         }
     }
 

@@ -2,7 +2,7 @@
 //! bytes as files named by digest under `<data-dir>/modules/`.
 
 use super::ModuleStore;
-use crate::model::{Digest, Millis, ModuleKind, ModuleVersion};
+use crate::model::{Digest, ModuleKind, ModuleVersion};
 use crate::store::StoreError;
 use crate::store::sqlite::SqliteBackend;
 use async_trait::async_trait;
@@ -22,10 +22,11 @@ fn version_from_row(row: &Row<'_>) -> rusqlite::Result<ModuleVersion> {
         kind: ModuleKind::parse(&kind).ok_or_else(|| bad("module kind", &kind))?,
         size: row.get::<_, i64>(4)? as u64,
         uploaded_at: row.get::<_, i64>(5)? as u64,
+        allowed_hosts: serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default(),
     })
 }
 
-const COLUMNS: &str = "name, version, digest, kind, size, uploaded_at";
+const COLUMNS: &str = "name, version, digest, kind, size, uploaded_at, allowed_hosts";
 
 impl SqliteBackend {
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -57,48 +58,38 @@ impl ModuleStore for SqliteBackend {
         }
     }
 
-    async fn add_version(
-        &self,
-        name: &str,
-        digest: &Digest,
-        kind: ModuleKind,
-        size: u64,
-        now: Millis,
-    ) -> Result<ModuleVersion, StoreError> {
-        let (name, digest) = (name.to_string(), digest.clone());
+    async fn add_version(&self, candidate: &ModuleVersion) -> Result<ModuleVersion, StoreError> {
+        let candidate = candidate.clone();
         self.with_conn(move |c| {
             let err = StoreError::backend;
             let tx = c.transaction().map_err(err)?;
             let latest = tx
                 .query_row(
                     &format!("SELECT {COLUMNS} FROM modules WHERE name = ?1 ORDER BY version DESC LIMIT 1"),
-                    [&name],
+                    [&candidate.name],
                     version_from_row,
                 )
                 .optional()
                 .map_err(err)?;
             if let Some(latest) = &latest
-                && latest.digest == digest
+                && super::same_version(latest, &candidate)
             {
                 return Ok(latest.clone());
             }
             let record = ModuleVersion {
-                name,
                 version: latest.map_or(1, |l| l.version + 1),
-                digest,
-                kind,
-                size,
-                uploaded_at: now,
+                ..candidate
             };
             tx.execute(
-                &format!("INSERT INTO modules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                &format!("INSERT INTO modules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
                     record.name,
                     record.version,
                     record.digest.as_str(),
                     record.kind.as_str(),
                     record.size as i64,
-                    record.uploaded_at as i64
+                    record.uploaded_at as i64,
+                    serde_json::to_string(&record.allowed_hosts).unwrap_or_else(|_| "[]".into()),
                 ],
             )
             .map_err(err)?;

@@ -161,6 +161,15 @@ fn unconsumed_steps(journal: &Journal) -> Option<Divergence> {
 
 /// Names the reason a guest trapped on its own.
 fn classify_trap(err: &wasmtime::Error, memory_limit_hit: bool, last_stderr: &str) -> ErrorInfo {
+    if crate::engine::is_invalid_string(err) {
+        return ErrorInfo::host(
+            ErrorCode::InvalidOutput,
+            format!(
+                "the workflow passed the host a string that is not UTF-8: {}",
+                root_message(err)
+            ),
+        );
+    }
     let trap = err.downcast_ref::<Trap>().copied();
     let (code, what) = match trap {
         Some(Trap::OutOfFuel) => (

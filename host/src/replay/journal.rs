@@ -74,7 +74,7 @@ impl Journal {
 
     /// Steps the replay has not reached, for the end-of-run check.
     pub fn unconsumed(&self) -> &[StepRecord] {
-        &self.entries[self.cursor.min(self.entries.len())..]
+        self.entries.get(self.cursor..).unwrap_or_default()
     }
 
     /// Matches the guest's next step call against the journal.
@@ -110,8 +110,8 @@ impl Journal {
     /// guest already passed, or appends a new one and moves past it.
     pub fn settle(&mut self, record: StepRecord) {
         let seq = record.seq as usize;
-        if seq < self.entries.len() {
-            self.entries[seq] = record;
+        if let Some(entry) = self.entries.get_mut(seq) {
+            *entry = record;
         } else {
             self.names.insert(record.name.clone());
             self.entries.push(record);

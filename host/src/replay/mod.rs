@@ -10,6 +10,9 @@
 //!
 //! Nothing here knows which backend persists the journal.
 
+// Request and guest input flows through here: no unchecked indexing.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 mod activation;
 mod driver;
 mod journal;

@@ -6,6 +6,9 @@
 //! and bounded by fuel, memory and a wall-clock timeout. Its result is what
 //! the workflow's journal records.
 
+// Request and guest input flows through here: no unchecked indexing.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use crate::config::Limits;
 use crate::engine::bindings::rpc::weft::workflow::rpc_context::CallInfo;
 use crate::engine::bindings::rpc::{Rpc, RpcPre};
@@ -20,13 +23,86 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 /// The store data of one RPC attempt.
 pub struct RpcState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: GuestLimiter,
+    http: WasiHttpCtx,
+    allow: AllowList,
 }
+
+impl WasiHttpView for RpcState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.allow,
+        }
+    }
+}
+
+/// Outbound HTTP policy of one RPC module: requests go only to the hosts
+/// allow-listed when it was deployed; everything else is refused with
+/// `HttpRequestDenied` before any connection is made.
+struct AllowList {
+    module: String,
+    hosts: Vec<String>,
+}
+
+impl AllowList {
+    /// Whether `authority` (host, optional port) is allowed: an entry
+    /// `name` allows any port of that host, `name:port` only that port.
+    fn permits(&self, host: &str, port: Option<u16>) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.hosts.iter().any(|entry| match entry.rsplit_once(':') {
+            Some((name, p)) if !entry.ends_with(']') => {
+                name == host && port.is_some_and(|port| p.parse() == Ok(port))
+            }
+            _ => *entry == host,
+        })
+    }
+}
+
+impl WasiHttpHooks for AllowList {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<HttpBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = HttpResult<(hyper::Response<HttpBody>, HttpIo)>> + Send> {
+        let authority = request.uri().authority().cloned();
+        let scheme_port = match request.uri().scheme_str() {
+            Some("http") => Some(80),
+            _ => Some(443),
+        };
+        let allowed = authority
+            .as_ref()
+            .is_some_and(|a| self.permits(a.host(), a.port_u16().or(scheme_port)));
+        if !allowed {
+            tracing::warn!(
+                module = %self.module,
+                target = authority.as_ref().map(|a| a.as_str()).unwrap_or("<none>"),
+                "denied an outbound HTTP request: the host is not allow-listed for this module"
+            );
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as HttpIo))
+        })
+    }
+}
+
+type HttpBody = wasmtime_wasi_http::WasiBody;
+type HttpError = wasmtime_wasi_http::Error;
+type HttpResult<T> = Result<T, HttpError>;
+type HttpIo = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 impl WasiView for RpcState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -45,6 +121,9 @@ pub fn split_rpc_name(rpc_name: &str) -> Option<(&str, &str)> {
 
 /// One RPC invocation.
 pub struct RpcCall<'a> {
+    /// The module's name (for logs) and its allow-listed hosts.
+    pub module: &'a str,
+    pub allowed_hosts: &'a [String],
     pub function: &'a str,
     pub input: &'a str,
     pub run_id: &'a str,
@@ -71,6 +150,7 @@ impl RpcRuntime {
     pub fn new(engine: &Engine) -> wasmtime::Result<Self> {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Ok(Self {
             linker,
             prepared: Mutex::default(),
@@ -123,6 +203,11 @@ pub async fn invoke(pre: &RpcPre<RpcState>, limits: &Limits, call: RpcCall<'_>) 
         wasi: rpc_wasi(&stdout, &stderr),
         table: ResourceTable::new(),
         limiter: GuestLimiter::new(limits.memory_bytes),
+        http: WasiHttpCtx::new(),
+        allow: AllowList {
+            module: call.module.to_string(),
+            hosts: call.allowed_hosts.to_vec(),
+        },
     };
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
@@ -183,6 +268,12 @@ fn replay_check(limits: &Limits, output: &str) -> Result<(), ErrorInfo> {
 }
 
 fn classify_rpc_trap(err: &wasmtime::Error, memory_hit: bool, stderr: &str) -> ErrorInfo {
+    if crate::engine::is_invalid_string(err) {
+        return ErrorInfo::host(
+            ErrorCode::InvalidOutput,
+            format!("the RPC returned a string that is not UTF-8: {err}"),
+        );
+    }
     let (code, text) = match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => (
             ErrorCode::CpuLimit,
@@ -215,4 +306,23 @@ fn classify_rpc_trap(err: &wasmtime::Error, memory_hit: bool, stderr: &str) -> E
         )
     };
     ErrorInfo::host(code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AllowList;
+
+    #[test]
+    fn allow_list_matches_hosts_and_ports() {
+        let allow = AllowList {
+            module: "m".into(),
+            hosts: vec!["api.example.com".into(), "127.0.0.1:8080".into()],
+        };
+        assert!(allow.permits("api.example.com", Some(443)));
+        assert!(allow.permits("API.example.com", Some(80)));
+        assert!(allow.permits("127.0.0.1", Some(8080)));
+        assert!(!allow.permits("127.0.0.1", Some(8081)));
+        assert!(!allow.permits("example.com", Some(443)));
+        assert!(!allow.permits("api.example.com.evil.net", Some(443)));
+    }
 }

@@ -16,8 +16,8 @@ use crate::config::Limits;
 use crate::engine::WeftEngine;
 use crate::engine::loader::ComponentLoader;
 use crate::model::{
-    AttemptRecord, Clock, Envelope, ErrorInfo, LogLine, Millis, ModuleKind, RunId, RunRecord,
-    RunStatus, StepRecord, SystemClock, WorkMessage,
+    AttemptRecord, Clock, Envelope, ErrorInfo, LogLine, Millis, ModuleKind, ModuleVersion, RunId,
+    RunRecord, RunStatus, StepRecord, SystemClock, WorkMessage,
 };
 use crate::modules::ModuleStore;
 use crate::modules::registry::{DeployError, Registry};
@@ -233,12 +233,18 @@ impl Weft {
     }
 
     /// Validates and stores a module as the newest version of `name`.
-    pub async fn deploy(
+    pub async fn deploy(&self, name: &str, bytes: Vec<u8>) -> Result<ModuleVersion, ServiceError> {
+        self.deploy_with_hosts(name, bytes, &[]).await
+    }
+
+    /// [`Weft::deploy`] for an RPC module allowed to reach `allowed_hosts`.
+    pub async fn deploy_with_hosts(
         &self,
         name: &str,
         bytes: Vec<u8>,
-    ) -> Result<crate::model::ModuleVersion, ServiceError> {
-        Ok(self.registry.deploy(name, bytes).await?)
+        allowed_hosts: &[String],
+    ) -> Result<ModuleVersion, ServiceError> {
+        Ok(self.registry.deploy(name, bytes, allowed_hosts).await?)
     }
 
     /// Starts a run of the newest version of `workflow`, pinned to that

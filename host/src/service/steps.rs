@@ -230,6 +230,8 @@ impl Weft {
             Err(e) => return Err(ErrorInfo::host(ErrorCode::ModuleUnavailable, e.to_string())),
         };
         let call = RpcCall {
+            module,
+            allowed_hosts: &version.allowed_hosts,
             function,
             input: step.input.as_deref().unwrap_or("null"),
             run_id: step.run_id.as_str(),

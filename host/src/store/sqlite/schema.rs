@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS modules (
     kind        TEXT NOT NULL,
     size        INTEGER NOT NULL,
     uploaded_at INTEGER NOT NULL,
+    allowed_hosts TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (name, version)
 );
 

@@ -94,6 +94,13 @@ impl weft_sdk::__bindings::Guest for Raw {
         if input.contains("\"invalid-json\"") {
             return Ok("{not json".to_string());
         }
+        if input.contains("\"invalid-utf8\"") {
+            // Hands the host a string that is not UTF-8, which the
+            // component model forbids.
+            #[allow(unsafe_code, reason = "this mode exists to break the string contract")]
+            let bytes = unsafe { String::from_utf8_unchecked(vec![b'"', 0xff, 0xfe, b'"']) };
+            return Ok(bytes);
+        }
         weft_sdk::__private::run(input, hostile)
     }
 }

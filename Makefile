@@ -9,7 +9,7 @@ CARGO       ?= cargo
 WASM_TARGET := wasm32-wasip2
 GUEST_DIR   := target/$(WASM_TARGET)/guest
 EXAMPLES    := hello order-saga order-rpc
-TEST_GUESTS := probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow
+TEST_GUESTS := probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow chaos-saga chaos-rpc
 WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}

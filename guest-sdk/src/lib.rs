@@ -247,6 +247,23 @@ impl Context {
         E: Into<Error>,
         F: FnMut() -> Result<T, E>,
     {
+        self.step_with_attempt(name, options, |_| f())
+    }
+
+    /// [`Context::step_with`] whose code learns which attempt it is (from 1).
+    /// Retries may happen in a later activation, so this, not a counter kept
+    /// in the closure, is how step code can tell attempts apart.
+    pub fn step_with_attempt<T, E, F>(
+        &mut self,
+        name: &str,
+        options: &StepOptions,
+        mut f: F,
+    ) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        E: Into<Error>,
+        F: FnMut(u32) -> Result<T, E>,
+    {
         let name = self.unique(name);
         let mut answer = steps::begin_step(&name, options.to_wit());
         loop {
@@ -255,8 +272,8 @@ impl Context {
                     return weft_guest_core::decode(&format!("the result of step `{name}`"), &json);
                 }
                 steps::InlineStart::Recorded(Err(e)) => return Err(from_wit_error(e)),
-                steps::InlineStart::Execute(_attempt) => {
-                    let outcome = f().map_err(Into::into).and_then(|v| {
+                steps::InlineStart::Execute(attempt) => {
+                    let outcome = f(attempt).map_err(Into::into).and_then(|v| {
                         weft_guest_core::encode(&format!("the result of step `{name}`"), &v)
                     });
                     let outcome = outcome.map_err(to_wit_error);

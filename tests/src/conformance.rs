@@ -48,6 +48,8 @@ pub fn run_record(workflow: &str) -> RunRecord {
         version: 0,
         lease: None,
         step_names: vec![],
+        wake_at: None,
+        deadline: None,
     }
 }
 

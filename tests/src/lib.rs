@@ -20,7 +20,6 @@ use weft::store::sqlite::QueueSettings;
 
 pub mod aws;
 pub mod conformance;
-pub mod faults;
 pub mod scenarios;
 
 /// The repository root.
@@ -223,12 +222,35 @@ impl DevServer {
 
     /// [`DevServer::start`] with owned environment pairs.
     pub fn start_with(data_dir: &Path, env: &[(String, String)]) -> anyhow::Result<Self> {
+        Self::spawn(data_dir, env, None)
+    }
+
+    /// [`DevServer::start_with`], with the server's log (stderr) written to
+    /// `log` instead of the test's output.
+    pub fn start_logged(
+        data_dir: &Path,
+        env: &[(String, String)],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        Self::spawn(data_dir, env, Some(log))
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        env: &[(String, String)],
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(weft_bin());
         cmd.args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("WEFT_LOG", "warn,weft=info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match log {
+                Some(path) => {
+                    Stdio::from(std::fs::File::create(path).context("creating the server log")?)
+                }
+                None => Stdio::inherit(),
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }

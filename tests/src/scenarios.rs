@@ -5,7 +5,6 @@
 //! [`scenario_suite!`](crate::scenario_suite) instantiates it per backend.
 
 use crate::conformance::Backend;
-use crate::faults::Duplicating;
 use crate::{Service, example, saga_input, test_guest};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use std::time::Duration;
 use weft::model::{
     Envelope, ErrorCode, ManualClock, RunId, RunRecord, RunStatus, StepStatus, WorkMessage,
 };
+use weft::queue::faults::{FaultPlan, FaultyQueue};
 use weft::service::RpcMode;
 use weft::service::worker;
 
@@ -73,7 +73,10 @@ pub async fn a_saga_completes_with_one_outcome_per_step(b: Backend) {
 }
 
 pub async fn duplicate_delivery_of_every_message_changes_nothing(b: Backend) {
-    let duplicating = Arc::new(Duplicating::new(b.queue.clone()));
+    let duplicating = Arc::new(FaultyQueue::new(
+        b.queue.clone(),
+        FaultPlan::always_duplicate(),
+    ));
     let backend = Backend {
         queue: duplicating.clone(),
         ..b
@@ -214,9 +217,10 @@ pub async fn a_two_hour_sleep_completes_once_the_time_has_come(b: Backend) {
     assert_eq!(nap.status, StepStatus::Scheduled);
     assert!(s.svc.run(&id).await.unwrap().status == RunStatus::Running);
 
-    // Two hours pass. The timer message (delayed by the queue's cap) is not
-    // due yet in real time, so let the recovery sweep notice the run.
-    clock.advance(Duration::from_millis(two_hours + 1000));
+    // Two hours pass (and then some: the sweep only steps in once a timer
+    // is overdue by the repair threshold). The timer message, delayed by the
+    // queue's cap, is not due yet in real time, so the sweep notices the run.
+    clock.advance(Duration::from_millis(two_hours) + s.svc.settings().repair_after * 2);
     worker::sweep_runs(&s.svc).await.unwrap();
     let run = s.wait(&id, T).await;
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
@@ -226,6 +230,171 @@ pub async fn a_two_hour_sleep_completes_once_the_time_has_come(b: Backend) {
     assert!(
         slept >= two_hours,
         "the workflow saw two hours pass: {slept} ms"
+    );
+}
+
+pub async fn an_inline_step_is_retried_and_recorded_once(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Inline, |_, _| {});
+    s.deploy("hostile", &test_guest("hostile")).await;
+    s.start_worker();
+    let run = s
+        .run("hostile", &json!({"mode": "flaky-step", "n": 2}), T)
+        .await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output(&run), json!(3), "the third attempt succeeded");
+    let steps = s.svc.steps(&run.id).await.unwrap();
+    let flaky = &steps[0];
+    assert_eq!(
+        (flaky.step.status, flaky.step.attempt_count),
+        (StepStatus::Succeeded, 3)
+    );
+    let statuses: Vec<_> = flaky.attempts.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            StepStatus::Failed,
+            StepStatus::Failed,
+            StepStatus::Succeeded
+        ]
+    );
+    assert_eq!(
+        flaky.attempts[0].error.as_ref().map(|e| e.code.as_str()),
+        Some("flaky")
+    );
+}
+
+pub async fn a_hung_rpc_attempt_is_abandoned_and_retried(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Queued, |_, limits| {
+        limits.default_rpc_timeout = Duration::from_millis(500);
+    });
+    s.deploy("order-saga", &example("order-saga")).await;
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.start_worker();
+    let mut input = saga_input("o-hang");
+    input["paymentFailures"] = json!(0);
+    input["paymentHangs"] = json!(1);
+    let run = s.run("order-saga", &input, T).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output(&run)["chargeId"], "ch-o-hang");
+    let steps = s.svc.steps(&run.id).await.unwrap();
+    let charge = steps.iter().find(|v| v.step.name == "charge").unwrap();
+    assert_eq!(charge.step.attempt_count, 2);
+    let first = &charge.attempts[0];
+    assert_eq!(
+        first.error.as_ref().map(|e| e.code.as_str()),
+        Some("timeout"),
+        "{first:?}"
+    );
+    let took = first.ended_at.unwrap() - first.started_at;
+    assert!(
+        (450..5_000).contains(&took),
+        "abandoned after its 500 ms timeout, not after the hang: {took} ms"
+    );
+    assert_eq!(charge.attempts[1].status, StepStatus::Succeeded);
+}
+
+/// Waits until `check` holds for the run (polling the store).
+async fn until(s: &Service, id: &RunId, check: impl Fn(&RunRecord) -> bool) -> RunRecord {
+    for _ in 0..600 {
+        let run = s.svc.run(id).await.unwrap();
+        if check(&run) {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {id} never reached the expected state");
+}
+
+pub async fn a_cancelled_run_stays_cancelled(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Queued, |_, _| {});
+    s.deploy("order-saga", &example("order-saga")).await;
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.start_worker();
+    // Cancelled while sleeping.
+    let mut sleepy = saga_input("o-cancel-sleep");
+    sleepy["coolOffMs"] = json!(1_500);
+    let id = s
+        .svc
+        .start_run("order-saga", &sleepy.to_string())
+        .await
+        .unwrap();
+    until(&s, &id, |r| r.step_names.len() == 4 && r.lease.is_none()).await;
+    let cancelled = s.svc.cancel(&id, "changed my mind").await.unwrap();
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    assert_eq!(
+        cancelled.error.as_ref().map(|e| e.message.as_str()),
+        Some("changed my mind")
+    );
+    assert!(matches!(
+        s.svc.cancel(&id, "again").await,
+        Err(weft::service::ServiceError::NotRunning { .. })
+    ));
+    // The timer fires and is ignored: no more steps, still cancelled.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let after = s.svc.run(&id).await.unwrap();
+    assert_eq!(
+        (after.status, after.step_names.len()),
+        (RunStatus::Cancelled, 4)
+    );
+
+    // Cancelled while an RPC is in flight: its result is recorded, nothing more.
+    let mut slow = saga_input("o-cancel-rpc");
+    slow["slowMs"] = json!(1_500);
+    let id = s
+        .svc
+        .start_run("order-saga", &slow.to_string())
+        .await
+        .unwrap();
+    until(&s, &id, |r| r.step_names.len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.svc.cancel(&id, "stop").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let after = s.svc.run(&id).await.unwrap();
+    assert_eq!(after.status, RunStatus::Cancelled);
+    assert_eq!(
+        after.step_names,
+        ["price", "reserve"],
+        "the run was not resumed"
+    );
+    let reserve = s
+        .svc
+        .state()
+        .get_step(&id, "reserve")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        reserve.status,
+        StepStatus::Succeeded,
+        "the late result is recorded"
+    );
+}
+
+pub async fn a_run_past_its_deadline_fails_with_run_timeout(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Inline, |_, _| {});
+    s.deploy("order-saga", &example("order-saga")).await;
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.start_worker();
+    let mut input = saga_input("o-deadline");
+    input["coolOffMs"] = json!(600_000);
+    let options = weft::service::StartOptions {
+        timeout: Some(Duration::from_millis(1_500)),
+    };
+    let id = s
+        .svc
+        .start_run_with("order-saga", &input.to_string(), options)
+        .await
+        .unwrap();
+    let run = s.wait(&id, T).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(
+        run.error.as_ref().map(|e| e.code.as_str()),
+        Some("run_timeout"),
+        "{run:?}"
+    );
+    assert!(
+        run.updated_at - run.created_at < 10_000,
+        "failed at its deadline, not after the sleep"
     );
 }
 
@@ -240,6 +409,10 @@ macro_rules! scenario_suite {
             a_poison_message_fails_its_run,
             a_timer_past_the_queue_delay_cap_is_rearmed,
             a_two_hour_sleep_completes_once_the_time_has_come,
+            an_inline_step_is_retried_and_recorded_once,
+            a_hung_rpc_attempt_is_abandoned_and_retried,
+            a_cancelled_run_stays_cancelled,
+            a_run_past_its_deadline_fails_with_run_timeout,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

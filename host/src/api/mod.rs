@@ -14,7 +14,7 @@ pub mod views;
 pub use error::ApiError;
 
 use crate::model::{RunId, RunStatus};
-use crate::service::{ServiceError, Weft};
+use crate::service::{ServiceError, StartOptions, Weft};
 use crate::store::RunQuery;
 use axum::Json;
 use axum::Router;
@@ -89,6 +89,7 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
         )
         .route("/v1/runs", get(list_runs))
         .route("/v1/runs/{id}", get(get_run))
+        .route("/v1/runs/{id}/cancel", post(cancel_run))
         .route("/v1/runs/{id}/steps", get(get_steps))
         .route("/v1/runs/{id}/logs", get(get_logs))
 }
@@ -185,14 +186,36 @@ async fn list_modules(State(svc): State<Arc<Weft>>) -> ApiResult {
 }
 
 #[derive(Deserialize)]
-struct WaitQuery {
+struct StartQuery {
+    /// Seconds to wait for the run to finish before answering.
     wait: Option<f64>,
+    /// Seconds after which the run fails with `run_timeout`.
+    timeout: Option<f64>,
+}
+
+/// Parses a non-negative number of seconds from a query parameter.
+fn seconds(name: &'static str, value: Option<f64>) -> Result<Option<Duration>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && (0.0..=1e9).contains(&v) => {
+            Ok(Some(Duration::from_secs_f64(v)))
+        }
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            if name == "wait" {
+                "invalid_wait"
+            } else {
+                "invalid_timeout"
+            },
+            format!("`{name}` must be a non-negative number of seconds"),
+        )),
+    }
 }
 
 async fn start_run(
     State(svc): State<Arc<Weft>>,
     Path(name): Path<String>,
-    Query(query): Query<WaitQuery>,
+    Query(query): Query<StartQuery>,
     body: Bytes,
 ) -> ApiResult {
     let input = std::str::from_utf8(&body).map_err(|_| {
@@ -214,18 +237,11 @@ async fn start_run(
             format!("the body is not valid JSON: {e}"),
         ));
     }
-    let wait = match query.wait {
-        None => None,
-        Some(w) if w.is_finite() && w >= 0.0 => Some(Duration::from_secs_f64(w).min(MAX_WAIT)),
-        Some(_) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_wait",
-                "`wait` must be a non-negative number of seconds",
-            ));
-        }
+    let wait = seconds("wait", query.wait)?.map(|w| w.min(MAX_WAIT));
+    let options = StartOptions {
+        timeout: seconds("timeout", query.timeout)?,
     };
-    let run_id = svc.start_run(&name, input).await?;
+    let run_id = svc.start_run_with(&name, input, options).await?;
     let Some(wait) = wait else {
         return Ok((StatusCode::ACCEPTED, Json(json!({ "runId": run_id }))).into_response());
     };
@@ -268,6 +284,36 @@ async fn list_runs(State(svc): State<Arc<Weft>>, Query(q): Query<RunsQuery>) -> 
 
 async fn get_run(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
     let run = svc.run(&parse_run_id(&id)?).await?;
+    let waiting = svc.waiting_on(&run).await?;
+    Ok(Json(views::run_with_wait(&run, waiting.as_ref())).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct CancelBody {
+    reason: Option<String>,
+}
+
+async fn cancel_run(
+    State(svc): State<Arc<Weft>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let id = parse_run_id(&id)?;
+    let request: CancelBody = if body.is_empty() {
+        CancelBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body must be {{\"reason\": \"...\"}} or empty: {e}"),
+            )
+        })?
+    };
+    let reason = request
+        .reason
+        .unwrap_or_else(|| "cancelled by request".into());
+    let run = svc.cancel(&id, &reason).await?;
     Ok(Json(views::run(&run)).into_response())
 }
 

@@ -1,7 +1,7 @@
 //! JSON shapes of the API's responses. Payloads stored as JSON text are
 //! returned as JSON values, timestamps as RFC 3339 strings.
 
-use crate::model::{ErrorInfo, LogLine, Millis, ModuleVersion, RunRecord};
+use crate::model::{ErrorInfo, LogLine, Millis, ModuleVersion, RunRecord, StepRecord};
 use crate::service::StepView;
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
@@ -46,9 +46,32 @@ pub fn run(r: &RunRecord) -> Value {
         "error": error(r.error.as_ref()),
         "moduleDigest": r.module_digest,
         "steps": r.step_names.len(),
+        "deadline": r.deadline.map(timestamp),
         "createdAt": timestamp(r.created_at),
         "updatedAt": timestamp(r.updated_at),
     })
+}
+
+/// A run, with the step it waits on when it is running.
+pub fn run_with_wait(r: &RunRecord, waiting: Option<&StepRecord>) -> Value {
+    let mut view = run(r);
+    if let Some(step) = waiting {
+        view["waitingOn"] = json!({
+            "step": step.name,
+            "kind": step.kind,
+            "status": step.status,
+            "attempts": step.attempt_count,
+            "wakeAt": step.wake_at.map(timestamp),
+            "leaseOwner": step.lease.as_ref().map(|l| l.owner.clone()),
+            "leaseExpiresAt": step.lease.as_ref().map(|l| timestamp(l.expires_at)),
+            "lastError": error(step.error.as_ref()),
+        });
+    }
+    if let Some(lease) = &r.lease {
+        view["activeOn"] =
+            json!({ "worker": lease.owner, "leaseExpiresAt": timestamp(lease.expires_at) });
+    }
+    view
 }
 
 /// The short answer to a run started with `?wait=`.

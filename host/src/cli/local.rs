@@ -5,6 +5,7 @@ use crate::api;
 use crate::aws::init::{self, QueueOptions};
 use crate::aws::{AwsClients, AwsSettings};
 use crate::config::{Limits, env_num};
+use crate::queue::faults::{FaultPlan, FaultyQueue};
 use crate::service::worker::{self, WorkerOptions};
 use crate::service::{Backends, RpcMode, Settings, Weft};
 use crate::store::sqlite::QueueSettings;
@@ -99,6 +100,14 @@ pub async fn dev(
             (backends, mode, format!("AWS backend at {at}"))
         }
     };
+    let mut backends = backends;
+    if let Some(plan) = FaultPlan::from_env()? {
+        tracing::warn!(
+            ?plan,
+            "FAULT INJECTION ENABLED: messages will be duplicated and delayed"
+        );
+        backends.queue = Arc::new(FaultyQueue::new(backends.queue, plan));
+    }
     let svc = Weft::new(backends, limits.clone(), settings(mode, &limits)?)?;
 
     // Runs a previous process left mid-flight are re-driven at once rather

@@ -95,6 +95,10 @@ enum Command {
         /// Wait for the run to finish (up to 60 s) and print its result.
         #[arg(long)]
         wait: bool,
+        /// Fail the run with `run_timeout` if it has not finished after
+        /// this many seconds.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -107,6 +111,14 @@ enum Command {
     /// Show a run's steps and their attempts.
     Steps {
         run_id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Cancel a running run.
+    Cancel {
+        run_id: String,
+        #[arg(long)]
+        reason: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -174,10 +186,16 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             workflow,
             input,
             wait,
+            timeout,
             server,
-        } => remote::start(&server, &workflow, &input, wait).await,
+        } => remote::start(&server, &workflow, &input, wait, timeout).await,
         Command::Status { run_id, server } => remote::status(&server, &run_id).await,
         Command::Steps { run_id, server } => remote::steps(&server, &run_id).await,
         Command::Logs { run_id, server } => remote::logs(&server, &run_id).await,
+        Command::Cancel {
+            run_id,
+            reason,
+            server,
+        } => remote::cancel(&server, &run_id, reason.as_deref()).await,
     }
 }

@@ -47,6 +47,40 @@ pub fn run(run: &Value) {
             text(&run["error"]["message"])
         );
     }
+    if let Some(w) = run.get("waitingOn") {
+        println!("  waiting {}", waiting(w));
+    }
+    if let Some(a) = run.get("activeOn") {
+        println!(
+            "  active  on {} (lease until {})",
+            text(&a["worker"]),
+            text(&a["leaseExpiresAt"])
+        );
+    }
+}
+
+/// Why a running run has not finished, in one line.
+fn waiting(w: &Value) -> String {
+    let mut why = format!(
+        "{} step `{}` is {}",
+        text(&w["kind"]),
+        text(&w["step"]),
+        text(&w["status"])
+    );
+    if !w["wakeAt"].is_null() {
+        why.push_str(&format!(", due {}", text(&w["wakeAt"])));
+    }
+    if !w["leaseOwner"].is_null() {
+        why.push_str(&format!(
+            ", held by {} until {}",
+            text(&w["leaseOwner"]),
+            text(&w["leaseExpiresAt"])
+        ));
+    }
+    if !w["lastError"].is_null() {
+        why.push_str(&format!(", last error {}", text(&w["lastError"]["code"])));
+    }
+    why
 }
 
 /// Prints step views (`GET /v1/runs/{id}/steps`).

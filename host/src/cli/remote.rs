@@ -97,11 +97,19 @@ pub async fn start(
     workflow: &str,
     input: &str,
     wait: bool,
+    timeout: Option<f64>,
 ) -> anyhow::Result<ExitCode> {
     let client = Client::new(server);
-    let mut path = format!("/v1/workflows/{workflow}/runs");
+    let mut query = Vec::new();
     if wait {
-        path.push_str("?wait=60");
+        query.push("wait=60".to_string());
+    }
+    if let Some(t) = timeout {
+        query.push(format!("timeout={t}"));
+    }
+    let mut path = format!("/v1/workflows/{workflow}/runs");
+    if !query.is_empty() {
+        path.push_str(&format!("?{}", query.join("&")));
     }
     let request = client
         .request(reqwest::Method::POST, &path)
@@ -141,5 +149,21 @@ pub async fn logs(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode>
         .get(&format!("/v1/runs/{run_id}/logs"))
         .await?;
     print::logs(v["logs"].as_array().map(Vec::as_slice).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn cancel(
+    server: &ServerArgs,
+    run_id: &str,
+    reason: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(server);
+    let body = serde_json::json!({ "reason": reason.unwrap_or("cancelled from the CLI") });
+    let request = client
+        .request(reqwest::Method::POST, &format!("/v1/runs/{run_id}/cancel"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    let (_, run) = client.send(request).await?;
+    print::run(&run);
     Ok(ExitCode::SUCCESS)
 }

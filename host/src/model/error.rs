@@ -71,6 +71,8 @@ pub enum ErrorCode {
     DeadLettered,
     /// A worker holding the step died and its lease expired.
     WorkerLost,
+    /// The run did not finish before its deadline.
+    RunTimeout,
 }
 
 impl ErrorCode {
@@ -91,6 +93,7 @@ impl ErrorCode {
             Self::ModuleUnavailable => "module_unavailable",
             Self::DeadLettered => "dead_lettered",
             Self::WorkerLost => "worker_lost",
+            Self::RunTimeout => "run_timeout",
         }
     }
 }

@@ -112,6 +112,11 @@ pub struct RunRecord {
     /// Replay reads step items by these keys with consistent reads instead of
     /// trusting the eventually consistent `runId` index.
     pub step_names: Vec<String>,
+    /// When a timer (a sleep, a retry backoff) will resume the suspended run;
+    /// the recovery sweep leaves the run alone until then.
+    pub wake_at: Option<Millis>,
+    /// The run fails with `run_timeout` if still running at this time.
+    pub deadline: Option<Millis>,
 }
 
 /// One line a workflow logged (through `log` or its stdout/stderr).

@@ -6,6 +6,7 @@
 //! message received more than `max_receives` times moves to a dead-letter
 //! queue instead of being delivered again.
 
+pub mod faults;
 pub mod sqlite;
 pub mod sqs;
 

@@ -6,8 +6,8 @@ use super::steps::AttemptResult;
 use super::{RpcMode, ServiceError, Weft};
 use crate::engine::loader::LoadError;
 use crate::model::{
-    AttemptRecord, ErrorCode, ErrorInfo, Lease, LogLine, RunId, RunRecord, RunStatus, StepCall,
-    StepKind, StepOutcome, StepRecord, StepStatus, WorkMessage,
+    AttemptRecord, ErrorCode, ErrorInfo, Lease, LogLine, Millis, RunId, RunRecord, RunStatus,
+    StepCall, StepKind, StepOutcome, StepRecord, StepStatus, WorkMessage,
 };
 use crate::replay::{self, ActivationInput, DriverError, Outcome, Resolution, StepDriver};
 use crate::store::{RunWrite, StateWrite, StepExpect, StepWrite, StoreError};
@@ -56,6 +56,18 @@ impl Weft {
     /// Loads the journal and module of a run this worker holds, and replays it.
     async fn activate_leased(self: &Arc<Self>, run: RunRecord) -> Result<Handled, ServiceError> {
         let id = &run.id.clone();
+        if let Some(deadline) = run.deadline.filter(|d| *d <= self.now()) {
+            let late = self.now().saturating_sub(deadline);
+            let error = ErrorInfo::host(
+                ErrorCode::RunTimeout,
+                format!(
+                    "the run did not finish within its timeout ({} ms past the deadline)",
+                    late
+                ),
+            );
+            self.fail_run(id, error).await?;
+            return Ok(Handled::Done);
+        }
         let journal = self.state.get_steps(id, &run.step_names).await?;
         if journal.len() != run.step_names.len() {
             return Err(StoreError::Backend(format!(
@@ -156,6 +168,16 @@ impl Weft {
     }
 }
 
+/// What a write does with the run's lease.
+#[derive(Clone, Copy, Debug)]
+enum After {
+    /// Keep (and extend) the lease: the activation goes on.
+    Continue,
+    /// Give the lease up: the activation ends. A timer will resume the run
+    /// at `wake_at`, if any; until then the recovery sweep leaves it alone.
+    Release { wake_at: Option<Millis> },
+}
+
 /// Persists one activation's decisions. Every write is fenced by the run
 /// version this activation holds, so an activation that lost its lease
 /// cannot change the run.
@@ -183,13 +205,18 @@ impl ActivationDriver {
         change: impl FnOnce(&mut RunRecord),
         steps: Vec<StepWrite>,
         attempts: Vec<AttemptRecord>,
-        release: bool,
+        after: After,
     ) -> Result<(), DriverError> {
         let now = self.svc.now();
         let mut next = self.run.clone();
         change(&mut next);
         next.updated_at = now;
+        let release = matches!(after, After::Release { .. });
         next.lease = (!release).then(|| self.lease(now));
+        next.wake_at = match after {
+            After::Release { wake_at } => wake_at,
+            After::Continue => None,
+        };
         let run_id = next.id.clone();
         let write = StateWrite {
             run: Some(RunWrite {
@@ -212,7 +239,7 @@ impl ActivationDriver {
         &mut self,
         step: &StepRecord,
         attempts: Vec<AttemptRecord>,
-        release: bool,
+        after: After,
     ) -> Result<(), DriverError> {
         if step.seq as usize != self.run.step_names.len() {
             return Err(StoreError::Conflict(format!(
@@ -232,7 +259,7 @@ impl ActivationDriver {
             move |r| r.step_names.push(name),
             vec![write],
             attempts,
-            release,
+            after,
         )
         .await
     }
@@ -243,7 +270,7 @@ impl ActivationDriver {
         step: &StepRecord,
         expected: &StepRecord,
         attempts: Vec<AttemptRecord>,
-        release: bool,
+        after: After,
     ) -> Result<(), DriverError> {
         let write = StepWrite {
             record: step.clone(),
@@ -252,7 +279,7 @@ impl ActivationDriver {
                 attempt_count: expected.attempt_count,
             },
         };
-        self.commit(|_| {}, vec![write], attempts, release).await
+        self.commit(|_| {}, vec![write], attempts, after).await
     }
 
     /// Ends the activation here: gives the lease up, then sends `message`
@@ -262,7 +289,9 @@ impl ActivationDriver {
         message: Option<(WorkMessage, Option<u64>)>,
     ) -> Result<Resolution, DriverError> {
         if !self.released {
-            self.commit(|_| {}, vec![], vec![], true).await?;
+            let wake_at = message.as_ref().and_then(|(_, at)| *at);
+            self.commit(|_| {}, vec![], vec![], After::Release { wake_at })
+                .await?;
         }
         if let Some((message, at)) = message {
             self.svc.send(message, at).await?;
@@ -308,7 +337,7 @@ impl ActivationDriver {
                     let wait = Duration::from_millis(at.saturating_sub(self.svc.now()));
                     if wait <= self.svc.settings.inline_retry_max_wait {
                         // Keep the run lease alive while waiting.
-                        self.commit(|_| {}, vec![], vec![], false).await?;
+                        self.commit(|_| {}, vec![], vec![], After::Continue).await?;
                         tokio::time::sleep(wait).await;
                         step = waiting;
                         continue;
@@ -346,24 +375,28 @@ impl StepDriver for ActivationDriver {
                     .unwrap_or(0);
                 if duration == 0 {
                     step.finish(Ok("null".into()), now);
-                    self.append(&step, vec![], false).await?;
+                    self.append(&step, vec![], After::Continue).await?;
                     return self.deliver(step).await;
                 }
                 let wake_at = now.saturating_add(duration);
                 step.status = StepStatus::Scheduled;
                 step.wake_at = Some(wake_at);
-                self.append(&step, vec![], true).await?;
+                let after = After::Release {
+                    wake_at: Some(wake_at),
+                };
+                self.append(&step, vec![], after).await?;
                 let resume = self.resume_message();
                 self.suspend(Some((resume, Some(wake_at)))).await
             }
             StepKind::Rpc => match self.svc.settings.rpc_mode {
                 RpcMode::Inline => {
                     let claimed = self.svc.claimed(&step, now);
-                    self.append(&claimed, vec![], false).await?;
+                    self.append(&claimed, vec![], After::Continue).await?;
                     self.run_rpc_inline(claimed, true).await
                 }
                 RpcMode::Queued => {
-                    self.append(&step, vec![], true).await?;
+                    let after = After::Release { wake_at: None };
+                    self.append(&step, vec![], after).await?;
                     let execute = WorkMessage::ExecuteStep {
                         run_id: self.run.id.clone(),
                         step: step.name.clone(),
@@ -387,7 +420,7 @@ impl StepDriver for ActivationDriver {
             (StepKind::Sleep, _) if due => {
                 let mut done = step.clone();
                 done.finish(Ok("null".into()), now);
-                self.update(&done, step, vec![], false).await?;
+                self.update(&done, step, vec![], After::Continue).await?;
                 self.deliver(done).await
             }
             (StepKind::Inline, _) if due => Ok(Resolution::Execute {
@@ -471,7 +504,10 @@ impl StepDriver for ActivationDriver {
         let waits_in_place = retry_at.as_ref().is_some_and(|(_, at)| {
             Duration::from_millis(at - now) <= self.svc.settings.inline_retry_max_wait
         });
-        let release = retry_at.is_some() && !waits_in_place;
+        let after = match &retry_at {
+            Some((_, at)) if !waits_in_place => After::Release { wake_at: Some(*at) },
+            _ => After::Continue,
+        };
         match &retry_at {
             Some((error, at)) => {
                 step.status = StepStatus::Scheduled;
@@ -481,8 +517,8 @@ impl StepDriver for ActivationDriver {
             None => step.finish(outcome, now),
         }
         match stored {
-            None => self.append(&step, vec![history], release).await?,
-            Some(previous) => self.update(&step, previous, vec![history], release).await?,
+            None => self.append(&step, vec![history], after).await?,
+            Some(previous) => self.update(&step, previous, vec![history], after).await?,
         }
         match (retry_at, waits_in_place) {
             (None, _) => self.deliver(step).await,
@@ -515,7 +551,7 @@ impl StepDriver for ActivationDriver {
                     },
                     vec![],
                     vec![],
-                    true,
+                    After::Release { wake_at: None },
                 )
                 .await
             }
@@ -528,12 +564,18 @@ impl StepDriver for ActivationDriver {
                     },
                     vec![],
                     vec![],
-                    true,
+                    After::Release { wake_at: None },
                 )
                 .await
             }
             Outcome::Suspended if !self.released || !self.logs.is_empty() => {
-                self.commit(|_| {}, vec![], vec![], true).await
+                let wake_at = if self.released {
+                    self.run.wake_at
+                } else {
+                    None
+                };
+                self.commit(|_| {}, vec![], vec![], After::Release { wake_at })
+                    .await
             }
             Outcome::Suspended => Ok(()),
         }

@@ -144,6 +144,8 @@ pub enum ServiceError {
     UnknownRun(String),
     #[error("no module named {0:?} is deployed")]
     UnknownModule(String),
+    #[error("run {id} is already {}", status.as_str())]
+    NotRunning { id: String, status: RunStatus },
     #[error("{0}")]
     InvalidInput(String),
     #[error("{0}")]
@@ -154,6 +156,13 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// Options of a new run.
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// Fail the run with `run_timeout` if it has not finished after this long.
+    pub timeout: Option<Duration>,
 }
 
 /// A step with its attempts, for display.
@@ -250,6 +259,17 @@ impl Weft {
     /// Starts a run of the newest version of `workflow`, pinned to that
     /// version's digest for its whole life.
     pub async fn start_run(&self, workflow: &str, input: &str) -> Result<RunId, ServiceError> {
+        self.start_run_with(workflow, input, StartOptions::default())
+            .await
+    }
+
+    /// [`Weft::start_run`] with options.
+    pub async fn start_run_with(
+        &self,
+        workflow: &str,
+        input: &str,
+        options: StartOptions,
+    ) -> Result<RunId, ServiceError> {
         if let Err(e) = crate::replay::check_payload(&self.limits, "the run input", input) {
             return Err(if e.code == "payload_too_large" {
                 ServiceError::PayloadTooLarge(e.message)
@@ -280,16 +300,75 @@ impl Weft {
             version: 0,
             lease: None,
             step_names: Vec::new(),
+            wake_at: None,
+            deadline: options.timeout.map(|t| now + t.as_millis() as u64),
         };
         self.state.create_run(&run).await?;
-        self.send(
-            WorkMessage::Resume {
-                run_id: run.id.clone(),
-            },
-            None,
-        )
-        .await?;
+        let resume = WorkMessage::Resume {
+            run_id: run.id.clone(),
+        };
+        self.send(resume.clone(), None).await?;
+        if let Some(deadline) = run.deadline {
+            // Wakes the run at its deadline even if it is waiting on
+            // something slower, so it fails on time.
+            self.send(resume, Some(deadline)).await?;
+        }
         Ok(run.id)
+    }
+
+    /// Cancels a running run: it ends `cancelled` at once, whatever it is
+    /// waiting on. Step results that arrive later are recorded but do not
+    /// resume it. Fails with [`ServiceError::NotRunning`] if it already ended.
+    pub async fn cancel(&self, id: &RunId, reason: &str) -> Result<RunRecord, ServiceError> {
+        let error = ErrorInfo::new("cancelled", reason);
+        for _ in 0..10 {
+            let mut run = self.run(id).await?;
+            if run.status.is_terminal() {
+                return Err(ServiceError::NotRunning {
+                    id: id.to_string(),
+                    status: run.status,
+                });
+            }
+            let expected = run.version;
+            run.status = RunStatus::Cancelled;
+            run.error = Some(error.clone());
+            run.lease = None;
+            run.wake_at = None;
+            run.updated_at = self.now();
+            let write = crate::store::StateWrite {
+                run: Some(crate::store::RunWrite {
+                    record: run.clone(),
+                    expected_version: expected,
+                }),
+                ..Default::default()
+            };
+            match self.state.commit(write).await {
+                Ok(()) => {
+                    self.finished.notify_waiters();
+                    run.version = expected + 1;
+                    return Ok(run);
+                }
+                // An activation wrote first; look again. (It will lose its
+                // next write once we are through.)
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict(format!("run {id} kept changing while being cancelled")).into())
+    }
+
+    /// The step a running run is waiting on (its last, unfinished step), so
+    /// an operator can see why it has not finished.
+    pub async fn waiting_on(&self, run: &RunRecord) -> Result<Option<StepRecord>, ServiceError> {
+        let Some(last) = run
+            .step_names
+            .last()
+            .filter(|_| run.status == RunStatus::Running)
+        else {
+            return Ok(None);
+        };
+        let step = self.state.get_step(&run.id, last).await?;
+        Ok(step.filter(|s| !s.status.is_final()))
     }
 
     pub async fn run(&self, id: &RunId) -> Result<RunRecord, ServiceError> {

@@ -167,7 +167,9 @@ pub async fn sweep_runs(svc: &Arc<Weft>) -> Result<usize, super::ServiceError> {
         .await?;
     let mut resumed = 0;
     for run in runs {
-        let idle = now.saturating_sub(run.updated_at) > stale_after;
+        // A run a timer will wake is not idle before the timer is due.
+        let quiet_since = run.updated_at.max(run.wake_at.unwrap_or(0));
+        let idle = now.saturating_sub(quiet_since) > stale_after;
         let free = run.lease.as_ref().is_none_or(|l| !l.is_live(now));
         if idle && free {
             svc.send(

@@ -2,8 +2,9 @@
 //!
 //! Results are derived from the order id so that the same saga input gives
 //! the same output in every language. `failures` makes the charge fail
-//! transiently on its first N attempts; `decline` makes it fail for good;
-//! `slowMs` makes a call take that long (to test crashes mid-step).
+//! transiently on its first N attempts; `hangs` makes its first N attempts
+//! hang (until the host's timeout abandons them); `decline` makes it fail
+//! for good; `slowMs` makes a call take that long (to test crashes mid-step).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,6 +53,8 @@ struct ChargeRequest {
     #[serde(default)]
     failures: u32,
     #[serde(default)]
+    hangs: u32,
+    #[serde(default)]
     decline: bool,
     #[serde(default)]
     slow_ms: u64,
@@ -72,6 +75,9 @@ fn charge_payment(call: &Call, req: ChargeRequest) -> Result<Charged, Error> {
             format!("card of {} was declined", req.customer),
         )
         .permanent());
+    }
+    if call.attempt <= req.hangs {
+        slow(600_000);
     }
     if call.attempt <= req.failures {
         return Err(Error::new(

@@ -5,6 +5,7 @@
 //!
 //! The RPC steps call the `order-rpc` module. Test knobs in the input:
 //! `paymentFailures` (transient failures before the charge succeeds),
+//! `paymentHangs` (charge attempts that hang until the host abandons them),
 //! `declinePayment` (a permanent failure), `coolOffMs`, and `slowMs` (how
 //! long each RPC takes).
 
@@ -29,6 +30,8 @@ struct Order {
     items: Vec<Item>,
     #[serde(default)]
     payment_failures: u32,
+    #[serde(default)]
+    payment_hangs: u32,
     #[serde(default)]
     decline_payment: bool,
     #[serde(default = "default_cool_off")]
@@ -106,6 +109,7 @@ fn order_saga(ctx: &mut Context, order: Order) -> Result<Outcome, Error> {
             "customer": order.customer,
             "amountCents": total_cents,
             "failures": order.payment_failures,
+            "hangs": order.payment_hangs,
             "decline": order.decline_payment,
             "slowMs": order.slow_ms,
         }),

@@ -114,6 +114,8 @@ pub fn run_item(r: &RunRecord) -> Item {
         item.insert("leaseOwner".into(), s(&l.owner));
         item.insert("leaseExpiresAt".into(), n(l.expires_at));
     }
+    put_opt_n(&mut item, "wakeAt", r.wake_at);
+    put_opt_n(&mut item, "deadline", r.deadline);
     item
 }
 
@@ -146,6 +148,8 @@ pub fn run_from(item: &Item) -> Result<RunRecord, StoreError> {
         version: get_n(item, "version")?,
         lease: lease(item)?,
         step_names: names,
+        wake_at: opt_n(item, "wakeAt")?,
+        deadline: opt_n(item, "deadline")?,
     })
 }
 

@@ -166,6 +166,13 @@ impl DynamoStore {
             }
             None => remove.push("#error"),
         }
+        match r.wake_at {
+            Some(at) => {
+                set.push("#wakeAt = :wakeAt");
+                values.insert(":wakeAt".into(), n(at));
+            }
+            None => remove.push("#wakeAt"),
+        }
         match &r.lease {
             Some(l) => {
                 set.push("#leaseOwner = :leaseOwner");
@@ -188,6 +195,7 @@ impl DynamoStore {
             "error",
             "leaseOwner",
             "leaseExpiresAt",
+            "wakeAt",
         ]
         .into_iter()
         .map(|a| (format!("#{a}"), a.to_string()))

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::str::FromStr;
 
 const RUN_COLUMNS: &str = "id, workflow, module_digest, status, input, output, error, created_at, \
-     updated_at, version, lease_owner, lease_expires_at, step_names";
+     updated_at, version, lease_owner, lease_expires_at, step_names, wake_at, deadline";
 
 const STEP_COLUMNS: &str = "run_id, step_name, seq, kind, rpc_name, input, status, result, error, \
      attempt_count, options, wake_at, lease_owner, lease_expires_at, created_at, updated_at, completed_at";
@@ -61,6 +61,8 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         version: row.get::<_, i64>(9)? as u64,
         lease: lease(row.get(10)?, row.get(11)?),
         step_names: from_json("step names", Some(step_names))?.unwrap_or_default(),
+        wake_at: row.get::<_, Option<i64>>(13)?.map(|v| v as u64),
+        deadline: row.get::<_, Option<i64>>(14)?.map(|v| v as u64),
     })
 }
 
@@ -92,7 +94,7 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
 pub(super) fn insert_run(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> {
     c.execute(
         &format!(
-            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
         ),
         params![
             r.id.as_str(),
@@ -108,6 +110,8 @@ pub(super) fn insert_run(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> 
             r.lease.as_ref().map(|l| l.owner.clone()),
             r.lease.as_ref().map(|l| l.expires_at as i64),
             to_json(&r.step_names),
+            r.wake_at.map(|v| v as i64),
+            r.deadline.map(|v| v as i64),
         ],
     )?;
     Ok(())
@@ -122,7 +126,7 @@ pub(super) fn update_run(
 ) -> rusqlite::Result<usize> {
     c.execute(
         "UPDATE runs SET status = ?2, output = ?3, error = ?4, updated_at = ?5, version = ?6,
-             lease_owner = ?7, lease_expires_at = ?8, step_names = ?9
+             lease_owner = ?7, lease_expires_at = ?8, step_names = ?9, wake_at = ?11
          WHERE id = ?1 AND version = ?10",
         params![
             r.id.as_str(),
@@ -135,6 +139,7 @@ pub(super) fn update_run(
             r.lease.as_ref().map(|l| l.expires_at as i64),
             to_json(&r.step_names),
             expected_version as i64,
+            r.wake_at.map(|v| v as i64),
         ],
     )
 }

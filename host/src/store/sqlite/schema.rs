@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS runs (
     version          INTEGER NOT NULL,
     lease_owner      TEXT,
     lease_expires_at INTEGER,
-    step_names       TEXT NOT NULL
+    step_names       TEXT NOT NULL,
+    wake_at          INTEGER,
+    deadline         INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
 

@@ -81,6 +81,19 @@ fn hostile(ctx: &mut Context, input: Input) -> Result<Value, Error> {
             // string through the raw binding.
             Err(Error::new("never", "unreachable"))
         }
+        "flaky-step" => {
+            // Fails its first `n` attempts, then succeeds.
+            let v: u64 = ctx.step_with_attempt("flaky", &Default::default(), |attempt| {
+                if u64::from(attempt) <= input.n {
+                    return Err(Error::new(
+                        "flaky",
+                        format!("attempt {attempt} fails on purpose"),
+                    ));
+                }
+                Ok(u64::from(attempt))
+            })?;
+            Ok(json!(v))
+        }
         "fail" => Err(Error::new("custom_failure", "the workflow gave up")
             .with_details(json!({ "n": input.n }))),
         other => Err(Error::new("unknown_mode", format!("no mode {other:?}"))),

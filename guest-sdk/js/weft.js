@@ -1,0 +1,181 @@
+// Write durable Weft workflows in JavaScript.
+//
+// The same shape as the Rust SDK: a workflow is a function of a context and
+// a JSON input; every effect is a step (an RPC, an inline block, a durable
+// sleep) whose outcome the host records and hands back on replay. Between
+// steps the code must be deterministic; `Date.now()`, `Math.random()` and
+// friends already read the run's logical clock and seeded randomness.
+//
+//   import { workflow, WeftError } from '@weft/sdk';
+//
+//   export const run = workflow((ctx, order) => {
+//     const total = ctx.step('total', () => order.cents + 499);
+//     const receipt = ctx.rpc('charge', 'payments/charge', { order: order.id, cents: total });
+//     ctx.sleep('cool-off', 5000);
+//     ctx.info(`charged ${receipt.chargeId}`);
+//     return receipt;
+//   });
+//
+// Build: bundle with esbuild (keeping `weft:*` imports external), then
+// `componentize-js bundle.js --wit wit -n workflow -d http fetch-event -o app.wasm`.
+
+import * as steps from 'weft:workflow/steps@0.1.0';
+
+/** A failure with a machine-readable code, as the host records it. */
+export class WeftError extends Error {
+  constructor(code, message, details) {
+    super(message);
+    this.name = 'WeftError';
+    this.code = code;
+    this.details = details;
+  }
+
+  /** Marks the error as not worth retrying. */
+  permanent() {
+    this.details = { ...(isObject(this.details) ? this.details : {}), retryable: false };
+    return this;
+  }
+
+  /** The wire form (`weft:workflow/types.error`). */
+  toWire() {
+    return {
+      code: this.code,
+      message: this.message,
+      details: this.details === undefined ? undefined : JSON.stringify(this.details),
+    };
+  }
+
+  static fromWire(e) {
+    let details;
+    if (e.details !== undefined) {
+      try {
+        details = JSON.parse(e.details);
+      } catch {
+        details = e.details;
+      }
+    }
+    return new WeftError(e.code, e.message, details);
+  }
+}
+
+function isObject(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Any thrown value as a WeftError. */
+function asWeftError(e) {
+  if (e instanceof WeftError) return e;
+  if (e instanceof Error) return new WeftError('error', e.message);
+  return new WeftError('error', String(e));
+}
+
+/** A retry policy: `{ maxAttempts, initialDelayMs, backoffFactor, maxDelayMs, jitter }`. */
+export function retryPolicy({ maxAttempts = 3, initialDelayMs = 1000, backoffFactor = 2, maxDelayMs = 60000, jitter = 0.1 } = {}) {
+  return { maxAttempts, initialDelayMs: BigInt(initialDelayMs), backoffFactor, maxDelayMs: BigInt(maxDelayMs), jitter };
+}
+
+function toWireOptions(options = {}) {
+  return {
+    retry: options.retry ? retryPolicy(options.retry) : undefined,
+    timeoutMs: options.timeoutMs === undefined ? undefined : BigInt(options.timeoutMs),
+  };
+}
+
+/** A workflow's handle on the host. */
+export class Context {
+  constructor() {
+    this.used = new Map();
+  }
+
+  /** Step names must be unique in a run: repeats get `#2`, `#3`... */
+  unique(name) {
+    const n = (this.used.get(name) || 0) + 1;
+    this.used.set(name, n);
+    return n === 1 ? name : `${name}#${n}`;
+  }
+
+  /** Calls RPC `module/function` with `input`; returns its result or throws its WeftError. */
+  rpc(step, rpcName, input, options) {
+    const name = this.unique(step);
+    let result;
+    try {
+      result = steps.callRpc(name, rpcName, JSON.stringify(input ?? null), toWireOptions(options));
+    } catch (e) {
+      throw e && e.payload ? WeftError.fromWire(e.payload) : e;
+    }
+    return JSON.parse(result);
+  }
+
+  /**
+   * Runs `fn(attempt)` once as an inline step; its result is recorded and
+   * returned on replay without calling `fn`. Throwing retries it.
+   */
+  step(name, fn, options) {
+    const stepName = this.unique(name);
+    let answer = steps.beginStep(stepName, toWireOptions(options));
+    for (;;) {
+      if (answer.tag === 'recorded') {
+        if (answer.val.tag === 'ok') return JSON.parse(answer.val.val);
+        throw WeftError.fromWire(answer.val.val);
+      }
+      let outcome;
+      try {
+        outcome = { tag: 'ok', val: JSON.stringify(fn(answer.val) ?? null) };
+      } catch (e) {
+        outcome = { tag: 'err', val: asWeftError(e).toWire() };
+      }
+      answer = steps.completeStep(stepName, outcome);
+    }
+  }
+
+  /** Sleeps durably for `ms` milliseconds. */
+  sleep(name, ms) {
+    steps.sleep(this.unique(name), BigInt(Math.max(0, Math.floor(ms))));
+  }
+
+  /** The run's logical time, in milliseconds since the epoch. */
+  now() {
+    return Number(steps.now());
+  }
+
+  /** A random 64-bit number (as a BigInt), identical on replay. */
+  random() {
+    return steps.random();
+  }
+
+  log(level, message) {
+    steps.log(level, String(message));
+  }
+
+  info(message) {
+    this.log('info', message);
+  }
+
+  warn(message) {
+    this.log('warn', message);
+  }
+
+  error(message) {
+    this.log('error', message);
+  }
+}
+
+/**
+ * Wraps `fn(ctx, input)` as the component's `run` export: decodes the JSON
+ * input, encodes the output, and turns a thrown error into the run's error.
+ */
+export function workflow(fn) {
+  return function run(input) {
+    let parsed;
+    try {
+      parsed = JSON.parse(input);
+    } catch (e) {
+      throw new WeftError('invalid_input', `the workflow input is not JSON: ${e.message}`).permanent().toWire();
+    }
+    try {
+      return JSON.stringify(fn(new Context(), parsed) ?? null);
+    } catch (e) {
+      throw asWeftError(e).toWire();
+    }
+  };
+}

@@ -1,0 +1,58 @@
+//! The fault-injection workload: reserve, charge, sleep, ship, each RPC
+//! with enough retries to outlast injected failures, hangs and killed
+//! workers. The output depends only on the order id.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Duration;
+use weft_sdk::{Context, Error, RetryPolicy, StepOptions};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Input {
+    order_id: String,
+    /// Where the RPC module reports each call it receives.
+    counter_url: String,
+    /// Percent of first attempts that fail.
+    fail_pct: u32,
+    /// Percent of first attempts that hang.
+    hang_pct: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Output {
+    order_id: String,
+    reservation: Value,
+    charge: Value,
+    shipment: Value,
+}
+
+fn chaos_saga(ctx: &mut Context, input: Input) -> Result<Output, Error> {
+    let patient = StepOptions::default().retry(
+        RetryPolicy::attempts(10)
+            .initial_delay(Duration::from_millis(200))
+            .max_delay(Duration::from_secs(1)),
+    );
+    let call = |ctx: &mut Context, step: &str, function: &str| -> Result<Value, Error> {
+        let request = json!({
+            "orderId": input.order_id,
+            "counterUrl": input.counter_url,
+            "failPct": input.fail_pct,
+            "hangPct": input.hang_pct,
+        });
+        ctx.rpc_with(step, &format!("chaos-rpc/{function}"), &request, &patient)
+    };
+    let reservation = call(ctx, "reserve", "reserve")?;
+    let charge = call(ctx, "charge", "charge")?;
+    ctx.sleep("cool-off", Duration::from_secs(2));
+    let shipment = call(ctx, "ship", "ship")?;
+    Ok(Output {
+        order_id: input.order_id,
+        reservation,
+        charge,
+        shipment,
+    })
+}
+
+weft_sdk::workflow!(chaos_saga);

@@ -52,24 +52,37 @@ pub fn run(r: &RunRecord) -> Value {
     })
 }
 
+fn insert(view: &mut Value, key: &str, value: Value) {
+    if let Value::Object(map) = view {
+        map.insert(key.to_string(), value);
+    }
+}
+
 /// A run, with the step it waits on when it is running.
 pub fn run_with_wait(r: &RunRecord, waiting: Option<&StepRecord>) -> Value {
     let mut view = run(r);
     if let Some(step) = waiting {
-        view["waitingOn"] = json!({
-            "step": step.name,
-            "kind": step.kind,
-            "status": step.status,
-            "attempts": step.attempt_count,
-            "wakeAt": step.wake_at.map(timestamp),
-            "leaseOwner": step.lease.as_ref().map(|l| l.owner.clone()),
-            "leaseExpiresAt": step.lease.as_ref().map(|l| timestamp(l.expires_at)),
-            "lastError": error(step.error.as_ref()),
-        });
+        insert(
+            &mut view,
+            "waitingOn",
+            json!({
+                "step": step.name,
+                "kind": step.kind,
+                "status": step.status,
+                "attempts": step.attempt_count,
+                "wakeAt": step.wake_at.map(timestamp),
+                "leaseOwner": step.lease.as_ref().map(|l| l.owner.clone()),
+                "leaseExpiresAt": step.lease.as_ref().map(|l| timestamp(l.expires_at)),
+                "lastError": error(step.error.as_ref()),
+            }),
+        );
     }
     if let Some(lease) = &r.lease {
-        view["activeOn"] =
-            json!({ "worker": lease.owner, "leaseExpiresAt": timestamp(lease.expires_at) });
+        insert(
+            &mut view,
+            "activeOn",
+            json!({ "worker": lease.owner, "leaseExpiresAt": timestamp(lease.expires_at) }),
+        );
     }
     view
 }

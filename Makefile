@@ -10,17 +10,27 @@ WASM_TARGET := wasm32-wasip2
 GUEST_DIR   := target/$(WASM_TARGET)/guest
 EXAMPLES    := hello order-saga order-rpc
 TEST_GUESTS := probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow chaos-saga chaos-rpc
+# JavaScript and Python workflows (example-workflows/{js,python}/<name>,
+# tests/guests/{js,python}/<name>), built to <name>-js.wasm / <name>-py.wasm.
+JS_EXAMPLES       := hello order-saga
+PY_EXAMPLES       := hello order-saga
+JS_TEST_GUESTS    := probe hostile
+PY_TEST_GUESTS    := probe hostile
+JS_DEPS := guest-sdk/js/weft.js guest-sdk/js/package-lock.json wit/weft.wit scripts/build-js-guest
+PY_DEPS := guest-sdk/python/weft.py scripts/requirements.txt wit/weft.wit scripts/build-py-guest
 WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
 .PHONY: demo test setup build-examples build-test-guests guests host lint bench bench-aws clean
 
-## Tooling the build needs (idempotent): the wasm target, and a project
-## virtualenv with moto (the AWS emulator the tests use).
+## Tooling the build needs (idempotent): the wasm target, a project
+## virtualenv (moto, the AWS emulator; componentize-py) and the npm tools
+## (componentize-js, esbuild) from their lock files.
 setup:
 	rustup target add $(WASM_TARGET)
 	scripts/setup-python
+	scripts/setup-js
 
 # Builds guest crates as components and copies them to a stable path:
 # target/<dir>/<crate>.wasm (cargo names the artefact with underscores).
@@ -30,13 +40,27 @@ define build-guests
 	for g in $(2); do cp $(GUEST_DIR)/$$(echo $$g | tr - _).wasm target/$(1)/$$g.wasm; done
 endef
 
-## Example workflows → target/examples/<name>.wasm
+target/examples/%-js.wasm: example-workflows/js/%/index.js $(JS_DEPS)
+	scripts/build-js-guest $< $@
+
+target/examples/%-py.wasm: example-workflows/python/%/app.py $(PY_DEPS)
+	scripts/build-py-guest $(dir $<) $@
+
+target/test-guests/%-js.wasm: tests/guests/js/%/index.js $(JS_DEPS)
+	scripts/build-js-guest $< $@
+
+target/test-guests/%-py.wasm: tests/guests/python/%/app.py $(PY_DEPS)
+	scripts/build-py-guest $(dir $<) $@
+
+## Example workflows → target/examples/<name>.wasm (Rust), <name>-js.wasm, <name>-py.wasm
 build-examples: setup
 	$(call build-guests,examples,$(EXAMPLES))
+	$(MAKE) $(JS_EXAMPLES:%=target/examples/%-js.wasm) $(PY_EXAMPLES:%=target/examples/%-py.wasm)
 
 ## Guests used only by the tests → target/test-guests/<name>.wasm
 build-test-guests: setup
 	$(call build-guests,test-guests,$(TEST_GUESTS))
+	$(MAKE) $(JS_TEST_GUESTS:%=target/test-guests/%-js.wasm) $(PY_TEST_GUESTS:%=target/test-guests/%-py.wasm)
 
 guests: build-examples build-test-guests
 

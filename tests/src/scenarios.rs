@@ -398,6 +398,85 @@ pub async fn a_run_past_its_deadline_fails_with_run_timeout(b: Backend) {
     );
 }
 
+pub async fn the_saga_behaves_the_same_in_every_language(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Queued, |_, _| {});
+    for (name, guest) in [
+        ("saga-rust", "order-saga"),
+        ("saga-js", "order-saga-js"),
+        ("saga-py", "order-saga-py"),
+    ] {
+        s.deploy(name, &example(guest)).await;
+    }
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.start_worker();
+    let mut declined = saga_input("o-lang-declined");
+    declined["declinePayment"] = json!(true);
+    for input in [saga_input("o-lang"), declined] {
+        let mut results = Vec::new();
+        for name in ["saga-rust", "saga-js", "saga-py"] {
+            let run = s.run(name, &input, T).await;
+            assert_eq!(run.status, RunStatus::Completed, "{name}: {run:?}");
+            let steps: Vec<(String, String, Option<String>, String, u32, Value)> = s
+                .svc
+                .steps(&run.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|v| {
+                    let result = serde_json::from_str(v.step.result.as_deref().unwrap_or("null"))
+                        .unwrap_or(Value::Null);
+                    (
+                        v.step.name,
+                        v.step.kind.as_str().to_string(),
+                        v.step.rpc_name,
+                        v.step.status.as_str().to_string(),
+                        v.step.attempt_count,
+                        result,
+                    )
+                })
+                .collect();
+            results.push((name, output(&run), steps));
+        }
+        let (_, rust_output, rust_steps) = &results[0];
+        for (name, out, steps) in &results[1..] {
+            assert_eq!(out, rust_output, "{name} output differs from Rust's");
+            assert_eq!(steps, rust_steps, "{name} steps differ from Rust's");
+        }
+    }
+}
+
+pub async fn runs_keep_the_module_version_they_started_with(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Inline, |_, _| {});
+    s.start_worker();
+    // v1: "reserved v1" after a 300 ms sleep; v2: "charged v2".
+    s.deploy("pinned", &test_guest("diverge-v1")).await;
+    let mut old_runs = Vec::new();
+    for _ in 0..3 {
+        old_runs.push(s.svc.start_run("pinned", "{}").await.unwrap());
+    }
+    let v2 = s
+        .svc
+        .deploy("pinned", crate::bytes(&test_guest("diverge-v2")))
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    let mut new_runs = Vec::new();
+    for _ in 0..3 {
+        new_runs.push(s.svc.start_run("pinned", "{}").await.unwrap());
+    }
+    for id in &old_runs {
+        let run = s.wait(id, T).await;
+        assert_eq!(output(&run), json!("reserved v1"), "{run:?}");
+    }
+    for id in &new_runs {
+        let run = s.wait(id, T).await;
+        assert_eq!(output(&run), json!("charged v2"), "{run:?}");
+        assert_eq!(run.module_digest, v2.digest);
+    }
+    let versions = s.svc.registry().store().versions("pinned").await.unwrap();
+    assert_eq!(versions.len(), 2, "both versions stay listed and loadable");
+}
+
 /// Expands to one `#[tokio::test]` per scenario for the backend that
 /// `$provision` (a [`crate::conformance::Provision`]) creates.
 #[macro_export]
@@ -413,6 +492,8 @@ macro_rules! scenario_suite {
             a_hung_rpc_attempt_is_abandoned_and_retried,
             a_cancelled_run_stays_cancelled,
             a_run_past_its_deadline_fails_with_run_timeout,
+            the_saga_behaves_the_same_in_every_language,
+            runs_keep_the_module_version_they_started_with,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

@@ -116,3 +116,54 @@ async fn a_hundred_megabyte_output_is_refused_not_stored() {
     assert!(run.output.is_none());
     assert_eq!(e.wait(&healthy, T).await.status, RunStatus::Completed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_and_python_guests_fail_with_the_same_codes() {
+    let e = Service::start(RpcMode::Inline, |_, limits| {
+        limits.workflow_fuel = 2_000_000_000;
+        limits.memory_bytes = 192 << 20;
+    });
+    e.deploy("hello", &example("hello")).await;
+    for guest in ["hostile-js", "hostile-py"] {
+        e.deploy(guest, &test_guest(guest)).await;
+    }
+    let cases = [
+        (json!({"mode": "loop"}), "cpu_limit"),
+        (json!({"mode": "alloc"}), "memory_limit"),
+        (json!({"mode": "fail", "n": 7}), "custom_failure"),
+        (json!({"mode": "throw"}), "error"),
+    ];
+    let mut ids = Vec::new();
+    for guest in ["hostile-js", "hostile-py"] {
+        for (input, code) in &cases {
+            ids.push((
+                guest,
+                e.svc.start_run(guest, &input.to_string()).await.unwrap(),
+                input,
+                *code,
+            ));
+        }
+    }
+    // A JavaScript workflow has no wasi:http; calling fetch traps it.
+    let fetch = json!({"mode": "fetch"});
+    ids.push((
+        "hostile-js",
+        e.svc
+            .start_run("hostile-js", &fetch.to_string())
+            .await
+            .unwrap(),
+        &fetch,
+        "trap",
+    ));
+    let healthy = e.svc.start_run("hello", r#"{"name":"Ada"}"#).await.unwrap();
+    for (guest, id, input, code) in ids {
+        let run = e.wait(&id, T).await;
+        assert_eq!(run.status, RunStatus::Failed, "{guest} {input}: {run:?}");
+        let error = run.error.unwrap();
+        assert_eq!(error.code, code, "{guest} {input}: {}", error.message);
+        if code == "custom_failure" {
+            assert_eq!(error.details, Some(json!({"n": 7})), "{guest}");
+        }
+    }
+    assert_eq!(e.wait(&healthy, T).await.status, RunStatus::Completed);
+}

@@ -61,19 +61,27 @@ async fn replaying_at_every_step_gives_the_same_result_as_running_straight_throu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_values_and_logs_are_those_of_the_first_execution() {
+    for probe in ["probe", "probe-js", "probe-py"] {
+        replays_first_execution(probe).await;
+    }
+}
+
+/// The probe (in any language), replayed from the top after every step.
+async fn replays_first_execution(probe: &str) {
     let e = Service::start(RpcMode::Inline, |s, _| s.replay_every_step = true);
-    e.deploy("probe", &test_guest("probe")).await;
+    e.deploy("probe", &test_guest(probe)).await;
     e.deploy("order-rpc", &example("order-rpc")).await;
     let run = e
         .run("probe", &json!({ "withRpc": true, "sleepMs": 50 }), T)
         .await;
-    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(run.status, RunStatus::Completed, "{probe}: {run:?}");
     let out = output(&run);
     // The inline step recorded `random % 1000` in the first activation; the
     // final activation drew `random` again and must have got the same value.
     assert_eq!(
         out["inlineValue"].as_u64().unwrap(),
-        out["random"].as_u64().unwrap() % 1000
+        out["random"].as_u64().unwrap() % 1000,
+        "{probe}"
     );
     assert_eq!(out["rpcResult"]["trackingNumber"], "trk-probe");
 

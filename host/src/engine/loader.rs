@@ -27,13 +27,21 @@ pub enum LoadError {
     Store(#[from] StoreError),
 }
 
+/// Compiled components of this process, by digest (and engine hash, in
+/// case a process ever runs two engine configurations). Content-addressed,
+/// so every service in the process may share them.
+fn compiled() -> &'static Mutex<HashMap<(Digest, String), Component>> {
+    static COMPILED: std::sync::OnceLock<Mutex<HashMap<(Digest, String), Component>>> =
+        std::sync::OnceLock::new();
+    COMPILED.get_or_init(Mutex::default)
+}
+
 /// Loads and caches compiled components.
 pub struct ComponentLoader {
     engine: Engine,
     engine_hash: String,
     modules: Arc<dyn ModuleStore>,
     artifact_dir: PathBuf,
-    memory: Mutex<HashMap<Digest, Component>>,
     /// Serialises compilation: one module is compiled once even when many
     /// activations ask for it at the same moment.
     compiling: tokio::sync::Mutex<()>,
@@ -51,18 +59,21 @@ impl ComponentLoader {
             engine_hash,
             modules,
             artifact_dir,
-            memory: Mutex::default(),
             compiling: tokio::sync::Mutex::new(()),
         }
     }
 
     fn remembered(&self, digest: &Digest) -> Option<Component> {
-        self.memory.lock().ok()?.get(digest).cloned()
+        let key = (digest.clone(), self.engine_hash.clone());
+        compiled().lock().ok()?.get(&key).cloned()
     }
 
     fn remember(&self, digest: &Digest, component: &Component) {
-        if let Ok(mut m) = self.memory.lock() {
-            m.insert(digest.clone(), component.clone());
+        if let Ok(mut m) = compiled().lock() {
+            m.insert(
+                (digest.clone(), self.engine_hash.clone()),
+                component.clone(),
+            );
         }
     }
 
@@ -95,8 +106,21 @@ impl ComponentLoader {
         Ok(component)
     }
 
-    /// Compiles module bytes (on the blocking pool: it is CPU-bound).
+    /// Compiles module bytes (on the blocking pool: it is CPU-bound), or
+    /// returns the component this process already compiled from them.
     pub async fn compile(&self, digest: &Digest, bytes: Vec<u8>) -> Result<Component, LoadError> {
+        if let Some(c) = self.remembered(digest) {
+            return Ok(c);
+        }
+        self.compile_fresh(digest, bytes).await
+    }
+
+    /// Compiles module bytes, ignoring every cache (benchmarks).
+    pub async fn compile_fresh(
+        &self,
+        digest: &Digest,
+        bytes: Vec<u8>,
+    ) -> Result<Component, LoadError> {
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
             .await
@@ -140,9 +164,10 @@ impl ComponentLoader {
         Ok(())
     }
 
-    /// Loads the artifact for `digest` if one exists and is the one this
-    /// host recorded.
-    async fn load_artifact(&self, digest: &Digest) -> Result<Option<Component>, LoadError> {
+    /// Loads the artifact for `digest` from disk if one exists and is the
+    /// one this host recorded, ignoring the in-memory cache: what a fresh
+    /// process (a Lambda cold start) pays.
+    pub async fn load_artifact(&self, digest: &Digest) -> Result<Option<Component>, LoadError> {
         let Some(expected) = self
             .modules
             .artifact_digest(digest, &self.engine_hash)

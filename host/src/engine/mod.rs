@@ -62,8 +62,11 @@ pub struct WeftEngine {
 }
 
 impl WeftEngine {
+    /// The process's engine with `limits`. The engine itself is shared by
+    /// every service in the process (compiled code is tied to an engine, so
+    /// sharing it lets them share compiled components too).
     pub fn new(limits: Limits) -> wasmtime::Result<Self> {
-        let engine = new_engine()?;
+        let engine = shared_engine()?;
         let engine_hash = engine_hash(&engine);
         Ok(Self {
             engine,
@@ -71,4 +74,14 @@ impl WeftEngine {
             engine_hash,
         })
     }
+}
+
+/// One engine per process, built on first use.
+pub fn shared_engine() -> wasmtime::Result<Engine> {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    if let Some(engine) = ENGINE.get() {
+        return Ok(engine.clone());
+    }
+    let engine = new_engine()?;
+    Ok(ENGINE.get_or_init(|| engine).clone())
 }

@@ -102,7 +102,21 @@ pub async fn activate(
                     Err(e) => Outcome::Failed(e),
                 },
                 Err(guest_error) => {
-                    Outcome::Failed(error_from_guest(limits, guest_error).unwrap_or_else(|e| e))
+                    let error = error_from_guest(limits, guest_error).unwrap_or_else(|e| e);
+                    // JavaScript and Python turn a refused memory.grow into
+                    // an exception the workflow may let escape: that is
+                    // still the memory limit, not the workflow's own failure.
+                    if state.limiter.memory_limit_hit() {
+                        Outcome::Failed(ErrorInfo::host(
+                            ErrorCode::MemoryLimit,
+                            format!(
+                                "the workflow ran out of memory (WEFT_MEMORY_LIMIT_MB) and failed: {}",
+                                error.message
+                            ),
+                        ))
+                    } else {
+                        Outcome::Failed(error)
+                    }
                 }
             },
         },

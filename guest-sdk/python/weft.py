@@ -1,0 +1,186 @@
+"""Write durable Weft workflows in Python.
+
+The same shape as the Rust SDK: a workflow is a function of a context and a
+JSON input; every effect is a step (an RPC, an inline block, a durable sleep)
+whose outcome the host records and hands back on replay. Between steps the
+code must be deterministic; `time.time()`, `random` and friends already read
+the run's logical clock and seeded randomness.
+
+    import weft
+
+    def checkout(ctx: weft.Context, order: dict) -> dict:
+        total = ctx.step("total", lambda: order["cents"] + 499)
+        receipt = ctx.rpc("charge", "payments/charge", {"order": order["id"], "cents": total})
+        ctx.sleep("cool-off", 5000)
+        ctx.info(f"charged {receipt['chargeId']}")
+        return receipt
+
+    WitWorld = weft.workflow(checkout)
+
+Build: `componentize-py -d wit -w workflow componentize app -p <your dir>
+-p guest-sdk/python -o app.wasm` (the module `app` defines `WitWorld`).
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import wit_world
+from componentize_py_types import Err, Ok
+from wit_world.imports import steps, types
+
+
+class WeftError(Exception):
+    """A failure with a machine-readable code, as the host records it."""
+
+    def __init__(self, code: str, message: str, details: Any = None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def permanent(self) -> "WeftError":
+        """Marks the error as not worth retrying."""
+        details = dict(self.details) if isinstance(self.details, dict) else {}
+        details["retryable"] = False
+        self.details = details
+        return self
+
+    def to_wire(self) -> types.Error:
+        details = None if self.details is None else json.dumps(self.details)
+        return types.Error(code=self.code, message=self.message, details=details)
+
+    @staticmethod
+    def from_wire(e: types.Error) -> "WeftError":
+        details = None
+        if e.details is not None:
+            try:
+                details = json.loads(e.details)
+            except ValueError:
+                details = e.details
+        return WeftError(e.code, e.message, details)
+
+
+def _as_weft_error(e: BaseException) -> WeftError:
+    return e if isinstance(e, WeftError) else WeftError("error", str(e))
+
+
+@dataclass
+class RetryPolicy:
+    """How a failing step is retried (defaults: the host's)."""
+
+    max_attempts: int = 3
+    initial_delay_ms: int = 1000
+    backoff_factor: float = 2.0
+    max_delay_ms: int = 60000
+    jitter: float = 0.1
+
+
+def _options(retry: Optional[RetryPolicy], timeout_ms: Optional[int]) -> types.StepOptions:
+    wire_retry = None
+    if retry is not None:
+        wire_retry = types.RetryPolicy(
+            max_attempts=retry.max_attempts,
+            initial_delay_ms=retry.initial_delay_ms,
+            backoff_factor=float(retry.backoff_factor),
+            max_delay_ms=retry.max_delay_ms,
+            jitter=float(retry.jitter),
+        )
+    return types.StepOptions(retry=wire_retry, timeout_ms=timeout_ms)
+
+
+_LEVELS = {
+    "trace": types.LogLevel.TRACE,
+    "debug": types.LogLevel.DEBUG,
+    "info": types.LogLevel.INFO,
+    "warn": types.LogLevel.WARN,
+    "error": types.LogLevel.ERROR,
+}
+
+
+class Context:
+    """A workflow's handle on the host."""
+
+    def __init__(self) -> None:
+        self._used: dict = {}
+
+    def _unique(self, name: str) -> str:
+        """Step names must be unique in a run: repeats get `#2`, `#3`..."""
+        n = self._used.get(name, 0) + 1
+        self._used[name] = n
+        return name if n == 1 else f"{name}#{n}"
+
+    def rpc(self, step: str, rpc_name: str, input: Any, retry: Optional[RetryPolicy] = None,
+            timeout_ms: Optional[int] = None) -> Any:
+        """Calls RPC `module/function`; returns its result or raises its WeftError."""
+        name = self._unique(step)
+        try:
+            result = steps.call_rpc(name, rpc_name, json.dumps(input), _options(retry, timeout_ms))
+        except Err as e:
+            raise WeftError.from_wire(e.value) from None
+        return json.loads(result)
+
+    def step(self, name: str, fn: Callable[[], Any], retry: Optional[RetryPolicy] = None) -> Any:
+        """Runs `fn()` once as an inline step; its result is recorded and
+        returned on replay without calling `fn`. Raising retries it."""
+        return self.step_with_attempt(name, lambda _attempt: fn(), retry)
+
+    def step_with_attempt(self, name: str, fn: Callable[[int], Any],
+                          retry: Optional[RetryPolicy] = None) -> Any:
+        """Like `step`, but `fn` learns which attempt it is (from 1)."""
+        step_name = self._unique(name)
+        answer = steps.begin_step(step_name, _options(retry, None))
+        while True:
+            if isinstance(answer, steps.InlineStart_Recorded):
+                if isinstance(answer.value, Ok):
+                    return json.loads(answer.value.value)
+                raise WeftError.from_wire(answer.value.value)
+            try:
+                outcome = Ok(json.dumps(fn(answer.value)))
+            except Exception as e:  # the step's failure is its outcome
+                outcome = Err(_as_weft_error(e).to_wire())
+            answer = steps.complete_step(step_name, outcome)
+
+    def sleep(self, name: str, ms: int) -> None:
+        """Sleeps durably for `ms` milliseconds."""
+        steps.sleep(self._unique(name), max(0, int(ms)))
+
+    def now(self) -> int:
+        """The run's logical time, in milliseconds since the epoch."""
+        return steps.now()
+
+    def random(self) -> int:
+        """A random 64-bit number, identical on replay."""
+        return steps.random()
+
+    def log(self, level: str, message: str) -> None:
+        steps.log(_LEVELS.get(level, types.LogLevel.INFO), str(message))
+
+    def info(self, message: str) -> None:
+        self.log("info", message)
+
+    def warn(self, message: str) -> None:
+        self.log("warn", message)
+
+    def error(self, message: str) -> None:
+        self.log("error", message)
+
+
+def workflow(fn: Callable[[Context, Any], Any]) -> type:
+    """Wraps `fn(ctx, input)` as the component's `WitWorld`: decodes the JSON
+    input, encodes the output, and turns a raised error into the run's error."""
+
+    class WitWorld(wit_world.WitWorld):
+        def run(self, input: str) -> str:
+            try:
+                parsed = json.loads(input)
+            except ValueError as e:
+                raise Err(WeftError("invalid_input", f"the workflow input is not JSON: {e}").permanent().to_wire())
+            try:
+                return json.dumps(fn(Context(), parsed))
+            except Err:
+                raise
+            except Exception as e:
+                raise Err(_as_weft_error(e).to_wire())
+
+    return WitWorld

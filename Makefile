@@ -22,7 +22,7 @@ WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo test setup build-examples build-test-guests guests host lint bench bench-aws clean
+.PHONY: demo test setup build-examples build-test-guests guests host lint bench bench-aws bench-lambda clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py) and the npm tools
@@ -72,6 +72,8 @@ demo: build-examples host
 	$(WEFT) run target/examples/order-saga.wasm --rpc target/examples/order-rpc.wasm --input '$(SAGA_INPUT)'
 
 lint:
+	scripts/setup-python
+	.venv/bin/cfn-lint deploy/template.yaml
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES) $(TEST_GUESTS)) -- -D warnings
@@ -88,6 +90,12 @@ bench: guests
 ## AWS requests per step (against moto); not part of `make test`.
 bench-aws: guests
 	scripts/with-moto $(CARGO) bench --profile dev -p weft-tests --bench aws_requests
+
+## Lambda cold starts: init and first activation of the release binaries
+## (against moto); not part of `make test`.
+bench-lambda: guests
+	$(CARGO) build --release -p weft-host
+	scripts/with-moto $(CARGO) bench -p weft-tests --bench lambda_cold_start
 
 clean:
 	$(CARGO) clean

@@ -22,6 +22,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod lambda;
 pub mod model;
 pub mod modules;
 pub mod queue;

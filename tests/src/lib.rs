@@ -20,6 +20,7 @@ use weft::store::sqlite::QueueSettings;
 
 pub mod aws;
 pub mod conformance;
+pub mod lambda;
 pub mod scenarios;
 
 /// The repository root.
@@ -298,9 +299,20 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Self {
+        Self::with_headers(base, reqwest::header::HeaderMap::new())
+    }
+
+    /// No connection reuse: a server that answers before reading a body
+    /// (a 401 or 413 on an upload) closes the connection, and a pooled
+    /// request racing that close fails for reasons that are not the test's.
+    fn with_headers(base: &str, headers: reqwest::header::HeaderMap) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -311,13 +323,7 @@ impl Api {
         if let Ok(v) = reqwest::header::HeaderValue::from_str(&value) {
             headers.insert(reqwest::header::AUTHORIZATION, v);
         }
-        Self {
-            base: base.trim_end_matches('/').to_string(),
-            http: reqwest::Client::builder()
-                .default_headers(headers)
-                .build()
-                .unwrap_or_default(),
-        }
+        Self::with_headers(base, headers)
     }
 
     async fn finish(response: reqwest::Response) -> anyhow::Result<(u16, Value)> {

@@ -83,6 +83,8 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
                 .layer(DefaultBodyLimit::max(module_limit)),
         )
         .route("/v1/modules", get(list_modules))
+        .route("/v1/modules/{name}/uploads", post(stage_upload))
+        .route("/v1/modules/{name}/uploads/{upload}", post(register_upload))
         .route(
             "/v1/workflows/{name}/runs",
             post(start_run).layer(DefaultBodyLimit::max(json_limit)),
@@ -129,21 +131,26 @@ struct DeployQuery {
     allow_hosts: Option<String>,
 }
 
+impl DeployQuery {
+    fn hosts(&self) -> Vec<String> {
+        self.allow_hosts
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 async fn deploy_module(
     State(svc): State<Arc<Weft>>,
     Path(name): Path<String>,
     Query(query): Query<DeployQuery>,
     body: Bytes,
 ) -> ApiResult {
-    let hosts: Vec<String> = query
-        .allow_hosts
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .map(str::to_string)
-        .collect();
+    let hosts = query.hosts();
     let before = svc
         .registry()
         .store()
@@ -158,6 +165,72 @@ async fn deploy_module(
         StatusCode::OK
     };
     Ok((status, Json(views::module(&version))).into_response())
+}
+
+/// How long a staged-upload URL stays valid.
+const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(900);
+
+/// Hands out a URL to upload a module too big for one request (Lambda caps
+/// requests at 6 MB): `PUT` the bytes there, then register the upload.
+async fn stage_upload(State(svc): State<Arc<Weft>>, Path(name): Path<String>) -> ApiResult {
+    if !crate::modules::registry::valid_module_name(&name) {
+        return Err(
+            ServiceError::Deploy(crate::modules::registry::DeployError::InvalidName(name)).into(),
+        );
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let url = svc
+        .registry()
+        .store()
+        .staged_upload_url(&id, UPLOAD_URL_LIFETIME)
+        .await
+        .map_err(ServiceError::from)?;
+    let Some(url) = url else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "uploads_unsupported",
+            "this backend takes module bytes directly: PUT /v1/modules/{name}",
+        ));
+    };
+    let body = json!({
+        "uploadId": id,
+        "uploadUrl": url,
+        "method": "PUT",
+        "register": format!("/v1/modules/{name}/uploads/{id}"),
+        "expiresInSeconds": UPLOAD_URL_LIFETIME.as_secs(),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Validates and records a module staged with [`stage_upload`].
+async fn register_upload(
+    State(svc): State<Arc<Weft>>,
+    Path((name, upload)): Path<(String, String)>,
+    Query(query): Query<DeployQuery>,
+) -> ApiResult {
+    let Ok(id) = uuid::Uuid::parse_str(&upload) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_upload_id",
+            format!("{upload:?} is not an upload id"),
+        ));
+    };
+    let bytes = svc
+        .registry()
+        .store()
+        .take_staged_upload(&id.to_string())
+        .await
+        .map_err(ServiceError::from)?;
+    let Some(bytes) = bytes else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_upload",
+            format!("nothing was uploaded as {id} (or it was registered already)"),
+        ));
+    };
+    let hosts = query.hosts();
+    let version = svc.deploy_with_hosts(&name, bytes, &hosts).await?;
+    Ok((StatusCode::CREATED, Json(views::module(&version))).into_response())
 }
 
 async fn module_versions(State(svc): State<Arc<Weft>>, Path(name): Path<String>) -> ApiResult {

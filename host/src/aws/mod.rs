@@ -11,6 +11,15 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
+/// The SDK's configuration loader with the one HTTP client (rustls, ring)
+/// this crate builds in: credentials, profiles and regions as usual.
+pub fn config_loader() -> aws_config::ConfigLoader {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http)
+}
+
 /// A readable one-line description of an SDK error.
 pub fn describe<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
 where
@@ -136,12 +145,7 @@ impl AwsClients {
     /// Connects with the default credential chain, or with `credentials`
     /// when given (tests against an emulator).
     pub async fn connect(settings: &AwsSettings, credentials: Option<Credentials>) -> Self {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .http_client(http);
+        let mut loader = config_loader().region(Region::new(settings.region.clone()));
         if let Some(endpoint) = &settings.endpoint {
             loader = loader.endpoint_url(endpoint);
         }

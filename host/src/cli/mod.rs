@@ -3,6 +3,7 @@
 mod local;
 mod print;
 mod remote;
+mod sigv4;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -28,6 +29,10 @@ pub struct ServerArgs {
     /// Bearer token for an API protected with `WEFT_API_TOKEN`.
     #[arg(long, env = "WEFT_API_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Sign requests with AWS SigV4 (service `execute-api`), for the Lambda
+    /// endpoint behind API Gateway IAM authorization.
+    #[arg(long, env = "WEFT_AWS_SIGV4")]
+    sigv4: bool,
 }
 
 #[derive(Subcommand)]

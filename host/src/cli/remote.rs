@@ -1,5 +1,6 @@
 //! Commands that talk to a Weft API over HTTP.
 
+use super::sigv4::Signer;
 use super::{ServerArgs, print};
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -11,15 +12,23 @@ struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    signer: Option<Signer>,
 }
 
 impl Client {
-    fn new(server: &ServerArgs) -> Self {
-        Self {
+    async fn new(server: &ServerArgs) -> anyhow::Result<Self> {
+        let base = server.server.trim_end_matches('/').to_string();
+        let signer = if server.sigv4 {
+            Some(Signer::from_env(&base).await?)
+        } else {
+            None
+        };
+        Ok(Self {
             http: reqwest::Client::new(),
-            base: server.server.trim_end_matches('/').to_string(),
+            base,
             token: server.token.clone(),
-        }
+            signer,
+        })
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -30,19 +39,33 @@ impl Client {
         }
     }
 
+    /// Sends a request and reads the JSON reply, whatever its status.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let mut request = request.build().context("building the request")?;
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request)?;
+        }
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .with_context(|| format!("calling {}", self.base))?;
+        let status = response.status();
+        let text = response.text().await.context("reading the response")?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+
     /// Sends a request and reads the JSON reply, turning API errors into
     /// messages. Returns the status with the body.
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
     ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("calling {}", self.base))?;
-        let status = response.status();
-        let text = response.text().await.context("reading the response")?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let (status, value) = self.exchange(request).await?;
         if !status.is_success() {
             let message = value["error"]["message"]
                 .as_str()
@@ -58,27 +81,47 @@ impl Client {
     }
 }
 
+/// Modules larger than this go through a staged upload when the server
+/// offers one (a Lambda request is capped at 6 MB).
+const DIRECT_UPLOAD_LIMIT: usize = 5 << 20;
+
 pub async fn deploy(
     server: &ServerArgs,
     file: &Path,
     name: &str,
     allow_hosts: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let client = Client::new(server);
+    let client = Client::new(server).await?;
     let bytes = tokio::fs::read(file)
         .await
         .with_context(|| format!("reading {}", file.display()))?;
-    let mut path = format!("/v1/modules/{name}");
-    if !allow_hosts.is_empty() {
-        path.push_str(&format!("?allowHosts={}", allow_hosts.join(",")));
-    }
-    let request = client
-        .request(reqwest::Method::PUT, &path)
-        .header("content-type", "application/wasm")
-        .body(bytes);
-    let (status, v) = client.send(request).await?;
+    let query = if allow_hosts.is_empty() {
+        String::new()
+    } else {
+        format!("?allowHosts={}", allow_hosts.join(","))
+    };
+    let staged = if bytes.len() > DIRECT_UPLOAD_LIMIT {
+        staged_upload(&client, name, &query, &bytes).await?
+    } else {
+        None
+    };
+    let route = if staged.is_some() {
+        " through a staged upload"
+    } else {
+        ""
+    };
+    let (status, v) = match staged {
+        Some(done) => done,
+        None => {
+            let request = client
+                .request(reqwest::Method::PUT, &format!("/v1/modules/{name}{query}"))
+                .header("content-type", "application/wasm")
+                .body(bytes);
+            client.send(request).await?
+        }
+    };
     println!(
-        "{} {} version {} ({}, sha256 {})",
+        "{} {} version {} ({}, sha256 {}){route}",
         if status == reqwest::StatusCode::CREATED {
             "deployed"
         } else {
@@ -92,6 +135,48 @@ pub async fn deploy(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Uploads `bytes` to a URL the server hands out, then registers them.
+/// `None` when the server takes modules directly (the embedded backend).
+async fn staged_upload(
+    client: &Client,
+    name: &str,
+    query: &str,
+    bytes: &[u8],
+) -> anyhow::Result<Option<(reqwest::StatusCode, Value)>> {
+    let request = client.request(
+        reqwest::Method::POST,
+        &format!("/v1/modules/{name}/uploads"),
+    );
+    let (status, offer) = client.exchange(request).await?;
+    if status == reqwest::StatusCode::NOT_IMPLEMENTED || status == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        bail!(
+            "{status}: {}",
+            offer["error"]["message"].as_str().unwrap_or_default()
+        );
+    }
+    let url = offer["uploadUrl"]
+        .as_str()
+        .context("the server offered an upload without a URL")?;
+    let register = offer["register"]
+        .as_str()
+        .context("the server offered an upload without a register path")?;
+    // The URL is presigned: no API credentials go to it.
+    let put = reqwest::Client::new()
+        .put(url)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .context("uploading the module")?;
+    if !put.status().is_success() {
+        bail!("uploading the module failed: {}", put.status());
+    }
+    let request = client.request(reqwest::Method::POST, &format!("{register}{query}"));
+    Ok(Some(client.send(request).await?))
+}
+
 pub async fn start(
     server: &ServerArgs,
     workflow: &str,
@@ -99,7 +184,7 @@ pub async fn start(
     wait: bool,
     timeout: Option<f64>,
 ) -> anyhow::Result<ExitCode> {
-    let client = Client::new(server);
+    let client = Client::new(server).await?;
     let mut query = Vec::new();
     if wait {
         query.push("wait=60".to_string());
@@ -130,6 +215,7 @@ pub async fn start(
 pub async fn status(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode> {
     print::run(
         &Client::new(server)
+            .await?
             .get(&format!("/v1/runs/{run_id}"))
             .await?,
     );
@@ -138,6 +224,7 @@ pub async fn status(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCod
 
 pub async fn steps(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode> {
     let v = Client::new(server)
+        .await?
         .get(&format!("/v1/runs/{run_id}/steps"))
         .await?;
     print::steps(v["steps"].as_array().map(Vec::as_slice).unwrap_or_default());
@@ -146,6 +233,7 @@ pub async fn steps(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode
 
 pub async fn logs(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode> {
     let v = Client::new(server)
+        .await?
         .get(&format!("/v1/runs/{run_id}/logs"))
         .await?;
     print::logs(v["logs"].as_array().map(Vec::as_slice).unwrap_or_default());
@@ -157,7 +245,7 @@ pub async fn cancel(
     run_id: &str,
     reason: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let client = Client::new(server);
+    let client = Client::new(server).await?;
     let body = serde_json::json!({ "reason": reason.unwrap_or("cancelled from the CLI") });
     let request = client
         .request(reqwest::Method::POST, &format!("/v1/runs/{run_id}/cancel"))

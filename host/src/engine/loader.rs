@@ -147,24 +147,52 @@ impl ComponentLoader {
             message: format!("cannot serialise: {e:#}"),
         })?;
         let artifact_digest = Digest::of(&bytes);
+        let bytes = Arc::new(bytes);
         let path = self.artifact_path(digest);
-        let written =
-            tokio::task::spawn_blocking(move || crate::util::write_file_atomically(&path, &bytes))
-                .await;
+        let on_disk = bytes.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            crate::util::write_file_atomically(&path, &on_disk)
+        })
+        .await;
         match written {
-            Ok(Ok(())) => {
-                self.modules
-                    .put_artifact_digest(digest, &self.engine_hash, &artifact_digest)
-                    .await?;
-            }
+            Ok(Ok(())) => {}
             // A read-only or full disk only costs a recompilation next time.
             Ok(Err(e)) => tracing::warn!(%digest, "cannot write precompiled artifact: {e}"),
             Err(e) => tracing::warn!(%digest, "cannot write precompiled artifact: {e}"),
         }
+        // Shared first, recorded second: a recorded digest always has bytes
+        // behind it somewhere, or the loader falls back to compiling.
+        if let Err(e) = self
+            .modules
+            .put_shared_artifact(digest, &self.engine_hash, &bytes)
+            .await
+        {
+            tracing::warn!(%digest, "cannot share precompiled artifact: {e}");
+        }
+        self.modules
+            .put_artifact_digest(digest, &self.engine_hash, &artifact_digest)
+            .await?;
         Ok(())
     }
 
-    /// Loads the artifact for `digest` from disk if one exists and is the
+    /// The artifact another host shared, if the store keeps one. Failures
+    /// only cost a compilation, so they are logged, not returned.
+    async fn fetch_shared_artifact(&self, digest: &Digest) -> Option<Vec<u8>> {
+        match self
+            .modules
+            .get_shared_artifact(digest, &self.engine_hash)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(%digest, "cannot fetch shared precompiled artifact: {e}");
+                None
+            }
+        }
+    }
+
+    /// Loads the artifact for `digest` from disk (or from the store's
+    /// shared copy) if one exists and is the
     /// one this host recorded, ignoring the in-memory cache: what a fresh
     /// process (a Lambda cold start) pays.
     pub async fn load_artifact(&self, digest: &Digest) -> Result<Option<Component>, LoadError> {
@@ -175,8 +203,22 @@ impl ComponentLoader {
         else {
             return Ok(None);
         };
-        let Ok(bytes) = tokio::fs::read(self.artifact_path(digest)).await else {
-            return Ok(None);
+        let path = self.artifact_path(digest);
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(_) => match self.fetch_shared_artifact(digest).await {
+                Some(bytes) => {
+                    // Best effort: the next process in this container reads it
+                    // from disk.
+                    let copy = bytes.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        crate::util::write_file_atomically(&path, &copy)
+                    })
+                    .await;
+                    bytes
+                }
+                None => return Ok(None),
+            },
         };
         if Digest::of(&bytes) != expected {
             tracing::warn!(%digest, "ignoring a precompiled artifact whose digest does not match the record");

@@ -112,8 +112,39 @@ impl AwsModuleStore {
         }
     }
 
+    fn shared_artifact_key(module: &Digest, engine_hash: &str) -> String {
+        format!("artifacts/{}-{engine_hash}.cwasm", module.as_str())
+    }
+
+    fn upload_key(id: &str) -> String {
+        format!("uploads/{id}.wasm")
+    }
+
     fn artifact_key(module: &Digest, engine_hash: &str) -> String {
         format!("{ARTIFACT_PREFIX}{}:{engine_hash}", module.as_str())
+    }
+}
+
+impl AwsModuleStore {
+    /// An object's bytes, `None` when there is no such key.
+    async fn get_object(&self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
+        let result = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(|e| {
+                    StoreError::Backend(format!("reading s3://{}/{key}: {e}", self.bucket))
+                })?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(aws_err(e)),
+        }
     }
 }
 
@@ -133,23 +164,34 @@ impl ModuleStore for AwsModuleStore {
     }
 
     async fn get_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
-        let result = self
-            .s3
-            .get_object()
+        self.get_object(Self::blob_key(digest)).await
+    }
+
+    async fn put_shared_artifact(
+        &self,
+        module: &Digest,
+        engine_hash: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.s3
+            .put_object()
             .bucket(&self.bucket)
-            .key(Self::blob_key(digest))
+            .key(Self::shared_artifact_key(module, engine_hash))
+            .content_type("application/octet-stream")
+            .body(ByteStream::from(bytes.to_vec()))
             .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let bytes = out.body.collect().await.map_err(|e| {
-                    StoreError::Backend(format!("reading module {digest} from S3: {e}"))
-                })?;
-                Ok(Some(bytes.into_bytes().to_vec()))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(aws_err(e)),
-        }
+            .await
+            .map_err(aws_err)?;
+        Ok(())
+    }
+
+    async fn get_shared_artifact(
+        &self,
+        module: &Digest,
+        engine_hash: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_object(Self::shared_artifact_key(module, engine_hash))
+            .await
     }
 
     async fn add_version(&self, candidate: &ModuleVersion) -> Result<ModuleVersion, StoreError> {
@@ -267,6 +309,39 @@ impl ModuleStore for AwsModuleStore {
             .item()
             .and_then(|i| get_s(i, "digest").ok())
             .and_then(|d| Digest::parse(&d)))
+    }
+
+    async fn staged_upload_url(
+        &self,
+        id: &str,
+        expires: std::time::Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires)
+            .map_err(|e| StoreError::Backend(format!("cannot presign an upload: {e}")))?;
+        let request = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(Self::upload_key(id))
+            .presigned(config)
+            .await
+            .map_err(aws_err)?;
+        Ok(Some(request.uri().to_string()))
+    }
+
+    async fn take_staged_upload(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = Self::upload_key(id);
+        let Some(bytes) = self.get_object(key.clone()).await? else {
+            return Ok(None);
+        };
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(aws_err)?;
+        Ok(Some(bytes))
     }
 
     async fn put_artifact_digest(

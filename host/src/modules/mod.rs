@@ -52,6 +52,45 @@ pub trait ModuleStore: Send + Sync + 'static {
         engine_hash: &str,
         artifact: &Digest,
     ) -> Result<(), StoreError>;
+
+    /// Shares a precompiled artifact with every host of this store, so a
+    /// fresh container (a Lambda cold start has an empty `/tmp`) loads it
+    /// instead of compiling. Stores on the local disk have nothing to share
+    /// beyond the artifact directory, hence the no-op default.
+    async fn put_shared_artifact(
+        &self,
+        _module: &Digest,
+        _engine_hash: &str,
+        _bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The artifact [`ModuleStore::put_shared_artifact`] kept, if any. The
+    /// caller checks it against [`ModuleStore::artifact_digest`] before use.
+    async fn get_shared_artifact(
+        &self,
+        _module: &Digest,
+        _engine_hash: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+
+    /// A URL a client can `PUT` to, until `expires` from now, to stage an
+    /// upload under `id`: for modules too big for one API request (Lambda
+    /// caps requests at 6 MB). `None`: this store takes bytes in the request.
+    async fn staged_upload_url(
+        &self,
+        _id: &str,
+        _expires: std::time::Duration,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    /// Takes (reads and removes) the bytes staged under `id`, if any.
+    async fn take_staged_upload(&self, _id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Whether `latest` already is `candidate` (same bytes, same permissions),

@@ -33,6 +33,15 @@ impl Weft {
         }
     }
 
+    /// Sends a fresh copy of `envelope` due after `delay`: how a message
+    /// whose work is busy elsewhere comes back without counting as failed.
+    pub async fn requeue(&self, envelope: &Envelope, delay: Duration) -> Result<(), ServiceError> {
+        Ok(self
+            .queue
+            .send(&Envelope::now(envelope.message.clone()), delay)
+            .await?)
+    }
+
     /// Handles a message that could not be processed after the queue's
     /// maximum number of receives: its run fails with the reason, rather
     /// than waiting forever for work that will never happen.

@@ -3,7 +3,7 @@
 //! periodically re-drive runs that lost their messages.
 
 use super::{Handled, Weft};
-use crate::model::{Envelope, RunStatus, WorkMessage};
+use crate::model::{RunStatus, WorkMessage};
 use crate::queue::Delivery;
 use crate::store::RunQuery;
 use std::sync::Arc;
@@ -85,11 +85,7 @@ pub async fn process(svc: &Arc<Weft>, delivery: Delivery) {
     };
     let settled = match svc.handle(envelope).await {
         Ok(Handled::Done) => svc.queue.ack(&delivery.receipt).await,
-        Ok(Handled::Requeue(delay)) => match svc
-            .queue
-            .send(&Envelope::now(envelope.message.clone()), delay)
-            .await
-        {
+        Ok(Handled::Requeue(delay)) => match svc.requeue(envelope, delay).await {
             Ok(()) => svc.queue.ack(&delivery.receipt).await,
             Err(e) => {
                 tracing::warn!("re-queueing a message failed: {e}");

@@ -1,0 +1,93 @@
+//! AWS Lambda glue, and nothing else: the service is built once per
+//! container (SDK clients, the wasmtime engine, the module cache in memory
+//! and in `/tmp`), then events are handed to the same code `weft dev` runs.
+//!
+//! Two functions (two binaries, both `provided.al2023`):
+//! - `weft-http`: API Gateway (REST v1 or HTTP API v2) → the axum router of
+//!   [`crate::api`], through `lambda_http`.
+//! - `weft-worker`: SQS batches from the work queue and its dead-letter queue
+//!   (failures reported per message), and the scheduled recovery sweep.
+
+pub mod worker;
+
+use crate::aws::{AwsClients, AwsSettings};
+use crate::config::Limits;
+use crate::service::{Backends, RpcMode, Settings, Weft};
+use std::sync::Arc;
+
+/// Builds the service from the environment (the AWS backend). Runs during
+/// the Lambda init phase: clients and the engine are ready before the first
+/// event; modules are loaded when first needed.
+pub async fn service_from_env() -> anyhow::Result<Arc<Weft>> {
+    let limits = Limits::from_env()?;
+    let aws = AwsSettings::from_env();
+    let clients = AwsClients::connect(&aws, None).await;
+    let backends = Backends::aws(&clients, &aws).await?;
+    let mode = if aws.queue_url_prefix.is_some() {
+        RpcMode::Queued
+    } else {
+        RpcMode::Inline
+    };
+    let mut settings = Settings::new(mode, &limits);
+    if let Ok(name) = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME") {
+        settings.worker_id = format!("lambda-{name}");
+    }
+    Weft::new(backends, limits, settings)
+}
+
+/// The API router as the HTTP function serves it. API Gateway REST APIs
+/// deliver paths with the stage in front (`/prod/v1/runs`), which
+/// `lambda_http` keeps; strip it so every API flavour reaches the same
+/// routes.
+/// (The rewrite must wrap the router: a `Router::layer` runs after routing.)
+pub fn http_app(svc: Arc<Weft>) -> tower::util::MapRequest<axum::Router, StageStripper> {
+    let strip: StageStripper = strip_stage;
+    tower::ServiceExt::map_request(crate::api::router(svc), strip)
+}
+
+/// The request rewrite [`http_app`] puts in front of the router.
+pub type StageStripper = fn(lambda_http::Request) -> lambda_http::Request;
+
+fn strip_stage(mut request: lambda_http::Request) -> lambda_http::Request {
+    use lambda_http::request::RequestContext;
+    let stage = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| s != "$default") else {
+        return request;
+    };
+    let prefix = format!("/{stage}");
+    let uri = request.uri();
+    let path = uri.path();
+    let stripped = match path.strip_prefix(&prefix) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+        _ => return request,
+    };
+    let mut target = if stripped.is_empty() {
+        "/".to_string()
+    } else {
+        stripped.to_string()
+    };
+    if let Some(query) = uri.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    if let Ok(new) = target.parse() {
+        *request.uri_mut() = new;
+    }
+    request
+}
+
+/// Logs as JSON-free plain lines on stderr (CloudWatch keeps them).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,weft=info")),
+        )
+        .with_ansi(false)
+        .without_time()
+        .with_writer(std::io::stderr)
+        .init();
+}

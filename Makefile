@@ -22,7 +22,7 @@ WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo test setup build-examples build-test-guests guests host lint bench bench-aws bench-lambda clean
+.PHONY: demo test setup build-examples build-test-guests guests host lint bench bench-engine bench-aws bench-lambda clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py) and the npm tools
@@ -83,8 +83,15 @@ test: setup guests host
 	$(MAKE) lint
 	scripts/with-moto $(CARGO) test --workspace $(addprefix --exclude ,$(EXAMPLES) $(TEST_GUESTS))
 
-## Benchmarks (criterion); not part of `make test`.
+## Weft against Pikku and Restate, same machine, one invocation: the
+## table, target/bench/results.json and target/bench/latency.png. Installs
+## the peers (npm lock files in bench/peers/, redis-server from Debian).
+## Not part of `make test`.
 bench: guests
+	bench/run
+
+## Host overheads (criterion): replay per step, instantiation, cold loads.
+bench-engine: guests
 	$(CARGO) bench -p weft-tests --bench engine
 
 ## AWS requests per step (against moto); not part of `make test`.

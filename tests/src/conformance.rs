@@ -47,7 +47,7 @@ pub fn run_record(workflow: &str) -> RunRecord {
         updated_at: now,
         version: 0,
         lease: None,
-        step_names: vec![],
+        step_names: Default::default(),
         wake_at: None,
         deadline: None,
     }

@@ -86,6 +86,16 @@ pub fn saga_input(order_id: &str) -> Value {
 /// A fresh embedded backend for the conformance and scenario suites:
 /// 1 s visibility, dead-lettering after 3 receives.
 pub async fn sqlite_backend() -> conformance::Backend {
+    embedded_backend(weft::store::sqlite::Durability::Fsync)
+}
+
+/// [`sqlite_backend`] with its state in memory (the benchmark's
+/// non-durable configuration).
+pub async fn in_memory_backend() -> conformance::Backend {
+    embedded_backend(weft::store::sqlite::Durability::Memory)
+}
+
+fn embedded_backend(durability: weft::store::sqlite::Durability) -> conformance::Backend {
     // The directory outlives the test on purpose: the backend keeps files open.
     let dir = tempfile::tempdir().expect("temp dir").keep();
     let settings = QueueSettings {
@@ -93,7 +103,8 @@ pub async fn sqlite_backend() -> conformance::Backend {
         max_receives: 3,
     };
     let db = Arc::new(
-        weft::store::sqlite::SqliteBackend::open(&dir, settings).expect("open sqlite backend"),
+        weft::store::sqlite::SqliteBackend::open_with(&dir, settings, durability)
+            .expect("open sqlite backend"),
     );
     conformance::Backend {
         state: db.clone(),
@@ -141,6 +152,13 @@ impl Service {
             modules: backend.modules,
             artifact_dir: dir.path().join("cache"),
         };
+        Self::build(backends, dir, mode, tune)
+    }
+
+    /// A service on `backends` (whose files live elsewhere), without a
+    /// worker yet.
+    pub fn with_backends(backends: Backends, mode: RpcMode, tune: impl Tune) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
         Self::build(backends, dir, mode, tune)
     }
 

@@ -122,7 +122,7 @@ pub async fn a_poison_message_fails_its_run(b: Backend) {
     // A run whose journal index names a step that does not exist: every
     // attempt to resume it fails, so its message ends up dead-lettered.
     let mut run = crate::conformance::run_record("hello");
-    run.step_names = vec!["ghost".into()];
+    run.step_names = vec!["ghost".to_string()].into();
     s.svc.state().create_run(&run).await.unwrap();
     s.svc
         .queue()

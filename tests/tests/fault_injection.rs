@@ -209,7 +209,7 @@ async fn one_round(round: usize) {
     let mut rpc_steps = 0u64;
     let mut lost = 0u64;
     let mut timeouts = 0u64;
-    let mut recorded: BTreeMap<(String, u32), bool> = BTreeMap::new();
+    let mut recorded: BTreeMap<(String, u32), (bool, String)> = BTreeMap::new();
     for (i, id) in ids.iter().enumerate() {
         let run = api.wait(id, Duration::from_secs(60)).await.unwrap();
         assert_eq!(run["status"], "completed", "{run}");
@@ -247,7 +247,7 @@ async fn one_round(round: usize) {
                 let was_lost = h["error"]["code"] == "worker_lost";
                 lost += u64::from(was_lost);
                 timeouts += u64::from(h["error"]["code"] == "timeout");
-                recorded.insert((key.clone(), attempt), was_lost);
+                recorded.insert((key.clone(), attempt), (was_lost, h["error"].to_string()));
             }
         }
     }
@@ -262,11 +262,11 @@ async fn one_round(round: usize) {
             "attempt {attempt} of {key} ran but is not in the history"
         );
     }
-    for ((key, attempt), was_lost) in &recorded {
+    for ((key, attempt), (was_lost, error)) in &recorded {
         if !was_lost {
             assert!(
                 calls.contains_key(&(key.clone(), *attempt)),
-                "attempt {attempt} of {key} is recorded but never ran"
+                "attempt {attempt} of {key} is recorded (error: {error}) but never ran"
             );
         }
     }

@@ -108,7 +108,12 @@ pub async fn dev(
         );
         backends.queue = Arc::new(FaultyQueue::new(backends.queue, plan));
     }
-    let svc = Weft::new(backends, limits.clone(), settings(mode, &limits)?)?;
+    let mut settings = settings(mode, &limits)?;
+    // On the embedded backend this process is the only worker: new runs
+    // start here without a queue hop. A fleet sharing AWS queues spreads
+    // new runs through the queue instead.
+    settings.start_locally = kind == BackendKind::Embedded;
+    let svc = Weft::new(backends, limits.clone(), settings)?;
 
     // Runs a previous process left mid-flight are re-driven at once rather
     // than after the first sweep interval.

@@ -14,7 +14,7 @@ mod time;
 pub use error::{ErrorCode, ErrorInfo};
 pub use message::{Envelope, WorkMessage};
 pub use module::{Digest, ModuleKind, ModuleVersion};
-pub use run::{Lease, LogLine, RunId, RunRecord, RunStatus};
+pub use run::{Lease, LogLine, RunId, RunRecord, RunStatus, StepNames};
 pub use step::{
     AttemptRecord, RetryPolicy, StepCall, StepKind, StepOptions, StepOutcome, StepRecord,
     StepStatus,

@@ -88,6 +88,52 @@ impl Lease {
     }
 }
 
+/// A run's journal index. Copies of a run record share it: it grows by one
+/// name per step, and an activation writes a copy of the record per step,
+/// so copying the names each time made a run quadratic in its length.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StepNames(std::sync::Arc<Vec<String>>);
+
+impl StepNames {
+    /// Appends a name (copying the list only if another record still
+    /// shares it).
+    pub fn push(&mut self, name: String) {
+        std::sync::Arc::make_mut(&mut self.0).push(name);
+    }
+}
+
+impl std::ops::Deref for StepNames {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl From<Vec<String>> for StepNames {
+    fn from(names: Vec<String>) -> Self {
+        Self(std::sync::Arc::new(names))
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<[S]> for StepNames {
+    fn eq(&self, other: &[S]) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for StepNames {
+    fn eq(&self, other: &[S; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<Vec<S>> for StepNames {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        *self == other[..]
+    }
+}
+
 /// A run as stored: the seed's `workflow-runs` item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -111,7 +157,7 @@ pub struct RunRecord {
     /// The journal index: step names in the order the workflow reached them.
     /// Replay reads step items by these keys with consistent reads instead of
     /// trusting the eventually consistent `runId` index.
-    pub step_names: Vec<String>,
+    pub step_names: StepNames,
     /// When a timer (a sleep, a retry backoff) will resume the suspended run;
     /// the recovery sweep leaves the run alone until then.
     pub wake_at: Option<Millis>,

@@ -101,7 +101,7 @@ impl ModuleStore for SqliteBackend {
 
     async fn versions(&self, name: &str) -> Result<Vec<ModuleVersion>, StoreError> {
         let name = name.to_string();
-        self.with_conn(move |c| {
+        self.read_conn(move |c| {
             let mut stmt = c
                 .prepare(&format!(
                     "SELECT {COLUMNS} FROM modules WHERE name = ?1 ORDER BY version"
@@ -113,12 +113,11 @@ impl ModuleStore for SqliteBackend {
             rows.collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(StoreError::backend)
         })
-        .await
     }
 
     async fn latest(&self, name: &str) -> Result<Option<ModuleVersion>, StoreError> {
         let name = name.to_string();
-        self.with_conn(move |c| {
+        self.read_conn(move |c| {
             c.query_row(
                 &format!(
                     "SELECT {COLUMNS} FROM modules WHERE name = ?1 ORDER BY version DESC LIMIT 1"
@@ -129,11 +128,10 @@ impl ModuleStore for SqliteBackend {
             .optional()
             .map_err(StoreError::backend)
         })
-        .await
     }
 
     async fn list_latest(&self) -> Result<Vec<ModuleVersion>, StoreError> {
-        self.with_conn(move |c| {
+        self.read_conn(move |c| {
             let mut stmt = c
                 .prepare(&format!(
                     "SELECT {COLUMNS} FROM modules m
@@ -147,7 +145,6 @@ impl ModuleStore for SqliteBackend {
             rows.collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(StoreError::backend)
         })
-        .await
     }
 
     async fn artifact_digest(
@@ -156,7 +153,7 @@ impl ModuleStore for SqliteBackend {
         engine_hash: &str,
     ) -> Result<Option<Digest>, StoreError> {
         let (module, engine_hash) = (module.clone(), engine_hash.to_string());
-        self.with_conn(move |c| {
+        self.read_conn(move |c| {
             let found: Option<String> = c
                 .query_row(
                     "SELECT artifact_digest FROM artifacts WHERE module_digest = ?1 AND engine_hash = ?2",
@@ -167,7 +164,6 @@ impl ModuleStore for SqliteBackend {
                 .map_err(StoreError::backend)?;
             Ok(found.and_then(|d| Digest::parse(&d)))
         })
-        .await
     }
 
     async fn put_artifact_digest(

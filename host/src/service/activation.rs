@@ -54,7 +54,10 @@ impl Weft {
     }
 
     /// Loads the journal and module of a run this worker holds, and replays it.
-    async fn activate_leased(self: &Arc<Self>, run: RunRecord) -> Result<Handled, ServiceError> {
+    pub(super) async fn activate_leased(
+        self: &Arc<Self>,
+        run: RunRecord,
+    ) -> Result<Handled, ServiceError> {
         let id = &run.id.clone();
         if let Some(deadline) = run.deadline.filter(|d| *d <= self.now()) {
             let late = self.now().saturating_sub(deadline);
@@ -141,7 +144,7 @@ impl Weft {
     /// Gives up this worker's lease on a run after a failed activation, so
     /// the retry does not wait for it to expire. Best effort: the lease
     /// expires anyway.
-    async fn release_lease(&self, id: &RunId) {
+    pub(super) async fn release_lease(&self, id: &RunId) {
         let Ok(Some(mut run)) = self.state.get_run(id).await else {
             return;
         };
@@ -208,28 +211,30 @@ impl ActivationDriver {
         after: After,
     ) -> Result<(), DriverError> {
         let now = self.svc.now();
-        let mut next = self.run.clone();
-        change(&mut next);
-        next.updated_at = now;
+        // Changed in place and copied once for the write: the journal index
+        // grows with every step, so every copy of it costs. A failed write
+        // ends the activation, so the changed record is never used after one.
+        let expected_version = self.run.version;
+        change(&mut self.run);
+        self.run.updated_at = now;
         let release = matches!(after, After::Release { .. });
-        next.lease = (!release).then(|| self.lease(now));
-        next.wake_at = match after {
+        self.run.lease = (!release).then(|| self.lease(now));
+        self.run.wake_at = match after {
             After::Release { wake_at } => wake_at,
             After::Continue => None,
         };
-        let run_id = next.id.clone();
+        let run_id = self.run.id.clone();
         let write = StateWrite {
             run: Some(RunWrite {
-                record: next.clone(),
-                expected_version: self.run.version,
+                record: self.run.clone(),
+                expected_version,
             }),
             steps,
             attempts,
             logs: self.logs.drain(..).map(|l| (run_id.clone(), l)).collect(),
         };
         self.svc.state.commit(write).await?;
-        next.version = self.run.version + 1;
-        self.run = next;
+        self.run.version = expected_version + 1;
         self.released = release;
         Ok(())
     }

@@ -16,15 +16,15 @@ use crate::config::Limits;
 use crate::engine::WeftEngine;
 use crate::engine::loader::ComponentLoader;
 use crate::model::{
-    AttemptRecord, Clock, Envelope, ErrorInfo, LogLine, Millis, ModuleKind, ModuleVersion, RunId,
-    RunRecord, RunStatus, StepRecord, SystemClock, WorkMessage,
+    AttemptRecord, Clock, Envelope, ErrorInfo, Lease, LogLine, Millis, ModuleKind, ModuleVersion,
+    RunId, RunRecord, RunStatus, StepRecord, SystemClock, WorkMessage,
 };
 use crate::modules::ModuleStore;
 use crate::modules::registry::{DeployError, Registry};
 use crate::queue::{QueueError, WorkQueue};
 use crate::replay::WorkflowRuntime;
 use crate::rpc::RpcRuntime;
-use crate::store::sqlite::{QueueSettings, SqliteBackend};
+use crate::store::sqlite::{Durability, QueueSettings, SqliteBackend};
 use crate::store::{RunQuery, StateStore, StoreError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,6 +60,12 @@ pub struct Settings {
     /// An unfinished step untouched this long gets its message re-sent when
     /// a replay reaches it (a crash may have lost the message).
     pub repair_after: Duration,
+    /// Start new runs in this process at once (its worker would receive
+    /// their first message anyway) instead of through the queue: a run
+    /// begins without a queue round trip. Only for processes that run a
+    /// worker; a crash before the first write is repaired by the recovery
+    /// sweep, as a lost message would be.
+    pub start_locally: bool,
     /// Where the service reads the time.
     pub clock: Arc<dyn Clock>,
 }
@@ -79,6 +85,7 @@ impl Settings {
             replay_every_step: false,
             inline_retry_max_wait: Duration::from_secs(2),
             repair_after: Duration::from_secs(60),
+            start_locally: false,
             clock: Arc::new(SystemClock),
         }
     }
@@ -97,7 +104,16 @@ pub struct Backends {
 impl Backends {
     /// The embedded backend in `data_dir`.
     pub fn embedded(data_dir: &std::path::Path, queue: QueueSettings) -> Result<Self, StoreError> {
-        let db = Arc::new(SqliteBackend::open(data_dir, queue)?);
+        Self::embedded_with(data_dir, queue, Durability::Fsync)
+    }
+
+    /// The embedded backend with a choice of [`Durability`].
+    pub fn embedded_with(
+        data_dir: &std::path::Path,
+        queue: QueueSettings,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
+        let db = Arc::new(SqliteBackend::open_with(data_dir, queue, durability)?);
         Ok(Self {
             state: db.clone(),
             queue: db.clone(),
@@ -258,14 +274,18 @@ impl Weft {
 
     /// Starts a run of the newest version of `workflow`, pinned to that
     /// version's digest for its whole life.
-    pub async fn start_run(&self, workflow: &str, input: &str) -> Result<RunId, ServiceError> {
+    pub async fn start_run(
+        self: &Arc<Self>,
+        workflow: &str,
+        input: &str,
+    ) -> Result<RunId, ServiceError> {
         self.start_run_with(workflow, input, StartOptions::default())
             .await
     }
 
     /// [`Weft::start_run`] with options.
     pub async fn start_run_with(
-        &self,
+        self: &Arc<Self>,
         workflow: &str,
         input: &str,
         options: StartOptions,
@@ -298,8 +318,11 @@ impl Weft {
             created_at: now,
             updated_at: now,
             version: 0,
-            lease: None,
-            step_names: Vec::new(),
+            lease: self.settings.start_locally.then(|| Lease {
+                owner: self.settings.worker_id.clone(),
+                expires_at: now + self.settings.run_lease.as_millis() as u64,
+            }),
+            step_names: Default::default(),
             wake_at: None,
             deadline: options.timeout.map(|t| now + t.as_millis() as u64),
         };
@@ -307,13 +330,43 @@ impl Weft {
         let resume = WorkMessage::Resume {
             run_id: run.id.clone(),
         };
-        self.send(resume.clone(), None).await?;
+        if self.settings.start_locally {
+            self.spawn_first_activation(run.clone());
+        } else {
+            self.send(resume.clone(), None).await?;
+        }
         if let Some(deadline) = run.deadline {
             // Wakes the run at its deadline even if it is waiting on
             // something slower, so it fails on time.
             self.send(resume, Some(deadline)).await?;
         }
         Ok(run.id)
+    }
+
+    /// Activates a run created already leased to this process. If that
+    /// cannot finish, the run goes back to the queue like any other.
+    fn spawn_first_activation(self: &Arc<Self>, run: RunRecord) {
+        let svc = Arc::clone(self);
+        tokio::spawn(async move {
+            let id = run.id.clone();
+            let delay = match svc.activate_leased(run).await {
+                Ok(Handled::Done) => return,
+                Ok(Handled::Requeue(delay)) => delay,
+                Err(e) => {
+                    tracing::warn!(run = %id, "first activation failed, queueing the run: {e}");
+                    svc.release_lease(&id).await;
+                    Duration::ZERO
+                }
+            };
+            let at = (!delay.is_zero()).then(|| svc.now() + delay.as_millis() as u64);
+            if let Err(e) = svc
+                .send(WorkMessage::Resume { run_id: id.clone() }, at)
+                .await
+            {
+                // The recovery sweep re-drives it.
+                tracing::warn!(run = %id, "cannot queue the run: {e}");
+            }
+        });
     }
 
     /// Cancels a running run: it ends `cancelled` at once, whatever it is

@@ -147,7 +147,7 @@ pub fn run_from(item: &Item) -> Result<RunRecord, StoreError> {
         updated_at: get_n(item, "updatedAt")?,
         version: get_n(item, "version")?,
         lease: lease(item)?,
-        step_names: names,
+        step_names: names.into(),
         wake_at: opt_n(item, "wakeAt")?,
         deadline: opt_n(item, "deadline")?,
     })

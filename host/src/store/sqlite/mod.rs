@@ -6,6 +6,7 @@
 //! durable before it returns (WAL with `synchronous=FULL`), which is what
 //! lets `weft dev` be killed at any moment and pick every run up again.
 
+mod group_commit;
 mod rows;
 mod schema;
 
@@ -37,11 +38,30 @@ impl Default for QueueSettings {
     }
 }
 
+/// Where the embedded backend keeps its state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `weft.db` in the data directory; every commit fsynced before it
+    /// returns (WAL, `synchronous=FULL`).
+    #[default]
+    Fsync,
+    /// An in-memory database: nothing survives the process. For benchmarks
+    /// and throwaway runs (`weft run`); module blobs still go to the data
+    /// directory.
+    Memory,
+}
+
 /// The embedded backend. Implements [`StateStore`], and also
 /// [`crate::queue::WorkQueue`] and [`crate::modules::ModuleStore`] on the
 /// same database.
 pub struct SqliteBackend {
     conn: Arc<Mutex<Connection>>,
+    /// A second connection for reads in durable mode: WAL readers do not
+    /// wait for the writer, so a read never queues behind an fsync.
+    reader: Option<Mutex<Connection>>,
+    durability: Durability,
+    /// Shares fsyncs between concurrent state writes (durable mode only).
+    committer: Option<group_commit::GroupCommitter>,
     dir: PathBuf,
     pub(crate) queue_settings: QueueSettings,
     /// Wakes in-process receivers when a message is sent, so the local
@@ -52,6 +72,15 @@ pub struct SqliteBackend {
 impl SqliteBackend {
     /// Opens (creating if needed) the database in `dir`.
     pub fn open(dir: &Path, queue_settings: QueueSettings) -> Result<Self, StoreError> {
+        Self::open_with(dir, queue_settings, Durability::Fsync)
+    }
+
+    /// [`SqliteBackend::open`] with a choice of [`Durability`].
+    pub fn open_with(
+        dir: &Path,
+        queue_settings: QueueSettings,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Backend(format!(
                 "cannot create data directory {}: {e}",
@@ -59,11 +88,34 @@ impl SqliteBackend {
             ))
         })?;
         let path = dir.join("weft.db");
-        let conn = Connection::open(&path)
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let conn = match durability {
+            Durability::Fsync => Connection::open(&path),
+            Durability::Memory => Connection::open_in_memory(),
+        }
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
         schema::prepare(&conn).map_err(StoreError::backend)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let (committer, reader) = match durability {
+            Durability::Fsync => {
+                let committer = group_commit::GroupCommitter::start(Arc::clone(&conn))
+                    .map_err(StoreError::backend)?;
+                let reader = Connection::open(&path)
+                    .and_then(|r| {
+                        r.busy_timeout(Duration::from_secs(5))?;
+                        Ok(r)
+                    })
+                    .map_err(|e| {
+                        StoreError::Backend(format!("cannot open {}: {e}", path.display()))
+                    })?;
+                (Some(committer), Some(Mutex::new(reader)))
+            }
+            Durability::Memory => (None, None),
+        };
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn,
+            reader,
+            durability,
+            committer,
             dir: dir.to_path_buf(),
             queue_settings,
             queue_signal: Notify::new(),
@@ -75,13 +127,18 @@ impl SqliteBackend {
         &self.dir
     }
 
-    /// Runs `f` on the connection on the blocking pool: SQLite calls block,
-    /// and a commit waits for an fsync.
+    /// Runs `f`, which may write, on the connection: on the blocking pool
+    /// when a commit waits for an fsync, on this thread when nothing does
+    /// (an in-memory database answers in microseconds, less than the hop to
+    /// another thread costs).
     pub(crate) async fn with_conn<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     {
+        if self.durability == Durability::Memory {
+            return self.read_conn(f);
+        }
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
@@ -94,6 +151,44 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    /// Runs `f`, which only reads, on this thread: a read takes
+    /// microseconds and never waits for the disk (WAL readers do not fsync),
+    /// so a hop to the blocking pool would cost more than the read. The
+    /// wait for the connection is bounded by one commit.
+    pub(crate) fn read_conn<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError>,
+    {
+        let connection = self.reader.as_ref().unwrap_or(&self.conn);
+        let mut guard = connection
+            .lock()
+            .map_err(|_| StoreError::Backend("database mutex poisoned".into()))?;
+        f(&mut guard)
+    }
+
+    /// Performs `work` as one atomic write: through the group committer in
+    /// durable mode (sharing its fsync with concurrent writes), in a
+    /// transaction on this thread in memory.
+    pub(crate) async fn write<F>(&self, work: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    {
+        match &self.committer {
+            Some(committer) => committer.commit(work).await,
+            None => {
+                let mut guard = self
+                    .conn
+                    .lock()
+                    .map_err(|_| StoreError::Backend("database mutex poisoned".into()))?;
+                let tx = guard.transaction().map_err(db_err)?;
+                work(&tx)?;
+                tx.commit().map_err(db_err)
+            }
+        }
+    }
+}
+
 fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -102,9 +197,8 @@ fn db_err(e: rusqlite::Error) -> StoreError {
 impl StateStore for SqliteBackend {
     async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let run = run.clone();
-        self.with_conn(move |c| {
-            let tx = c.transaction().map_err(db_err)?;
-            let exists: bool = tx
+        self.write(move |c| {
+            let exists: bool = c
                 .query_row(
                     "SELECT 1 FROM runs WHERE id = ?1",
                     [run.id.as_str()],
@@ -119,20 +213,17 @@ impl StateStore for SqliteBackend {
                     run.id
                 )));
             }
-            rows::insert_run(&tx, &run).map_err(db_err)?;
-            tx.commit().map_err(db_err)
+            rows::insert_run(c, &run).map_err(db_err)
         })
         .await
     }
 
     async fn get_run(&self, id: &RunId) -> Result<Option<RunRecord>, StoreError> {
-        let id = id.clone();
-        self.with_conn(move |c| rows::get_run(c, &id)).await
+        self.read_conn(|c| rows::get_run(c, id))
     }
 
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
-        let query = query.clone();
-        self.with_conn(move |c| rows::list_runs(c, &query)).await
+        self.read_conn(|c| rows::list_runs(c, query))
     }
 
     async fn acquire_run_lease(
@@ -170,48 +261,12 @@ impl StateStore for SqliteBackend {
         if write.is_empty() {
             return Ok(());
         }
-        self.with_conn(move |c| {
-            let tx = c.transaction().map_err(db_err)?;
-            if let Some(run) = &write.run {
-                let n = rows::update_run(&tx, &run.record, run.expected_version).map_err(db_err)?;
-                if n == 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "run {} is no longer at version {}",
-                        run.record.id, run.expected_version
-                    )));
-                }
-            }
-            for step in &write.steps {
-                let applied = match step.expect {
-                    StepExpect::Absent => rows::insert_step(&tx, &step.record).map_err(db_err)?,
-                    StepExpect::State {
-                        status,
-                        attempt_count,
-                    } => rows::update_step(&tx, &step.record, status, attempt_count)
-                        .map_err(db_err)?,
-                };
-                if !applied {
-                    return Err(StoreError::Conflict(format!(
-                        "step {} is not in the expected state ({:?})",
-                        StepRecord::key(&step.record.run_id, &step.record.name),
-                        step.expect
-                    )));
-                }
-            }
-            for attempt in &write.attempts {
-                rows::put_attempt(&tx, attempt).map_err(db_err)?;
-            }
-            for (run_id, line) in &write.logs {
-                rows::put_log(&tx, run_id, line).map_err(db_err)?;
-            }
-            tx.commit().map_err(db_err)
-        })
-        .await
+        self.write(move |c| apply_write(c, &write)).await
     }
 
     async fn get_step(&self, run_id: &RunId, name: &str) -> Result<Option<StepRecord>, StoreError> {
         let key = StepRecord::key(run_id, name);
-        self.with_conn(move |c| rows::get_step(c, &key)).await
+        self.read_conn(move |c| rows::get_step(c, &key))
     }
 
     async fn get_steps(
@@ -220,7 +275,7 @@ impl StateStore for SqliteBackend {
         names: &[String],
     ) -> Result<Vec<StepRecord>, StoreError> {
         let keys: Vec<String> = names.iter().map(|n| StepRecord::key(run_id, n)).collect();
-        self.with_conn(move |c| {
+        self.read_conn(move |c| {
             let mut out = Vec::with_capacity(keys.len());
             for key in &keys {
                 if let Some(step) = rows::get_step(c, key)? {
@@ -229,23 +284,59 @@ impl StateStore for SqliteBackend {
             }
             Ok(out)
         })
-        .await
     }
 
     async fn list_steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>, StoreError> {
         let run_id = run_id.clone();
-        self.with_conn(move |c| rows::list_steps(c, &run_id)).await
+        self.read_conn(move |c| rows::list_steps(c, &run_id))
     }
 
     async fn list_attempts(&self, step_key: &str) -> Result<Vec<AttemptRecord>, StoreError> {
         let key = step_key.to_string();
-        self.with_conn(move |c| rows::list_attempts(c, &key)).await
+        self.read_conn(move |c| rows::list_attempts(c, &key))
     }
 
     async fn list_logs(&self, run_id: &RunId) -> Result<Vec<LogLine>, StoreError> {
         let run_id = run_id.clone();
-        self.with_conn(move |c| rows::list_logs(c, &run_id)).await
+        self.read_conn(move |c| rows::list_logs(c, &run_id))
     }
+}
+
+/// One state write, conditions checked, inside the caller's transaction
+/// (or savepoint): nothing of it lands if any condition fails.
+fn apply_write(c: &Connection, write: &StateWrite) -> Result<(), StoreError> {
+    if let Some(run) = &write.run {
+        let n = rows::update_run(c, &run.record, run.expected_version).map_err(db_err)?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "run {} is no longer at version {}",
+                run.record.id, run.expected_version
+            )));
+        }
+    }
+    for step in &write.steps {
+        let applied = match step.expect {
+            StepExpect::Absent => rows::insert_step(c, &step.record).map_err(db_err)?,
+            StepExpect::State {
+                status,
+                attempt_count,
+            } => rows::update_step(c, &step.record, status, attempt_count).map_err(db_err)?,
+        };
+        if !applied {
+            return Err(StoreError::Conflict(format!(
+                "step {} is not in the expected state ({:?})",
+                StepRecord::key(&step.record.run_id, &step.record.name),
+                step.expect
+            )));
+        }
+    }
+    for attempt in &write.attempts {
+        rows::put_attempt(c, attempt).map_err(db_err)?;
+    }
+    for (run_id, line) in &write.logs {
+        rows::put_log(c, run_id, line).map_err(db_err)?;
+    }
+    Ok(())
 }
 
 fn lease_conflict(run: &RunRecord) -> String {

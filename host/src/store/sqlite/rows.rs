@@ -47,7 +47,6 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let id: String = row.get(0)?;
     let digest: String = row.get(2)?;
     let status: String = row.get(3)?;
-    let step_names: String = row.get(12)?;
     Ok(RunRecord {
         id: RunId::from_str(&id).map_err(|_| corrupt("run id", &id))?,
         workflow: row.get(1)?,
@@ -60,7 +59,8 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         updated_at: row.get::<_, i64>(8)? as u64,
         version: row.get::<_, i64>(9)? as u64,
         lease: lease(row.get(10)?, row.get(11)?),
-        step_names: from_json("step names", Some(step_names))?.unwrap_or_default(),
+        // Filled from the journal table by the callers (`with_journal`).
+        step_names: Default::default(),
         wake_at: row.get::<_, Option<i64>>(13)?.map(|v| v as u64),
         deadline: row.get::<_, Option<i64>>(14)?.map(|v| v as u64),
     })
@@ -109,12 +109,46 @@ pub(super) fn insert_run(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> 
             r.version as i64,
             r.lease.as_ref().map(|l| l.owner.clone()),
             r.lease.as_ref().map(|l| l.expires_at as i64),
-            to_json(&r.step_names),
+            "[]",
             r.wake_at.map(|v| v as i64),
             r.deadline.map(|v| v as i64),
         ],
     )?;
+    sync_journal(c, r)
+}
+
+/// Makes the journal table hold `r.step_names`, touching only what
+/// changed: normally one new name at the end.
+fn sync_journal(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> {
+    let stored: i64 = c
+        .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM journal WHERE run_id = ?1")?
+        .query_row([r.id.as_str()], |row| row.get(0))?;
+    let wanted = r.step_names.len() as i64;
+    if wanted < stored {
+        c.prepare_cached("DELETE FROM journal WHERE run_id = ?1 AND seq >= ?2")?
+            .execute(params![r.id.as_str(), wanted])?;
+    }
+    let mut insert = c.prepare_cached(
+        "INSERT OR REPLACE INTO journal (run_id, seq, step_name) VALUES (?1, ?2, ?3)",
+    )?;
+    for (seq, name) in r
+        .step_names
+        .iter()
+        .enumerate()
+        .skip(stored.min(wanted) as usize)
+    {
+        insert.execute(params![r.id.as_str(), seq as i64, name])?;
+    }
     Ok(())
+}
+
+/// Fills in the run's journal index from the journal table.
+fn with_journal(c: &Connection, mut r: RunRecord) -> rusqlite::Result<RunRecord> {
+    let mut stmt =
+        c.prepare_cached("SELECT step_name FROM journal WHERE run_id = ?1 ORDER BY seq")?;
+    let names = stmt.query_map([r.id.as_str()], |row| row.get(0))?;
+    r.step_names = names.collect::<rusqlite::Result<Vec<String>>>()?.into();
+    Ok(r)
 }
 
 /// Writes `r` over the run if it is still at `expected_version`; returns
@@ -124,11 +158,13 @@ pub(super) fn update_run(
     r: &RunRecord,
     expected_version: u64,
 ) -> rusqlite::Result<usize> {
-    c.execute(
-        "UPDATE runs SET status = ?2, output = ?3, error = ?4, updated_at = ?5, version = ?6,
-             lease_owner = ?7, lease_expires_at = ?8, step_names = ?9, wake_at = ?11
-         WHERE id = ?1 AND version = ?10",
-        params![
+    let n = c
+        .prepare_cached(
+            "UPDATE runs SET status = ?2, output = ?3, error = ?4, updated_at = ?5, version = ?6,
+             lease_owner = ?7, lease_expires_at = ?8, wake_at = ?10
+         WHERE id = ?1 AND version = ?9",
+        )?
+        .execute(params![
             r.id.as_str(),
             r.status.as_str(),
             r.output,
@@ -137,21 +173,21 @@ pub(super) fn update_run(
             (expected_version + 1) as i64,
             r.lease.as_ref().map(|l| l.owner.clone()),
             r.lease.as_ref().map(|l| l.expires_at as i64),
-            to_json(&r.step_names),
             expected_version as i64,
             r.wake_at.map(|v| v as i64),
-        ],
-    )
+        ])?;
+    if n == 1 {
+        sync_journal(c, r)?;
+    }
+    Ok(n)
 }
 
 pub(super) fn get_run(c: &Connection, id: &RunId) -> Result<Option<RunRecord>, StoreError> {
-    c.query_row(
-        &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
-        [id.as_str()],
-        run_from_row,
-    )
-    .optional()
-    .map_err(db_err)
+    let run = c
+        .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+        .and_then(|mut stmt| stmt.query_row([id.as_str()], run_from_row).optional())
+        .map_err(db_err)?;
+    run.map(|r| with_journal(c, r)).transpose().map_err(db_err)
 }
 
 pub(super) fn list_runs(c: &Connection, q: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
@@ -169,7 +205,9 @@ pub(super) fn list_runs(c: &Connection, q: &RunQuery) -> Result<Vec<RunRecord>, 
             run_from_row,
         )
         .map_err(db_err)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+    rows.map(|r| with_journal(c, r?))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err)
 }
 
 fn step_params(s: &StepRecord) -> [Box<dyn rusqlite::ToSql + '_>; 18] {

@@ -87,6 +87,16 @@ CREATE TABLE IF NOT EXISTS modules (
     PRIMARY KEY (name, version)
 );
 
+-- The journal index (the run's step names in order), one row per step: a
+-- run's index grows by one row per step instead of being rewritten whole,
+-- which kept long runs linear. (runs.step_names is no longer read.)
+CREATE TABLE IF NOT EXISTS journal (
+    run_id    TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    step_name TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS artifacts (
     module_digest   TEXT NOT NULL,
     engine_hash     TEXT NOT NULL,

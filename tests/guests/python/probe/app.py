@@ -34,7 +34,8 @@ def probe(ctx: weft.Context, input: dict) -> dict:
         network = "CONNECTED"
     except Exception as e:
         network = f"error: {e}"
-    wall_clock_ms = int(time.time() * 1000)
+    # Integer nanoseconds: float seconds times 1000 can land a millisecond short.
+    wall_clock_ms = time.time_ns() // 1_000_000
     logical_now_ms = ctx.now()
     rnd = random.randint(0, 10**9)
     inline_value = ctx.step("inline", lambda: rnd % 1000)
@@ -57,7 +58,7 @@ def probe(ctx: weft.Context, input: dict) -> dict:
         "random": rnd,
         "inlineValue": inline_value,
         "rpcResult": rpc_result,
-        "wallClockAfterSleepMs": int(time.time() * 1000),
+        "wallClockAfterSleepMs": time.time_ns() // 1_000_000,
         "logicalAfterSleepMs": ctx.now(),
     }
 

@@ -71,6 +71,16 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 impl AwsSettings {
+    /// Where RPC steps run: through the queue when a worker fleet is
+    /// configured (`QUEUE_URL_PREFIX` set), inline otherwise.
+    pub fn rpc_mode(&self) -> crate::service::RpcMode {
+        if self.queue_url_prefix.is_some() {
+            crate::service::RpcMode::Queued
+        } else {
+            crate::service::RpcMode::Inline
+        }
+    }
+
     pub fn from_env() -> Self {
         Self {
             region: env_or("AWS_REGION", "us-east-1"),

@@ -87,11 +87,10 @@ pub async fn dev(
             let backends = Backends::aws(&clients, &aws)
                 .await
                 .context("connecting to the AWS backend")?;
-            // No queue prefix configured means no worker fleet: RPCs inline.
-            let mode = if inline_rpc || aws.queue_url_prefix.is_none() {
+            let mode = if inline_rpc {
                 RpcMode::Inline
             } else {
-                RpcMode::Queued
+                aws.rpc_mode()
             };
             // Long polling: one receive request per 10 s when idle.
             worker_options.receive_wait = Duration::from_secs(10);

@@ -12,7 +12,7 @@ pub mod worker;
 
 use crate::aws::{AwsClients, AwsSettings};
 use crate::config::Limits;
-use crate::service::{Backends, RpcMode, Settings, Weft};
+use crate::service::{Backends, Settings, Weft};
 use std::sync::Arc;
 
 /// Builds the service from the environment (the AWS backend). Runs during
@@ -23,12 +23,7 @@ pub async fn service_from_env() -> anyhow::Result<Arc<Weft>> {
     let aws = AwsSettings::from_env();
     let clients = AwsClients::connect(&aws, None).await;
     let backends = Backends::aws(&clients, &aws).await?;
-    let mode = if aws.queue_url_prefix.is_some() {
-        RpcMode::Queued
-    } else {
-        RpcMode::Inline
-    };
-    let mut settings = Settings::new(mode, &limits);
+    let mut settings = Settings::new(aws.rpc_mode(), &limits);
     if let Ok(name) = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME") {
         settings.worker_id = format!("lambda-{name}");
     }

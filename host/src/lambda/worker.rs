@@ -1,8 +1,8 @@
 //! The worker function: SQS batches and the scheduled sweep.
 
 use crate::model::Envelope;
+use crate::service::Weft;
 use crate::service::worker::sweep_runs;
-use crate::service::{Handled, Weft};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -65,16 +65,8 @@ async fn work_message(svc: &Arc<Weft>, record: &SqsMessage) -> bool {
         tracing::error!(message = ?record.message_id, "a message is not a Weft envelope; failing it towards the DLQ");
         return false;
     };
-    match svc.handle(&envelope).await {
-        Ok(Handled::Done) => true,
-        // Busy elsewhere: a fresh copy comes back later; this one is done.
-        Ok(Handled::Requeue(delay)) => match svc.requeue(&envelope, delay).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!("re-queueing failed: {e}");
-                false
-            }
-        },
+    match svc.process_envelope(&envelope).await {
+        Ok(()) => true,
         Err(e) => {
             tracing::warn!(run = %envelope.message.run_id(), "handling {:?} failed: {e}", envelope.message);
             false

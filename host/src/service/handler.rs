@@ -33,6 +33,21 @@ impl Weft {
         }
     }
 
+    /// Handles `envelope` to the end: done, or handed back to the queue as a
+    /// fresh copy when its work is busy elsewhere. An error means the
+    /// delivery should be retried (the queue redelivers it, and after its
+    /// receive limit dead-letters it). Shared by the worker loop and the
+    /// Lambda worker, which differ only in how they settle the delivery.
+    pub async fn process_envelope(
+        self: &Arc<Self>,
+        envelope: &Envelope,
+    ) -> Result<(), ServiceError> {
+        match self.handle(envelope).await? {
+            Handled::Done => Ok(()),
+            Handled::Requeue(delay) => self.requeue(envelope, delay).await,
+        }
+    }
+
     /// Sends a fresh copy of `envelope` due after `delay`: how a message
     /// whose work is busy elsewhere comes back without counting as failed.
     pub async fn requeue(&self, envelope: &Envelope, delay: Duration) -> Result<(), ServiceError> {

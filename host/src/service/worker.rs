@@ -2,7 +2,7 @@
 //! acknowledge or retry them; fail the runs of dead-lettered messages; and
 //! periodically re-drive runs that lost their messages.
 
-use super::{Handled, Weft};
+use super::Weft;
 use crate::model::{RunStatus, WorkMessage};
 use crate::queue::Delivery;
 use crate::store::RunQuery;
@@ -83,15 +83,8 @@ pub async fn process(svc: &Arc<Weft>, delivery: Delivery) {
             return;
         }
     };
-    let settled = match svc.handle(envelope).await {
-        Ok(Handled::Done) => svc.queue.ack(&delivery.receipt).await,
-        Ok(Handled::Requeue(delay)) => match svc.requeue(envelope, delay).await {
-            Ok(()) => svc.queue.ack(&delivery.receipt).await,
-            Err(e) => {
-                tracing::warn!("re-queueing a message failed: {e}");
-                svc.queue.retry_later(&delivery.receipt, delay).await
-            }
-        },
+    let settled = match svc.process_envelope(envelope).await {
+        Ok(()) => svc.queue.ack(&delivery.receipt).await,
         Err(e) => {
             tracing::warn!(run = %envelope.message.run_id(), "handling {:?} failed: {e}", envelope.message);
             svc.queue

@@ -88,9 +88,9 @@ fn run(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Job>) {
 fn commit_batch(conn: &Mutex<Connection>, works: Vec<Work>) -> Vec<Result<(), StoreError>> {
     let count = works.len();
     let fail_all = |e: StoreError| (0..count).map(|_| Err(e.clone())).collect();
-    let mut guard = match conn.lock() {
+    let mut guard = match super::locked(conn) {
         Ok(g) => g,
-        Err(_) => return fail_all(StoreError::Backend("database mutex poisoned".into())),
+        Err(e) => return fail_all(e),
     };
     let mut tx = match guard.transaction() {
         Ok(tx) => tx,

@@ -137,34 +137,25 @@ impl SqliteBackend {
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     {
         if self.durability == Durability::Memory {
-            return self.read_conn(f);
+            return f(&mut *locked(&self.conn)?);
         }
         let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Backend("database mutex poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("database task failed: {e}")))?
+        tokio::task::spawn_blocking(move || f(&mut *locked(&conn)?))
+            .await
+            .map_err(|e| StoreError::Backend(format!("database task failed: {e}")))?
     }
 }
 
 impl SqliteBackend {
     /// Runs `f`, which only reads, on this thread: a read takes
-    /// microseconds and never waits for the disk (WAL readers do not fsync),
-    /// so a hop to the blocking pool would cost more than the read. The
-    /// wait for the connection is bounded by one commit.
+    /// microseconds and never waits for the disk (WAL readers do not fsync,
+    /// and in durable mode reads have their own connection), so a hop to
+    /// the blocking pool would cost more than the read.
     pub(crate) fn read_conn<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut Connection) -> Result<R, StoreError>,
     {
-        let connection = self.reader.as_ref().unwrap_or(&self.conn);
-        let mut guard = connection
-            .lock()
-            .map_err(|_| StoreError::Backend("database mutex poisoned".into()))?;
-        f(&mut guard)
+        f(&mut *locked(self.reader.as_ref().unwrap_or(&self.conn))?)
     }
 
     /// Performs `work` as one atomic write: through the group committer in
@@ -177,16 +168,19 @@ impl SqliteBackend {
         match &self.committer {
             Some(committer) => committer.commit(work).await,
             None => {
-                let mut guard = self
-                    .conn
-                    .lock()
-                    .map_err(|_| StoreError::Backend("database mutex poisoned".into()))?;
+                let mut guard = locked(&self.conn)?;
                 let tx = guard.transaction().map_err(db_err)?;
                 work(&tx)?;
                 tx.commit().map_err(db_err)
             }
         }
     }
+}
+
+/// The connection behind `m`, waiting for it if another call holds it.
+fn locked(m: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+    m.lock()
+        .map_err(|_| StoreError::Backend("database mutex poisoned".into()))
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {

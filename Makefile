@@ -72,10 +72,12 @@ demo: build-examples host
 	$(WEFT) run target/examples/order-saga.wasm --rpc target/examples/order-rpc.wasm --input '$(SAGA_INPUT)'
 
 lint:
+	scripts/check-layers
 	scripts/setup-python
 	.venv/bin/cfn-lint deploy/template.yaml
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p weft-host --no-deps
 	$(CARGO) clippy --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES) $(TEST_GUESTS)) -- -D warnings
 
 ## Every suite: lint, unit, end-to-end (the AWS suites against moto).

@@ -5,6 +5,16 @@
 
 use std::time::Duration;
 
+/// Where RPC steps execute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RpcMode {
+    /// In the process that replays the workflow, inside the activation:
+    /// no queue round trip per step. Used when no worker fleet is configured.
+    Inline,
+    /// On whichever worker receives the step's message from the queue.
+    Queued,
+}
+
 /// Per-guest resource limits. Exceeding one fails the run with a named error
 /// code (`cpu_limit`, `memory_limit`, ...) instead of hurting the host.
 #[derive(Clone, Debug)]

@@ -8,13 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use weft::aws::AwsClients;
-use weft::aws::init::QueueOptions;
+use weft::backend::StateStore;
+use weft::backend::aws::AwsClients;
+use weft::backend::aws::dynamo::DynamoStore;
+use weft::backend::aws::init::QueueOptions;
+use weft::config::RpcMode;
 use weft::model::{RunId, RunStatus};
-use weft::service::RpcMode;
 use weft::service::worker::WorkerOptions;
-use weft::store::StateStore;
-use weft::store::dynamo::DynamoStore;
 use weft_tests::aws::{AwsEnv, credentials};
 use weft_tests::{Service, example, saga_input, test_guest};
 

@@ -13,14 +13,14 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+use weft::backend::ModuleStore;
+use weft::backend::sqlite::{EmbeddedOptions, SqliteBackend};
 use weft::config::Limits;
+use weft::config::RpcMode;
 use weft::engine::WeftEngine;
-use weft::engine::loader::ComponentLoader;
 use weft::model::{Digest, LogLine, RunId, StepCall, StepOutcome, StepRecord};
-use weft::modules::ModuleStore;
-use weft::replay::{self, ActivationInput, DriverError, Outcome, Resolution, StepDriver};
-use weft::service::RpcMode;
-use weft::store::sqlite::{QueueSettings, SqliteBackend};
+use weft::registry::loader::ComponentLoader;
+use weft::replay::{self, ActivationEnd, ActivationInput, DriverError, Resolution, StepDriver};
 use weft_tests::{Service, bytes, example, test_guest};
 
 /// A driver for fully recorded journals: nothing new should happen.
@@ -45,8 +45,11 @@ impl StepDriver for ReplayOnly {
         panic!("benchmark journal is missing inline step {}", call.name)
     }
     fn log(&mut self, _: LogLine) {}
-    async fn finish(&mut self, outcome: &Outcome) -> Result<(), DriverError> {
-        assert!(matches!(outcome, Outcome::Completed(_)), "{outcome:?}");
+    async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError> {
+        assert!(
+            matches!(outcome, ActivationEnd::Completed(_)),
+            "{outcome:?}"
+        );
         Ok(())
     }
 }
@@ -135,7 +138,7 @@ fn instantiate(c: &mut Criterion) {
 fn cold_load(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(SqliteBackend::open(dir.path(), QueueSettings::default()).unwrap());
+    let db = Arc::new(SqliteBackend::open(dir.path(), EmbeddedOptions::default()).unwrap());
     let modules: Arc<dyn ModuleStore> = db;
     let engine = WeftEngine::new(Limits::default()).unwrap();
     let loader = || {

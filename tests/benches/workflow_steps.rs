@@ -10,10 +10,12 @@
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weft::backend::Backends;
+use weft::backend::sqlite::{Durability, EmbeddedOptions};
+use weft::config::RpcMode;
 use weft::model::RunStatus;
+use weft::service::Weft;
 use weft::service::worker::WorkerOptions;
-use weft::service::{Backends, RpcMode, Weft};
-use weft::store::sqlite::{Durability, QueueSettings};
 use weft_tests::{Service, bytes, test_guest};
 
 /// Durability configurations, as the table names them.
@@ -62,8 +64,14 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn service(dir: &std::path::Path, durability: Durability) -> Service {
-    let backends = Backends::embedded_with(dir, QueueSettings::default(), durability)
-        .expect("embedded backend");
+    let backends = Backends::embedded(
+        dir,
+        EmbeddedOptions {
+            durability,
+            ..EmbeddedOptions::default()
+        },
+    )
+    .expect("embedded backend");
     // As `weft dev` runs: new runs start in this process.
     let mut service = Service::with_backends(backends, RpcMode::Inline, |settings, _| {
         settings.start_locally = true;

@@ -7,11 +7,11 @@ use crate::conformance::Backend;
 use aws_credential_types::Credentials;
 use std::sync::Arc;
 use std::time::Duration;
-use weft::aws::init::{QueueOptions, init};
-use weft::aws::{AwsClients, AwsSettings};
-use weft::modules::aws::AwsModuleStore;
-use weft::queue::sqs::SqsQueue;
-use weft::store::dynamo::DynamoStore;
+use weft::backend::aws::dynamo::DynamoStore;
+use weft::backend::aws::init::{QueueOptions, init};
+use weft::backend::aws::s3::AwsModuleStore;
+use weft::backend::aws::sqs::SqsQueue;
+use weft::backend::aws::{AwsClients, AwsSettings};
 
 /// The emulator's address; the AWS suites need it.
 pub fn endpoint() -> String {

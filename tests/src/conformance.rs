@@ -10,13 +10,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use weft::backend::ModuleStore;
+use weft::backend::WorkQueue;
+use weft::backend::{
+    RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError,
+};
 use weft::model::{
     AttemptRecord, Digest, Envelope, Lease, LogLine, ModuleKind, ModuleVersion, RunId, RunRecord,
     RunStatus, StepCall, StepKind, StepOptions, StepRecord, StepStatus, WorkMessage, now_millis,
 };
-use weft::modules::ModuleStore;
-use weft::queue::WorkQueue;
-use weft::store::{RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError};
 
 /// One freshly provisioned backend (empty tables, empty queues).
 #[derive(Clone)]
@@ -602,8 +604,174 @@ pub async fn modules_are_versioned_by_content(b: Backend) {
     );
 }
 
+/// A multi-item write whose *later* part conflicts lands nothing: the run
+/// write and the first step write were valid on their own.
+pub async fn a_write_conflicting_in_its_last_part_applies_nothing(b: Backend) {
+    let mut run = run_record("wf-atomic-late");
+    b.state.create_run(&run).await.unwrap();
+    let s0 = step(&run, 0, "first");
+    append(b.state.as_ref(), &mut run, &s0).await.unwrap();
+    let fresh = step(&run, 1, "second");
+    let mut next = run.clone();
+    next.step_names.push("second".into());
+    next.output = Some("\"must not land\"".into());
+    let mut duplicate = s0.clone();
+    duplicate.result = Some("\"must not land either\"".into());
+    let write = StateWrite {
+        run: Some(RunWrite {
+            record: next,
+            expected_version: run.version,
+        }),
+        steps: vec![
+            StepWrite {
+                record: fresh,
+                expect: StepExpect::Absent,
+            },
+            // `first` exists: this last condition fails.
+            StepWrite {
+                record: duplicate,
+                expect: StepExpect::Absent,
+            },
+        ],
+        attempts: vec![],
+        logs: vec![],
+    };
+    assert!(is_conflict(b.state.commit(write).await));
+    let stored = b.state.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, run.version, "the run write landed");
+    assert_eq!(stored.output, None);
+    assert_eq!(stored.step_names, vec!["first"]);
+    assert!(b.state.get_step(&run.id, "second").await.unwrap().is_none());
+    assert_eq!(
+        b.state
+            .get_step(&run.id, "first")
+            .await
+            .unwrap()
+            .unwrap()
+            .result,
+        None
+    );
+}
+
+/// Without a status filter, runs come newest first across statuses, and
+/// the limit keeps the newest.
+pub async fn runs_are_listed_newest_first(b: Backend) {
+    let workflow = format!("wf-order-{}", uuid_suffix());
+    let mut ids = Vec::new();
+    for (i, status) in [
+        RunStatus::Running,
+        RunStatus::Completed,
+        RunStatus::Running,
+        RunStatus::Failed,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut run = run_record(&workflow);
+        run.created_at = 1_000 + i as u64;
+        b.state.create_run(&run).await.unwrap();
+        if status != RunStatus::Running {
+            let expected_version = run.version;
+            run.status = status;
+            b.state
+                .commit(StateWrite {
+                    run: Some(RunWrite {
+                        record: run.clone(),
+                        expected_version,
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        ids.push(run.id);
+    }
+    ids.reverse();
+    let query = |limit| RunQuery {
+        status: None,
+        workflow: Some(workflow.clone()),
+        limit,
+    };
+    let all = b.state.list_runs(&query(10)).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        ids.iter().collect::<Vec<_>>()
+    );
+    let newest = b.state.list_runs(&query(2)).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        ids.iter().take(2).collect::<Vec<_>>()
+    );
+}
+
+/// A shared artifact comes back for the same module and engine only.
+pub async fn shared_artifacts_round_trip(b: Backend) {
+    let module = Digest::of(format!("module-{}", uuid_suffix()).as_bytes());
+    let bytes = b"precompiled machine code".to_vec();
+    assert_eq!(
+        b.modules
+            .get_shared_artifact(&module, "engine-a")
+            .await
+            .unwrap(),
+        None
+    );
+    b.modules
+        .put_shared_artifact(&module, "engine-a", &bytes)
+        .await
+        .unwrap();
+    b.modules
+        .put_shared_artifact(&module, "engine-a", &bytes)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.modules
+            .get_shared_artifact(&module, "engine-a")
+            .await
+            .unwrap(),
+        Some(bytes)
+    );
+    assert_eq!(
+        b.modules
+            .get_shared_artifact(&module, "engine-b")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// Staged uploads are optional; where a store offers them, bytes PUT to the
+/// URL are taken exactly once. Nothing is ever taken for an unknown id.
+pub async fn staged_uploads_are_taken_once(b: Backend) {
+    let unknown = format!("upload-{}", uuid_suffix());
+    assert_eq!(b.modules.take_staged_upload(&unknown).await.unwrap(), None);
+    let id = format!("upload-{}", uuid_suffix());
+    let Some(url) = b
+        .modules
+        .staged_upload_url(&id, Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let bytes = b"\0asm staged".to_vec();
+    let response = reqwest::Client::new()
+        .put(&url)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(
+        b.modules.take_staged_upload(&id).await.unwrap(),
+        Some(bytes)
+    );
+    assert_eq!(b.modules.take_staged_upload(&id).await.unwrap(), None);
+}
+
 /// Expands to one `#[tokio::test]` per conformance case for the backend
-/// that `$provision` (a [`Provision`]) creates.
+/// that `$provision` (a [`Provision`]) creates. Every `pub async fn` case
+/// above must be listed here: `tests/tests/suite_registration.rs` fails
+/// otherwise.
 #[macro_export]
 macro_rules! conformance_suite {
     ($provision:expr) => {
@@ -621,6 +789,10 @@ macro_rules! conformance_suite {
             queue_delays_and_retries_later,
             queue_dead_letters_poison_messages,
             modules_are_versioned_by_content,
+            a_write_conflicting_in_its_last_part_applies_nothing,
+            runs_are_listed_newest_first,
+            shared_artifacts_round_trip,
+            staged_uploads_are_taken_once,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

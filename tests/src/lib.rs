@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weft::backend::Backends;
+use weft::backend::sqlite::{Durability, EmbeddedOptions, QueueSettings, SqliteBackend};
 use weft::config::Limits;
+use weft::config::RpcMode;
 use weft::model::{RunId, RunRecord};
 use weft::service::worker::{self, WorkerOptions};
-use weft::service::{Backends, RpcMode, Settings, Weft};
-use weft::store::sqlite::QueueSettings;
+use weft::service::{Settings, Weft};
 
 pub mod aws;
 pub mod conformance;
@@ -86,26 +88,27 @@ pub fn saga_input(order_id: &str) -> Value {
 /// A fresh embedded backend for the conformance and scenario suites:
 /// 1 s visibility, dead-lettering after 3 receives.
 pub async fn sqlite_backend() -> conformance::Backend {
-    embedded_backend(weft::store::sqlite::Durability::Fsync)
+    embedded_backend(Durability::Fsync)
 }
 
 /// [`sqlite_backend`] with its state in memory (the benchmark's
 /// non-durable configuration).
 pub async fn in_memory_backend() -> conformance::Backend {
-    embedded_backend(weft::store::sqlite::Durability::Memory)
+    embedded_backend(Durability::Memory)
 }
 
-fn embedded_backend(durability: weft::store::sqlite::Durability) -> conformance::Backend {
+fn embedded_backend(durability: Durability) -> conformance::Backend {
     // The directory outlives the test on purpose: the backend keeps files open.
     let dir = tempfile::tempdir().expect("temp dir").keep();
-    let settings = QueueSettings {
-        visibility_timeout: Duration::from_secs(1),
-        max_receives: 3,
+    let options = EmbeddedOptions {
+        queue: QueueSettings {
+            visibility_timeout: Duration::from_secs(1),
+            max_receives: 3,
+        },
+        durability,
+        ..EmbeddedOptions::default()
     };
-    let db = Arc::new(
-        weft::store::sqlite::SqliteBackend::open_with(&dir, settings, durability)
-            .expect("open sqlite backend"),
-    );
+    let db = Arc::new(SqliteBackend::open(&dir, options).expect("open sqlite backend"));
     conformance::Backend {
         state: db.clone(),
         queue: db.clone(),
@@ -138,7 +141,7 @@ impl Service {
     pub fn without_worker(mode: RpcMode, tune: impl Tune) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let backends =
-            Backends::embedded(dir.path(), QueueSettings::default()).expect("embedded backend");
+            Backends::embedded(dir.path(), EmbeddedOptions::default()).expect("embedded backend");
         Self::build(backends, dir, mode, tune)
     }
 
@@ -392,6 +395,22 @@ impl Api {
         Ok(body)
     }
 
+    /// Deploys the order saga and its RPC module (`order-saga`, `order-rpc`).
+    pub async fn deploy_saga(&self) -> anyhow::Result<()> {
+        self.deploy("order-saga", &example("order-saga")).await?;
+        self.deploy("order-rpc", &example("order-rpc")).await?;
+        Ok(())
+    }
+
+    /// A run's steps as `GET /v1/runs/{id}/steps` shows them.
+    pub async fn steps(&self, run_id: &str) -> anyhow::Result<Vec<Value>> {
+        let (status, body) = self.get(&format!("/v1/runs/{run_id}/steps")).await?;
+        if status != 200 {
+            bail!("steps of {run_id}: {status} {body}");
+        }
+        Ok(body["steps"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Starts a run and returns its id.
     pub async fn start(&self, workflow: &str, input: &Value) -> anyhow::Result<String> {
         let (status, body) = self
@@ -439,6 +458,28 @@ impl Api {
                 bail!("run {run_id}: steps never reached the expected state: {steps:?}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Every step (as the steps endpoint shows it) succeeded once: one history
+/// row per attempt, and exactly one successful attempt for steps that have
+/// attempts (sleeps have none).
+pub fn assert_single_outcomes(steps: &[Value]) {
+    for step in steps {
+        assert_eq!(step["status"], "succeeded", "{step}");
+        let history = step["history"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            history.len() as u64,
+            step["attempts"].as_u64().unwrap_or_default(),
+            "history rows match attempts: {step}"
+        );
+        if step["kind"] != "sleep" {
+            let successes = history
+                .iter()
+                .filter(|h| h["status"] == "succeeded")
+                .count();
+            assert_eq!(successes, 1, "one recorded success: {step}");
         }
     }
 }

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use weft::backend::faults::{FaultPlan, FaultyQueue};
+use weft::config::RpcMode;
 use weft::model::{
     Envelope, ErrorCode, ManualClock, RunId, RunRecord, RunStatus, StepStatus, WorkMessage,
 };
-use weft::queue::faults::{FaultPlan, FaultyQueue};
-use weft::service::RpcMode;
 use weft::service::worker;
 
 const T: Duration = Duration::from_secs(90);
@@ -157,7 +157,7 @@ pub async fn a_timer_past_the_queue_delay_cap_is_rearmed(b: Backend) {
     let far = Envelope::at(message.clone(), s.svc.now() + 2 * 3600 * 1000);
     assert_eq!(
         s.svc.handle(&far).await.unwrap(),
-        weft::service::Handled::Done
+        weft::service::Handled::Settled
     );
     let early = s
         .svc
@@ -207,7 +207,7 @@ pub async fn a_two_hour_sleep_completes_once_the_time_has_come(b: Backend) {
         .unwrap();
     // Wait until the run sleeps.
     for _ in 0..200 {
-        let run = s.svc.run(&id).await.unwrap();
+        let run = s.svc.get_run(&id).await.unwrap();
         if run.step_names.len() == 2 && run.lease.is_none() {
             break;
         }
@@ -215,7 +215,7 @@ pub async fn a_two_hour_sleep_completes_once_the_time_has_come(b: Backend) {
     }
     let nap = s.svc.state().get_step(&id, "nap").await.unwrap().unwrap();
     assert_eq!(nap.status, StepStatus::Scheduled);
-    assert!(s.svc.run(&id).await.unwrap().status == RunStatus::Running);
+    assert!(s.svc.get_run(&id).await.unwrap().status == RunStatus::Running);
 
     // Two hours pass (and then some: the sweep only steps in once a timer
     // is overdue by the repair threshold). The timer message, delayed by the
@@ -296,7 +296,7 @@ pub async fn a_hung_rpc_attempt_is_abandoned_and_retried(b: Backend) {
 /// Waits until `check` holds for the run (polling the store).
 async fn until(s: &Service, id: &RunId, check: impl Fn(&RunRecord) -> bool) -> RunRecord {
     for _ in 0..600 {
-        let run = s.svc.run(id).await.unwrap();
+        let run = s.svc.get_run(id).await.unwrap();
         if check(&run) {
             return run;
         }
@@ -331,7 +331,7 @@ pub async fn a_cancelled_run_stays_cancelled(b: Backend) {
     ));
     // The timer fires and is ignored: no more steps, still cancelled.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let after = s.svc.run(&id).await.unwrap();
+    let after = s.svc.get_run(&id).await.unwrap();
     assert_eq!(
         (after.status, after.step_names.len()),
         (RunStatus::Cancelled, 4)
@@ -349,7 +349,7 @@ pub async fn a_cancelled_run_stays_cancelled(b: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.svc.cancel(&id, "stop").await.unwrap();
     tokio::time::sleep(Duration::from_millis(3_000)).await;
-    let after = s.svc.run(&id).await.unwrap();
+    let after = s.svc.get_run(&id).await.unwrap();
     assert_eq!(after.status, RunStatus::Cancelled);
     assert_eq!(
         after.step_names,

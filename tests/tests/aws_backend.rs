@@ -23,8 +23,8 @@ mod scenarios {
 async fn precompiled_artifacts_are_shared_through_the_bucket() {
     use weft::config::Limits;
     use weft::engine::WeftEngine;
-    use weft::engine::loader::ComponentLoader;
     use weft::model::Digest;
+    use weft::registry::loader::ComponentLoader;
 
     let backend = weft_tests::aws::test_backend().await;
     let engine = WeftEngine::new(Limits::default()).unwrap();

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
-use weft::aws::init::QueueOptions;
+use weft::backend::aws::init::QueueOptions;
 use weft_tests::aws::AwsEnv;
-use weft_tests::{DevServer, example, saga_input, weft_bin};
+use weft_tests::{DevServer, saga_input, weft_bin};
 
 const T: Duration = Duration::from_secs(180);
 
@@ -44,26 +44,7 @@ fn num(item: &HashMap<String, AttributeValue>, key: &str) -> u64 {
 
 /// Every step has one final outcome and history rows matching attempts.
 async fn assert_single_outcomes(api: &weft_tests::Api, run_id: &str) {
-    let (_, body) = api.get(&format!("/v1/runs/{run_id}/steps")).await.unwrap();
-    for step in body["steps"].as_array().unwrap() {
-        assert_eq!(step["status"], "succeeded", "{step}");
-        let history = step["history"].as_array().unwrap();
-        assert_eq!(
-            history.len() as u64,
-            step["attempts"].as_u64().unwrap(),
-            "{step}"
-        );
-        if step["kind"] != "sleep" {
-            assert_eq!(
-                history
-                    .iter()
-                    .filter(|h| h["status"] == "succeeded")
-                    .count(),
-                1,
-                "{step}"
-            );
-        }
-    }
+    weft_tests::assert_single_outcomes(&api.steps(run_id).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,12 +135,7 @@ async fn the_saga_runs_through_weft_dev_and_sqs_into_the_seed_tables() {
     let env = AwsEnv::provision(queue_options()).await;
     let (server, _dir) = dev(&env, &[]);
     let api = server.api();
-    api.deploy("order-saga", &example("order-saga"))
-        .await
-        .unwrap();
-    api.deploy("order-rpc", &example("order-rpc"))
-        .await
-        .unwrap();
+    api.deploy_saga().await.unwrap();
     let run_id = api.start("order-saga", &saga_input("o-aws")).await.unwrap();
     let run = api.wait(&run_id, T).await.unwrap();
     assert_eq!(run["status"], "completed", "{run}");
@@ -263,12 +239,7 @@ async fn two_workers_share_fifty_concurrent_runs() {
     let (a, _da) = dev(&env, &[]);
     let (b, _db) = dev(&env, &[]);
     let api = a.api();
-    api.deploy("order-saga", &example("order-saga"))
-        .await
-        .unwrap();
-    api.deploy("order-rpc", &example("order-rpc"))
-        .await
-        .unwrap();
+    api.deploy_saga().await.unwrap();
     let mut ids = Vec::new();
     for i in 0..50 {
         let mut input = saga_input(&format!("o-{i}"));
@@ -293,12 +264,7 @@ async fn a_worker_killed_mid_step_is_taken_over_after_its_lease_expires() {
     ];
     let (mut first, _d1) = dev(&env, &fast_leases);
     let api = first.api();
-    api.deploy("order-saga", &example("order-saga"))
-        .await
-        .unwrap();
-    api.deploy("order-rpc", &example("order-rpc"))
-        .await
-        .unwrap();
+    api.deploy_saga().await.unwrap();
     let mut input = saga_input("o-killed");
     input["slowMs"] = json!(1_500);
     input["paymentFailures"] = json!(0);

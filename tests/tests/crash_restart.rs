@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use weft_tests::{DevServer, example, saga_input};
+use weft_tests::{DevServer, assert_single_outcomes, saga_input};
 
 const T: Duration = Duration::from_secs(90);
 
@@ -19,39 +19,8 @@ fn step<'a>(steps: &'a [Value], name: &str) -> Option<&'a Value> {
     steps.iter().find(|s| s["name"] == name)
 }
 
-/// Every step has one final outcome and exactly one successful attempt.
-fn assert_single_outcomes(steps: &[Value]) {
-    for s in steps {
-        assert_eq!(s["status"], "succeeded", "{s}");
-        if s["kind"] == "sleep" {
-            continue;
-        }
-        let history = s["history"].as_array().unwrap();
-        let successes = history
-            .iter()
-            .filter(|h| h["status"] == "succeeded")
-            .count();
-        assert_eq!(
-            successes, 1,
-            "one recorded success for {}: {history:?}",
-            s["name"]
-        );
-        assert_eq!(
-            history.len() as u64,
-            s["attempts"].as_u64().unwrap(),
-            "history rows match attempts: {s}"
-        );
-    }
-}
-
 async fn deploy(server: &DevServer) {
-    let api = server.api();
-    api.deploy("order-saga", &example("order-saga"))
-        .await
-        .unwrap();
-    api.deploy("order-rpc", &example("order-rpc"))
-        .await
-        .unwrap();
+    server.api().deploy_saga().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

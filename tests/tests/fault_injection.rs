@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use weft::aws::init::QueueOptions;
+use weft::backend::aws::init::QueueOptions;
 use weft_tests::aws::AwsEnv;
 use weft_tests::{Api, DevServer, test_guest};
 

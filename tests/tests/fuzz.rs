@@ -14,7 +14,8 @@ use proptest::test_runner::Config;
 use std::sync::OnceLock;
 use tower::ServiceExt;
 use weft::api::{ApiConfig, router_with};
-use weft::service::{RpcMode, ServiceError};
+use weft::config::RpcMode;
+use weft::service::ServiceError;
 use weft_tests::{Service, bytes, example};
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -152,7 +153,7 @@ proptest! {
         // Some mutations keep the component valid (a changed string, say);
         // the rest must be refused as bad input, never as a host failure.
         prop_assert!(
-            result.is_ok() || matches!(result, Err(ServiceError::Deploy(ref e)) if !matches!(e, weft::modules::registry::DeployError::Store(_))),
+            result.is_ok() || matches!(result, Err(ServiceError::Deploy(ref e)) if !matches!(e, weft::registry::DeployError::Store(_))),
             "{result:?}"
         );
     }

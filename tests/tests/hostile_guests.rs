@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use std::time::Duration;
+use weft::config::RpcMode;
 use weft::model::RunStatus;
-use weft::service::RpcMode;
 use weft_tests::{Service, example, test_guest};
 
 const T: Duration = Duration::from_secs(90);
@@ -35,7 +35,7 @@ async fn each_hostile_guest_fails_with_its_code_while_a_healthy_run_completes() 
             json!({"mode": "big-step-result", "n": 100_000}),
             "payload_too_large",
         ),
-        (json!({"mode": "many-steps", "n": 100}), "history_limit"),
+        (json!({"mode": "many-steps", "n": 100}), "step_limit"),
         (json!({"mode": "invalid-json"}), "invalid_output"),
         (json!({"mode": "invalid-utf8"}), "invalid_output"),
         (json!({"mode": "fail", "n": 7}), "custom_failure"),

@@ -110,12 +110,7 @@ async fn modules_deploy_list_and_refuse_what_is_not_a_weft_component() {
 async fn runs_start_finish_and_report_their_steps() {
     let (server, _dir) = server();
     let api = server.api();
-    api.deploy("order-saga", &example("order-saga"))
-        .await
-        .unwrap();
-    api.deploy("order-rpc", &example("order-rpc"))
-        .await
-        .unwrap();
+    api.deploy_saga().await.unwrap();
     api.deploy("hello", &example("hello")).await.unwrap();
 
     // ?wait returns the finished run.
@@ -199,12 +194,7 @@ async fn runs_start_finish_and_report_their_steps() {
 async fn waiting_returns_202_while_the_run_is_still_going() {
     let (server, _dir) = server();
     let api = server.api();
-    api.deploy("order-saga", &example("order-saga"))
-        .await
-        .unwrap();
-    api.deploy("order-rpc", &example("order-rpc"))
-        .await
-        .unwrap();
+    api.deploy_saga().await.unwrap();
     let mut input = saga_input("o-slow");
     input["coolOffMs"] = json!(5_000);
     let (status, body) = api

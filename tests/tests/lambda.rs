@@ -5,7 +5,7 @@
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use weft::aws::init::QueueOptions;
+use weft::backend::aws::init::QueueOptions;
 use weft_tests::aws::AwsEnv;
 use weft_tests::lambda::{
     LambdaFunction, http_api_event, queue_arn, response, rest_api_event, sqs_record,

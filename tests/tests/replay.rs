@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
+use weft::config::RpcMode;
 use weft::model::{Digest, RunStatus, StepStatus};
-use weft::service::RpcMode;
 use weft_tests::{Service, example, saga_input, test_guest};
 
 const T: Duration = Duration::from_secs(60);
@@ -122,7 +122,7 @@ async fn a_replay_that_takes_another_path_fails_as_non_deterministic() {
         .await
         .unwrap();
     weft::service::worker::process(&e.svc, first.into_iter().next().unwrap()).await;
-    let run = e.svc.run(&id).await.unwrap();
+    let run = e.svc.get_run(&id).await.unwrap();
     assert_eq!(run.step_names, ["reserve", "wait"]);
 
     // The code under the run changes. Pinning exists to prevent exactly

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use weft::config::RpcMode;
 use weft::model::RunStatus;
-use weft::service::{RpcMode, ServiceError};
+use weft::service::ServiceError;
 use weft_tests::{Service, bytes, test_guest};
 
 const T: Duration = Duration::from_secs(60);

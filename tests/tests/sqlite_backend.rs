@@ -30,7 +30,7 @@ mod in_memory_conformance {
 /// transaction still commit or fail one by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_share_commits_but_not_their_fate() {
-    use weft::store::{RunWrite, StateWrite, StoreError};
+    use weft::backend::{RunWrite, StateWrite, StoreError};
     let b = weft_tests::sqlite_backend().await;
     let mut runs = Vec::new();
     for _ in 0..40 {

@@ -1,8 +1,9 @@
 //! API errors as JSON responses.
 
-use crate::modules::registry::DeployError;
+use crate::backend::StoreError;
+use crate::model::ErrorCode;
+use crate::registry::DeployError;
 use crate::service::ServiceError;
-use crate::store::StoreError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -54,12 +55,16 @@ impl From<ServiceError> for ApiError {
                 DeployError::WrongWorld { .. } => (S::BAD_REQUEST, "wrong_world"),
                 DeployError::InvalidHost(_) => (S::BAD_REQUEST, "invalid_host"),
                 DeployError::HostsForWorkflow => (S::BAD_REQUEST, "hosts_for_workflow"),
-                DeployError::Store(_) => (S::SERVICE_UNAVAILABLE, "store_unavailable"),
+                DeployError::Store(_) => {
+                    (S::SERVICE_UNAVAILABLE, ErrorCode::StoreUnavailable.as_str())
+                }
             },
             ServiceError::Store(StoreError::TooLarge(_)) => {
                 (S::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
-            ServiceError::Store(_) => (S::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ServiceError::Store(_) => {
+                (S::SERVICE_UNAVAILABLE, ErrorCode::StoreUnavailable.as_str())
+            }
             ServiceError::Queue(_) => (S::SERVICE_UNAVAILABLE, "queue_unavailable"),
         };
         if status.is_server_error() {

@@ -13,9 +13,9 @@ pub mod views;
 
 pub use error::ApiError;
 
+use crate::backend::RunQuery;
 use crate::model::{RunId, RunStatus};
-use crate::service::{ServiceError, StartOptions, Weft};
-use crate::store::RunQuery;
+use crate::service::{StagedUpload, StartOptions, Weft};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -151,12 +151,7 @@ async fn deploy_module(
     body: Bytes,
 ) -> ApiResult {
     let hosts = query.hosts();
-    let before = svc
-        .registry()
-        .store()
-        .latest(&name)
-        .await
-        .map_err(ServiceError::from)?;
+    let before = svc.latest_module(&name).await?;
     let version = svc.deploy_with_hosts(&name, body.to_vec(), &hosts).await?;
     let created = before.as_ref().is_none_or(|b| b.version != version.version);
     let status = if created {
@@ -173,19 +168,7 @@ const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(900);
 /// Hands out a URL to upload a module too big for one request (Lambda caps
 /// requests at 6 MB): `PUT` the bytes there, then register the upload.
 async fn stage_upload(State(svc): State<Arc<Weft>>, Path(name): Path<String>) -> ApiResult {
-    if !crate::modules::registry::valid_module_name(&name) {
-        return Err(
-            ServiceError::Deploy(crate::modules::registry::DeployError::InvalidName(name)).into(),
-        );
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let url = svc
-        .registry()
-        .store()
-        .staged_upload_url(&id, UPLOAD_URL_LIFETIME)
-        .await
-        .map_err(ServiceError::from)?;
-    let Some(url) = url else {
+    let Some(StagedUpload { id, url }) = svc.stage_upload(&name, UPLOAD_URL_LIFETIME).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "uploads_unsupported",
@@ -215,45 +198,25 @@ async fn register_upload(
             format!("{upload:?} is not an upload id"),
         ));
     };
-    let bytes = svc
-        .registry()
-        .store()
-        .take_staged_upload(&id.to_string())
-        .await
-        .map_err(ServiceError::from)?;
-    let Some(bytes) = bytes else {
+    let hosts = query.hosts();
+    let Some(version) = svc.register_upload(&name, &id.to_string(), &hosts).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_upload",
             format!("nothing was uploaded as {id} (or it was registered already)"),
         ));
     };
-    let hosts = query.hosts();
-    let version = svc.deploy_with_hosts(&name, bytes, &hosts).await?;
     Ok((StatusCode::CREATED, Json(views::module(&version))).into_response())
 }
 
 async fn module_versions(State(svc): State<Arc<Weft>>, Path(name): Path<String>) -> ApiResult {
-    let versions = svc
-        .registry()
-        .store()
-        .versions(&name)
-        .await
-        .map_err(ServiceError::from)?;
-    if versions.is_empty() {
-        return Err(ServiceError::UnknownModule(name).into());
-    }
+    let versions = svc.module_versions(&name).await?;
     let list: Vec<Value> = versions.iter().map(views::module).collect();
     Ok(Json(json!({ "name": name, "versions": list })).into_response())
 }
 
 async fn list_modules(State(svc): State<Arc<Weft>>) -> ApiResult {
-    let latest = svc
-        .registry()
-        .store()
-        .list_latest()
-        .await
-        .map_err(ServiceError::from)?;
+    let latest = svc.list_modules().await?;
     let list: Vec<Value> = latest.iter().map(views::module).collect();
     Ok(Json(json!({ "modules": list })).into_response())
 }
@@ -356,7 +319,7 @@ async fn list_runs(State(svc): State<Arc<Weft>>, Query(q): Query<RunsQuery>) -> 
 }
 
 async fn get_run(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
-    let run = svc.run(&parse_run_id(&id)?).await?;
+    let run = svc.get_run(&parse_run_id(&id)?).await?;
     let waiting = svc.waiting_on(&run).await?;
     Ok(Json(views::run_with_wait(&run, waiting.as_ref())).into_response())
 }

@@ -2,13 +2,15 @@
 
 use super::print;
 use crate::api;
-use crate::aws::init::{self, QueueOptions};
-use crate::aws::{AwsClients, AwsSettings};
+use crate::backend::Backends;
+use crate::backend::aws::init::{self, QueueOptions};
+use crate::backend::aws::{AwsClients, AwsSettings};
+use crate::backend::faults::{FaultPlan, FaultyQueue};
+use crate::backend::sqlite::{EmbeddedOptions, QueueSettings};
+use crate::config::RpcMode;
 use crate::config::{Limits, env_num};
-use crate::queue::faults::{FaultPlan, FaultyQueue};
 use crate::service::worker::{self, WorkerOptions};
-use crate::service::{Backends, RpcMode, Settings, Weft};
-use crate::store::sqlite::QueueSettings;
+use crate::service::{Settings, Weft};
 use anyhow::{Context as _, bail};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,14 @@ fn queue_settings() -> anyhow::Result<QueueSettings> {
             d.visibility_timeout.as_secs(),
         )?),
         max_receives: env_num("WEFT_MAX_RECEIVES", d.max_receives as u64)? as u32,
+    })
+}
+
+/// The embedded backend's options from the environment.
+fn embedded_options() -> anyhow::Result<EmbeddedOptions> {
+    Ok(EmbeddedOptions {
+        queue: queue_settings()?,
+        ..EmbeddedOptions::default()
     })
 }
 
@@ -73,7 +83,7 @@ pub async fn dev(
     let mut worker_options = worker_options()?;
     let (backends, mode, place) = match kind {
         BackendKind::Embedded => {
-            let backends = Backends::embedded(&data_dir, queue_settings()?)
+            let backends = Backends::embedded(&data_dir, embedded_options()?)
                 .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
             let mode = if inline_rpc {
                 RpcMode::Inline
@@ -196,7 +206,7 @@ pub async fn run(
     } = options;
     let limits = Limits::from_env()?;
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
-    let backends = Backends::embedded(dir.path(), queue_settings()?)?;
+    let backends = Backends::embedded(dir.path(), embedded_options()?)?;
     let mut settings = settings(RpcMode::Inline, &limits)?;
     settings.replay_every_step = replay_every_step;
     let svc = Weft::new(backends, limits, settings)?;

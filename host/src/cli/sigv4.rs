@@ -19,7 +19,7 @@ impl Signer {
     /// (`<api>.execute-api.<region>.amazonaws.com`), else from the AWS
     /// configuration.
     pub async fn from_env(base_url: &str) -> anyhow::Result<Self> {
-        let config = crate::aws::config_loader().load().await;
+        let config = crate::backend::aws::config_loader().load().await;
         let provider = config
             .credentials_provider()
             .context("no AWS credentials configured for signing")?;

@@ -5,9 +5,11 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod bindings;
+pub mod convert;
 pub mod limiter;
-pub mod loader;
+
 pub mod output;
+pub mod prepared;
 pub mod sandbox;
 
 use crate::config::Limits;

@@ -10,9 +10,10 @@
 
 pub mod worker;
 
-use crate::aws::{AwsClients, AwsSettings};
+use crate::backend::Backends;
+use crate::backend::aws::{AwsClients, AwsSettings};
 use crate::config::Limits;
-use crate::service::{Backends, Settings, Weft};
+use crate::service::{Settings, Weft};
 use std::sync::Arc;
 
 /// Builds the service from the environment (the AWS backend). Runs during

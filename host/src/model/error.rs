@@ -28,6 +28,34 @@ impl ErrorInfo {
     }
 }
 
+impl ErrorInfo {
+    /// Whether an attempt that failed with this error may be retried.
+    pub fn is_retryable(&self) -> bool {
+        is_retryable(self)
+    }
+}
+
+/// Error codes after which retrying cannot help.
+const PERMANENT_CODES: &[&str] = &[
+    "unknown_function",
+    "unknown_rpc_module",
+    "invalid_input",
+    "payload_too_large",
+    "invalid_output",
+];
+
+/// Whether a failed attempt should be retried: not for the codes above, nor
+/// when the error says `"retryable": false` in its details.
+fn is_retryable(e: &ErrorInfo) -> bool {
+    let opted_out = e
+        .details
+        .as_ref()
+        .and_then(|d| d.get("retryable"))
+        .and_then(|v| v.as_bool())
+        == Some(false);
+    !opted_out && !PERMANENT_CODES.contains(&e.code.as_str())
+}
+
 impl fmt::Display for ErrorInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)
@@ -57,7 +85,7 @@ pub enum ErrorCode {
     /// A payload exceeds the configured size limit.
     PayloadTooLarge,
     /// The run recorded more steps than the per-run cap.
-    HistoryLimit,
+    StepLimit,
     /// The guest broke the step protocol (e.g. `complete-step` without
     /// `begin-step`, or a step started inside an inline step).
     StepProtocol,
@@ -73,6 +101,15 @@ pub enum ErrorCode {
     WorkerLost,
     /// The run did not finish before its deadline.
     RunTimeout,
+    /// An operator cancelled the run.
+    Cancelled,
+    /// The store could not be reached to do what was asked; retrying later
+    /// may work.
+    StoreUnavailable,
+    /// The host failed in a way that is not the guest's doing.
+    Internal,
+    /// A step failed without saying why.
+    Failed,
 }
 
 impl ErrorCode {
@@ -86,7 +123,7 @@ impl ErrorCode {
             Self::ActivationTimeout => "activation_timeout",
             Self::InvalidOutput => "invalid_output",
             Self::PayloadTooLarge => "payload_too_large",
-            Self::HistoryLimit => "history_limit",
+            Self::StepLimit => "step_limit",
             Self::StepProtocol => "step_protocol",
             Self::Timeout => "timeout",
             Self::UnknownRpcModule => "unknown_rpc_module",
@@ -94,6 +131,10 @@ impl ErrorCode {
             Self::DeadLettered => "dead_lettered",
             Self::WorkerLost => "worker_lost",
             Self::RunTimeout => "run_timeout",
+            Self::Cancelled => "cancelled",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::Internal => "internal",
+            Self::Failed => "failed",
         }
     }
 }

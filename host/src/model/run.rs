@@ -48,6 +48,14 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status, for listings that merge one query per status.
+    pub const ALL: [RunStatus; 4] = [
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",

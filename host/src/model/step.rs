@@ -1,6 +1,6 @@
 //! Steps: the only way a workflow affects the world.
 
-use super::{ErrorInfo, Lease, Millis, RunId};
+use super::{ErrorCode, ErrorInfo, Lease, Millis, RunId};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -129,6 +129,24 @@ impl RetryPolicy {
     pub fn allows_retry_after(&self, attempts: u32) -> bool {
         attempts < self.max_attempts.max(1)
     }
+
+    /// When attempt `attempt + 1` is due, if `outcome` of attempt `attempt`
+    /// (ended at `ended`) calls for one: a retryable error with attempts
+    /// left. `unit` (0..1) spreads the backoff by the policy's jitter.
+    pub fn next_attempt_at(
+        &self,
+        attempt: u32,
+        outcome: &StepOutcome,
+        ended: Millis,
+        unit: f64,
+    ) -> Option<Millis> {
+        match outcome {
+            Err(e) if e.is_retryable() && self.allows_retry_after(attempt) => {
+                Some(ended + self.delay(attempt, unit).as_millis() as u64)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Per-step options as the guest passed them, with host defaults filled in.
@@ -217,7 +235,7 @@ impl StepRecord {
             StepStatus::Failed => Some(Err(self
                 .error
                 .clone()
-                .unwrap_or_else(|| ErrorInfo::new("failed", "step failed")))),
+                .unwrap_or_else(|| ErrorInfo::host(ErrorCode::Failed, "step failed")))),
             _ => None,
         }
     }
@@ -240,6 +258,22 @@ impl StepRecord {
         self.updated_at = now;
         self.completed_at = Some(now);
     }
+
+    /// Records the outcome of an attempt that ended at `now`: with
+    /// `retry_at`, the step waits (scheduled, lease dropped) for its next
+    /// attempt then; without, it finishes with `outcome`.
+    pub fn end_attempt(&mut self, outcome: StepOutcome, retry_at: Option<Millis>, now: Millis) {
+        match (retry_at, outcome) {
+            (Some(at), Err(e)) => {
+                self.status = StepStatus::Scheduled;
+                self.error = Some(e);
+                self.wake_at = Some(at);
+                self.lease = None;
+                self.updated_at = now;
+            }
+            (_, outcome) => self.finish(outcome, now),
+        }
+    }
 }
 
 /// One attempt of a step: the seed's `workflow-step-history` item.
@@ -252,4 +286,29 @@ pub struct AttemptRecord {
     pub error: Option<ErrorInfo>,
     pub started_at: Millis,
     pub ended_at: Option<Millis>,
+}
+
+impl AttemptRecord {
+    /// The history row of attempt `attempt` of `step`, which ended at
+    /// `ended` with `outcome`.
+    pub fn ended(
+        step: &StepRecord,
+        attempt: u32,
+        outcome: &StepOutcome,
+        started_at: Millis,
+        ended: Millis,
+    ) -> Self {
+        Self {
+            step_id: StepRecord::key(&step.run_id, &step.name),
+            attempt,
+            status: if outcome.is_ok() {
+                StepStatus::Succeeded
+            } else {
+                StepStatus::Failed
+            },
+            error: outcome.as_ref().err().cloned(),
+            started_at,
+            ended_at: Some(ended),
+        }
+    }
 }

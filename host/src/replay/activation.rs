@@ -4,16 +4,17 @@
 use super::driver::{DriverError, StepDriver};
 use super::journal::Divergence;
 use super::journal::Journal;
-use super::state::{Stop, WorkflowState, check_payload, error_from_guest, non_deterministic};
+use super::state::{Stop, WorkflowState, non_deterministic};
 use crate::config::Limits;
 use crate::engine::bindings::workflow::WorkflowPre;
+use crate::engine::convert::{check_payload, error_from_guest};
 use crate::model::{ErrorCode, ErrorInfo, Millis, RunId, StepRecord};
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap};
 
 /// How an activation ended.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
+pub enum ActivationEnd {
     /// The workflow returned this JSON output.
     Completed(String),
     /// The workflow returned an error, or the host failed the run.
@@ -35,7 +36,7 @@ pub struct ActivationInput {
 /// Figures about one activation, for logs and benchmarks.
 #[derive(Clone, Debug)]
 pub struct ActivationReport {
-    pub outcome: Outcome,
+    pub outcome: ActivationEnd,
     pub replayed_steps: u32,
     pub new_steps: u32,
     pub fuel_used: u64,
@@ -87,7 +88,7 @@ pub async fn activate(
     let state = store.data_mut();
     state.flush_output();
     let outcome = match result {
-        Err(_) => Outcome::Failed(ErrorInfo::host(
+        Err(_) => ActivationEnd::Failed(ErrorInfo::host(
             ErrorCode::ActivationTimeout,
             format!(
                 "the activation ran longer than {} s (WEFT_ACTIVATION_TIMEOUT_SECS)",
@@ -95,11 +96,11 @@ pub async fn activate(
             ),
         )),
         Ok(Ok(returned)) => match unconsumed_steps(&state.journal) {
-            Some(divergence) => Outcome::Failed(non_deterministic(&divergence)),
+            Some(divergence) => ActivationEnd::Failed(non_deterministic(&divergence)),
             None => match returned {
                 Ok(output) => match check_payload(limits, "the workflow output", &output) {
-                    Ok(()) => Outcome::Completed(output),
-                    Err(e) => Outcome::Failed(e),
+                    Ok(()) => ActivationEnd::Completed(output),
+                    Err(e) => ActivationEnd::Failed(e),
                 },
                 Err(guest_error) => {
                     let error = error_from_guest(limits, guest_error).unwrap_or_else(|e| e);
@@ -107,7 +108,7 @@ pub async fn activate(
                     // an exception the workflow may let escape: that is
                     // still the memory limit, not the workflow's own failure.
                     if state.limiter.memory_limit_hit() {
-                        Outcome::Failed(ErrorInfo::host(
+                        ActivationEnd::Failed(ErrorInfo::host(
                             ErrorCode::MemoryLimit,
                             format!(
                                 "the workflow ran out of memory (WEFT_MEMORY_LIMIT_MB) and failed: {}",
@@ -115,16 +116,16 @@ pub async fn activate(
                             ),
                         ))
                     } else {
-                        Outcome::Failed(error)
+                        ActivationEnd::Failed(error)
                     }
                 }
             },
         },
         Ok(Err(trap)) => match state.stop.take() {
-            Some(Stop::Suspend) => Outcome::Suspended,
-            Some(Stop::Fail(e)) => Outcome::Failed(e),
+            Some(Stop::Suspend) => ActivationEnd::Suspended,
+            Some(Stop::Fail(e)) => ActivationEnd::Failed(e),
             Some(Stop::Driver(e)) => return Err(e),
-            None => Outcome::Failed(classify_trap(
+            None => ActivationEnd::Failed(classify_trap(
                 &trap,
                 state.limiter.memory_limit_hit(),
                 &state.last_stderr,

@@ -6,17 +6,15 @@
 //! here, wait for a timer. The service layer implements it on top of the
 //! stores; tests implement it in memory.
 
-use super::activation::Outcome;
+use super::activation::ActivationEnd;
 use crate::model::{ErrorInfo, LogLine, StepCall, StepOutcome, StepRecord};
-use crate::queue::QueueError;
-use crate::store::StoreError;
 use async_trait::async_trait;
 
 /// How a step call proceeds.
 #[derive(Debug)]
 pub enum Resolution {
     /// The step has its final outcome (persisted); the guest continues with it.
-    Done(StepRecord),
+    Recorded(StepRecord),
     /// Inline steps only: the guest runs the step's code as attempt `attempt`.
     /// `stored` is the step as persisted so far (after a failed attempt).
     Execute {
@@ -30,15 +28,22 @@ pub enum Resolution {
 /// Why a driver could not resolve a step.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    /// Storage failed or a conditional write lost; the activation is
-    /// abandoned and retried from its message.
+    /// The driver's own machinery failed (storage, a queue, a lost
+    /// conditional write): the activation is abandoned and retried from its
+    /// message. The source is the driver's error, opaque to the replay core;
+    /// the driver's owner looks inside it.
     #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
+    Infra(Box<dyn std::error::Error + Send + Sync>),
     /// The run must fail with this error (e.g. a payload over the limit).
     #[error("{0}")]
     FailRun(ErrorInfo),
+}
+
+impl DriverError {
+    /// Wraps a driver's own failure.
+    pub fn infra(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Infra(Box::new(e))
+    }
 }
 
 #[async_trait]
@@ -64,5 +69,5 @@ pub trait StepDriver: Send {
     fn log(&mut self, line: LogLine);
 
     /// The activation ended; persist its result (and buffered logs).
-    async fn finish(&mut self, outcome: &Outcome) -> Result<(), DriverError>;
+    async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError>;
 }

@@ -15,21 +15,15 @@
 
 mod activation;
 mod driver;
+mod host;
 mod journal;
 mod runtime;
 mod state;
 
-pub use activation::{ActivationInput, ActivationReport, Outcome, activate, instantiate_only};
+pub use activation::{
+    ActivationEnd, ActivationInput, ActivationReport, activate, instantiate_only,
+};
 pub use driver::{DriverError, Resolution, StepDriver};
 pub use journal::{Divergence, Journal, Position};
-pub use runtime::WorkflowRuntime;
+pub use runtime::WorkflowWorld;
 pub use state::WorkflowState;
-pub(crate) use state::{check_payload, error_from_guest};
-
-/// Converts an RPC guest's error, keeping its code and validating details.
-pub(crate) fn error_from_rpc(
-    limits: &crate::config::Limits,
-    e: crate::engine::bindings::workflow::weft::workflow::types::Error,
-) -> crate::model::ErrorInfo {
-    error_from_guest(limits, e).unwrap_or_else(|e| e)
-}

@@ -12,16 +12,15 @@
 use crate::config::Limits;
 use crate::engine::bindings::rpc::weft::workflow::rpc_context::CallInfo;
 use crate::engine::bindings::rpc::{Rpc, RpcPre};
+use crate::engine::convert::{check_payload, error_from_rpc};
 use crate::engine::limiter::GuestLimiter;
 use crate::engine::output::OutputCapture;
+use crate::engine::prepared::World;
 use crate::engine::sandbox::rpc_wasi;
-use crate::model::{Digest, ErrorCode, ErrorInfo, StepOutcome};
-use crate::replay;
-use std::collections::HashMap;
-use std::sync::Mutex;
+use crate::model::{ErrorCode, ErrorInfo, StepOutcome};
 use std::time::Duration;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::component::{InstancePre, Linker, ResourceTable};
+use wasmtime::{Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
     RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
@@ -140,58 +139,23 @@ impl RpcCall<'_> {
     }
 }
 
-/// Links RPC components and keeps one [`RpcPre`] per module digest.
-pub struct RpcRuntime {
-    linker: Linker<RpcState>,
-    prepared: Mutex<HashMap<Digest, RpcPre<RpcState>>>,
-}
+/// The `rpc` world: WASI with outbound HTTP (checked against the module's
+/// allow-list), exporting the handler.
+pub struct RpcWorld;
 
-impl RpcRuntime {
-    pub fn new(engine: &Engine) -> wasmtime::Result<Self> {
-        let mut linker = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        Ok(Self {
-            linker,
-            prepared: Mutex::default(),
-        })
+impl World for RpcWorld {
+    type State = RpcState;
+    type Pre = RpcPre<RpcState>;
+    const DESCRIPTION: &'static str = "an RPC module";
+
+    fn link(linker: &mut Linker<RpcState>) -> wasmtime::Result<()> {
+        wasmtime_wasi::p2::add_to_linker_async(linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
     }
 
-    /// Checks that `component` is an RPC module this host can run.
-    pub fn prepare(&self, component: &Component) -> wasmtime::Result<RpcPre<RpcState>> {
-        RpcPre::new(self.linker.instantiate_pre(component)?)
+    fn check_exports(pre: InstancePre<RpcState>) -> wasmtime::Result<Self::Pre> {
+        RpcPre::new(pre)
     }
-
-    pub fn cached(&self, digest: &Digest) -> Option<RpcPre<RpcState>> {
-        self.prepared.lock().ok()?.get(digest).cloned()
-    }
-
-    pub fn insert(&self, digest: Digest, pre: RpcPre<RpcState>) {
-        if let Ok(mut map) = self.prepared.lock() {
-            map.insert(digest, pre);
-        }
-    }
-}
-
-/// Error codes after which retrying cannot help.
-const PERMANENT_CODES: &[&str] = &[
-    "unknown_function",
-    "unknown_rpc_module",
-    "invalid_input",
-    "payload_too_large",
-    "invalid_output",
-];
-
-/// Whether a failed attempt should be retried: not for the codes above, nor
-/// when the error says `"retryable": false` in its details.
-pub fn is_retryable(e: &ErrorInfo) -> bool {
-    let opted_out = e
-        .details
-        .as_ref()
-        .and_then(|d| d.get("retryable"))
-        .and_then(|v| v.as_bool())
-        == Some(false);
-    !opted_out && !PERMANENT_CODES.contains(&e.code.as_str())
 }
 
 /// Runs one attempt of an RPC function and returns its outcome. Every
@@ -214,7 +178,10 @@ pub async fn invoke(pre: &RpcPre<RpcState>, limits: &Limits, call: RpcCall<'_>) 
     if store.set_fuel(limits.rpc_fuel).is_err()
         || store.fuel_async_yield_interval(Some(10_000_000)).is_err()
     {
-        return Err(ErrorInfo::new("internal", "cannot meter the RPC's fuel"));
+        return Err(ErrorInfo::host(
+            ErrorCode::Internal,
+            "cannot meter the RPC's fuel",
+        ));
     }
     let info = CallInfo {
         idempotency_key: call.idempotency_key(),
@@ -251,7 +218,7 @@ pub async fn invoke(pre: &RpcPre<RpcState>, limits: &Limits, call: RpcCall<'_>) 
             ),
         )),
         Ok(Ok(Ok(output))) => replay_check(limits, &output).map(|()| output),
-        Ok(Ok(Err(e))) => Err(replay::error_from_rpc(limits, e)),
+        Ok(Ok(Err(e))) => Err(error_from_rpc(limits, e)),
         Ok(Err(trap)) => {
             let stderr_text = String::from_utf8_lossy(&err).trim().to_string();
             Err(classify_rpc_trap(
@@ -264,7 +231,7 @@ pub async fn invoke(pre: &RpcPre<RpcState>, limits: &Limits, call: RpcCall<'_>) 
 }
 
 fn replay_check(limits: &Limits, output: &str) -> Result<(), ErrorInfo> {
-    replay::check_payload(limits, "the RPC result", output)
+    check_payload(limits, "the RPC result", output)
 }
 
 fn classify_rpc_trap(err: &wasmtime::Error, memory_hit: bool, stderr: &str) -> ErrorInfo {

@@ -9,7 +9,7 @@ use std::time::Duration;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Handled {
     /// Delete it.
-    Done,
+    Settled,
     /// The message is fine but its work is busy elsewhere (a live lease):
     /// send a fresh copy due after this long and delete this one. Unlike a
     /// failed delivery, waiting must not count towards dead-lettering.
@@ -25,7 +25,7 @@ impl Weft {
         {
             // Queues cap delays (SQS: 900 s); re-arm until due.
             self.send(envelope.message.clone(), Some(at)).await?;
-            return Ok(Handled::Done);
+            return Ok(Handled::Settled);
         }
         match &envelope.message {
             WorkMessage::Resume { run_id } => self.resume(run_id).await,
@@ -43,7 +43,7 @@ impl Weft {
         envelope: &Envelope,
     ) -> Result<(), ServiceError> {
         match self.handle(envelope).await? {
-            Handled::Done => Ok(()),
+            Handled::Settled => Ok(()),
             Handled::Requeue(delay) => self.requeue(envelope, delay).await,
         }
     }

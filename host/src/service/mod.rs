@@ -5,41 +5,32 @@
 //! `WorkQueue` and `ModuleStore` seams), the module registry and the
 //! settings, and turns each work message into store writes and new messages.
 
-mod activation;
+mod driver;
 mod handler;
+mod modules;
+mod queries;
+mod resume;
+mod runs;
 mod steps;
 pub mod worker;
 
 pub use handler::Handled;
+pub use modules::StagedUpload;
 
-use crate::config::Limits;
+use crate::backend::Backends;
+use crate::backend::{QueueError, WorkQueue};
+use crate::backend::{StateStore, StoreError};
+use crate::config::{Limits, RpcMode};
 use crate::engine::WeftEngine;
-use crate::engine::loader::ComponentLoader;
+use crate::engine::prepared::Prepared;
 use crate::model::{
-    AttemptRecord, Clock, Envelope, ErrorInfo, Lease, LogLine, Millis, ModuleKind, ModuleVersion,
-    RunId, RunRecord, RunStatus, StepRecord, SystemClock, WorkMessage,
+    AttemptRecord, Clock, Envelope, Millis, RunStatus, StepRecord, SystemClock, WorkMessage,
 };
-use crate::modules::ModuleStore;
-use crate::modules::registry::{DeployError, Registry};
-use crate::queue::{QueueError, WorkQueue};
-use crate::replay::WorkflowRuntime;
-use crate::rpc::RpcRuntime;
-use crate::store::sqlite::{Durability, QueueSettings, SqliteBackend};
-use crate::store::{RunQuery, StateStore, StoreError};
-use std::path::PathBuf;
+use crate::registry::loader::ComponentLoader;
+use crate::registry::{DeployError, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-
-/// Where RPC steps execute.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RpcMode {
-    /// In the process that replays the workflow, inside the activation:
-    /// no queue round trip per step. Used when no worker fleet is configured.
-    Inline,
-    /// On whichever worker receives the step's message from the queue.
-    Queued,
-}
 
 /// How the service behaves; see the README's configuration table.
 #[derive(Clone)]
@@ -88,64 +79,6 @@ impl Settings {
             start_locally: false,
             clock: Arc::new(SystemClock),
         }
-    }
-}
-
-/// The storage a service runs on.
-#[derive(Clone)]
-pub struct Backends {
-    pub state: Arc<dyn StateStore>,
-    pub queue: Arc<dyn WorkQueue>,
-    pub modules: Arc<dyn ModuleStore>,
-    /// Where precompiled artifacts are cached on local disk.
-    pub artifact_dir: PathBuf,
-}
-
-impl Backends {
-    /// The embedded backend in `data_dir`.
-    pub fn embedded(data_dir: &std::path::Path, queue: QueueSettings) -> Result<Self, StoreError> {
-        Self::embedded_with(data_dir, queue, Durability::Fsync)
-    }
-
-    /// The embedded backend with a choice of [`Durability`].
-    pub fn embedded_with(
-        data_dir: &std::path::Path,
-        queue: QueueSettings,
-        durability: Durability,
-    ) -> Result<Self, StoreError> {
-        let db = Arc::new(SqliteBackend::open_with(data_dir, queue, durability)?);
-        Ok(Self {
-            state: db.clone(),
-            queue: db.clone(),
-            modules: db,
-            artifact_dir: data_dir.join("cache"),
-        })
-    }
-}
-
-impl Backends {
-    /// The AWS backend: DynamoDB, SQS and S3 as `settings` name them.
-    pub async fn aws(
-        clients: &crate::aws::AwsClients,
-        settings: &crate::aws::AwsSettings,
-    ) -> Result<Self, QueueError> {
-        let queue = crate::queue::sqs::SqsQueue::connect(clients.sqs.clone(), settings).await?;
-        let cache = std::env::var("WEFT_CACHE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| std::env::temp_dir().join("weft-cache"));
-        Ok(Self {
-            state: Arc::new(crate::store::dynamo::DynamoStore::new(
-                clients.dynamo.clone(),
-                settings,
-            )),
-            queue: Arc::new(queue),
-            modules: Arc::new(crate::modules::aws::AwsModuleStore::new(
-                clients.dynamo.clone(),
-                clients.s3.clone(),
-                settings,
-            )),
-            artifact_dir: cache,
-        })
     }
 }
 
@@ -198,7 +131,6 @@ pub struct Weft {
     /// Signalled whenever this process finishes a run, so waiters wake at once.
     pub(crate) finished: Notify,
 }
-
 impl Weft {
     pub fn new(
         backends: Backends,
@@ -212,15 +144,15 @@ impl Weft {
             backends.modules.clone(),
             backends.artifact_dir.clone(),
         );
-        let workflows =
-            WorkflowRuntime::new(&engine.engine).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let rpcs = RpcRuntime::new(&engine.engine).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let workflows = Prepared::new(&engine.engine).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let rpcs = Prepared::new(&engine.engine).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let registry = Registry::new(
             backends.modules,
             loader,
             workflows,
             rpcs,
             limits.max_module_bytes,
+            settings.clock.clone(),
         );
         Ok(Arc::new(Self {
             state: backends.state,
@@ -257,222 +189,6 @@ impl Weft {
         &self.registry
     }
 
-    /// Validates and stores a module as the newest version of `name`.
-    pub async fn deploy(&self, name: &str, bytes: Vec<u8>) -> Result<ModuleVersion, ServiceError> {
-        self.deploy_with_hosts(name, bytes, &[]).await
-    }
-
-    /// [`Weft::deploy`] for an RPC module allowed to reach `allowed_hosts`.
-    pub async fn deploy_with_hosts(
-        &self,
-        name: &str,
-        bytes: Vec<u8>,
-        allowed_hosts: &[String],
-    ) -> Result<ModuleVersion, ServiceError> {
-        Ok(self.registry.deploy(name, bytes, allowed_hosts).await?)
-    }
-
-    /// Starts a run of the newest version of `workflow`, pinned to that
-    /// version's digest for its whole life.
-    pub async fn start_run(
-        self: &Arc<Self>,
-        workflow: &str,
-        input: &str,
-    ) -> Result<RunId, ServiceError> {
-        self.start_run_with(workflow, input, StartOptions::default())
-            .await
-    }
-
-    /// [`Weft::start_run`] with options.
-    pub async fn start_run_with(
-        self: &Arc<Self>,
-        workflow: &str,
-        input: &str,
-        options: StartOptions,
-    ) -> Result<RunId, ServiceError> {
-        if let Err(e) = crate::replay::check_payload(&self.limits, "the run input", input) {
-            return Err(if e.code == "payload_too_large" {
-                ServiceError::PayloadTooLarge(e.message)
-            } else {
-                ServiceError::InvalidInput(e.message)
-            });
-        }
-        let version = self
-            .registry
-            .store()
-            .latest(workflow)
-            .await?
-            .ok_or_else(|| ServiceError::UnknownWorkflow(workflow.to_string()))?;
-        if version.kind != ModuleKind::Workflow {
-            return Err(ServiceError::NotAWorkflow(workflow.to_string()));
-        }
-        let now = self.now();
-        let run = RunRecord {
-            id: RunId::generate(),
-            workflow: workflow.to_string(),
-            module_digest: version.digest,
-            status: RunStatus::Running,
-            input: input.to_string(),
-            output: None,
-            error: None,
-            created_at: now,
-            updated_at: now,
-            version: 0,
-            lease: self.settings.start_locally.then(|| Lease {
-                owner: self.settings.worker_id.clone(),
-                expires_at: now + self.settings.run_lease.as_millis() as u64,
-            }),
-            step_names: Default::default(),
-            wake_at: None,
-            deadline: options.timeout.map(|t| now + t.as_millis() as u64),
-        };
-        self.state.create_run(&run).await?;
-        let resume = WorkMessage::Resume {
-            run_id: run.id.clone(),
-        };
-        if self.settings.start_locally {
-            self.spawn_first_activation(run.clone());
-        } else {
-            self.send(resume.clone(), None).await?;
-        }
-        if let Some(deadline) = run.deadline {
-            // Wakes the run at its deadline even if it is waiting on
-            // something slower, so it fails on time.
-            self.send(resume, Some(deadline)).await?;
-        }
-        Ok(run.id)
-    }
-
-    /// Activates a run created already leased to this process. If that
-    /// cannot finish, the run goes back to the queue like any other.
-    fn spawn_first_activation(self: &Arc<Self>, run: RunRecord) {
-        let svc = Arc::clone(self);
-        tokio::spawn(async move {
-            let id = run.id.clone();
-            let delay = match svc.activate_leased(run).await {
-                Ok(Handled::Done) => return,
-                Ok(Handled::Requeue(delay)) => delay,
-                Err(e) => {
-                    tracing::warn!(run = %id, "first activation failed, queueing the run: {e}");
-                    svc.release_lease(&id).await;
-                    Duration::ZERO
-                }
-            };
-            let at = (!delay.is_zero()).then(|| svc.now() + delay.as_millis() as u64);
-            if let Err(e) = svc
-                .send(WorkMessage::Resume { run_id: id.clone() }, at)
-                .await
-            {
-                // The recovery sweep re-drives it.
-                tracing::warn!(run = %id, "cannot queue the run: {e}");
-            }
-        });
-    }
-
-    /// Cancels a running run: it ends `cancelled` at once, whatever it is
-    /// waiting on. Step results that arrive later are recorded but do not
-    /// resume it. Fails with [`ServiceError::NotRunning`] if it already ended.
-    pub async fn cancel(&self, id: &RunId, reason: &str) -> Result<RunRecord, ServiceError> {
-        let error = ErrorInfo::new("cancelled", reason);
-        for _ in 0..10 {
-            let mut run = self.run(id).await?;
-            if run.status.is_terminal() {
-                return Err(ServiceError::NotRunning {
-                    id: id.to_string(),
-                    status: run.status,
-                });
-            }
-            let expected = run.version;
-            run.status = RunStatus::Cancelled;
-            run.error = Some(error.clone());
-            run.lease = None;
-            run.wake_at = None;
-            run.updated_at = self.now();
-            let write = crate::store::StateWrite {
-                run: Some(crate::store::RunWrite {
-                    record: run.clone(),
-                    expected_version: expected,
-                }),
-                ..Default::default()
-            };
-            match self.state.commit(write).await {
-                Ok(()) => {
-                    self.finished.notify_waiters();
-                    run.version = expected + 1;
-                    return Ok(run);
-                }
-                // An activation wrote first; look again. (It will lose its
-                // next write once we are through.)
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Conflict(format!("run {id} kept changing while being cancelled")).into())
-    }
-
-    /// The step a running run is waiting on (its last, unfinished step), so
-    /// an operator can see why it has not finished.
-    pub async fn waiting_on(&self, run: &RunRecord) -> Result<Option<StepRecord>, ServiceError> {
-        let Some(last) = run
-            .step_names
-            .last()
-            .filter(|_| run.status == RunStatus::Running)
-        else {
-            return Ok(None);
-        };
-        let step = self.state.get_step(&run.id, last).await?;
-        Ok(step.filter(|s| !s.status.is_final()))
-    }
-
-    pub async fn run(&self, id: &RunId) -> Result<RunRecord, ServiceError> {
-        self.state
-            .get_run(id)
-            .await?
-            .ok_or_else(|| ServiceError::UnknownRun(id.to_string()))
-    }
-
-    pub async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, ServiceError> {
-        Ok(self.state.list_runs(query).await?)
-    }
-
-    /// A run's steps in journal order, each with its attempts.
-    pub async fn steps(&self, id: &RunId) -> Result<Vec<StepView>, ServiceError> {
-        let run = self.run(id).await?;
-        let steps = self.state.get_steps(&run.id, &run.step_names).await?;
-        let mut out = Vec::with_capacity(steps.len());
-        for step in steps {
-            let attempts = self
-                .state
-                .list_attempts(&StepRecord::key(&step.run_id, &step.name))
-                .await?;
-            out.push(StepView { step, attempts });
-        }
-        Ok(out)
-    }
-
-    pub async fn logs(&self, id: &RunId) -> Result<Vec<LogLine>, ServiceError> {
-        self.run(id).await?;
-        Ok(self.state.list_logs(id).await?)
-    }
-
-    /// Waits up to `timeout` for the run to finish; returns it either way.
-    pub async fn wait_for(&self, id: &RunId, timeout: Duration) -> Result<RunRecord, ServiceError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut poll = Duration::from_millis(20);
-        loop {
-            let notified = self.finished.notified();
-            let run = self.run(id).await?;
-            let now = tokio::time::Instant::now();
-            if run.status.is_terminal() || now >= deadline {
-                return Ok(run);
-            }
-            // Runs finished by another process are only seen by polling.
-            let nap = poll.min(deadline - now);
-            let _ = tokio::time::timeout(nap, notified).await;
-            poll = (poll * 2).min(Duration::from_millis(500));
-        }
-    }
-
     /// Sends a work message, to be handled no sooner than `at` (epoch ms).
     pub(crate) async fn send(
         &self,
@@ -488,38 +204,5 @@ impl Weft {
             not_before: at.filter(|at| *at > now),
         };
         self.queue.send(&envelope, delay).await
-    }
-
-    /// Fails a run that cannot make progress, unless it already finished.
-    pub(crate) async fn fail_run(&self, id: &RunId, error: ErrorInfo) -> Result<(), ServiceError> {
-        for _ in 0..5 {
-            let Some(mut run) = self.state.get_run(id).await? else {
-                return Ok(());
-            };
-            if run.status.is_terminal() {
-                return Ok(());
-            }
-            let expected = run.version;
-            run.status = RunStatus::Failed;
-            run.error = Some(error.clone());
-            run.lease = None;
-            run.updated_at = self.now();
-            let write = crate::store::StateWrite {
-                run: Some(crate::store::RunWrite {
-                    record: run,
-                    expected_version: expected,
-                }),
-                ..Default::default()
-            };
-            match self.state.commit(write).await {
-                Ok(()) => {
-                    self.finished.notify_waiters();
-                    return Ok(());
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Conflict(format!("run {id} kept changing while being failed")).into())
     }
 }

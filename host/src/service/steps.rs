@@ -7,12 +7,12 @@
 
 use super::handler::Handled;
 use super::{ServiceError, Weft};
+use crate::backend::{StateWrite, StepExpect, StepWrite, StoreError};
 use crate::model::{
     AttemptRecord, ErrorCode, ErrorInfo, Lease, Millis, ModuleKind, RunId, StepOutcome, StepRecord,
     StepStatus, WorkMessage,
 };
 use crate::rpc::{self, RpcCall, split_rpc_name};
-use crate::store::{StateWrite, StepExpect, StepWrite, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use std::time::Duration;
 #[derive(Debug)]
 pub(crate) enum AttemptResult {
     /// The step has its final outcome.
-    Final(StepRecord),
+    Finished(StepRecord),
     /// The attempt failed; the next is due at this time.
     RetryAt(StepRecord, Millis),
     /// Another worker holds a live lease on the step.
@@ -37,9 +37,8 @@ impl Weft {
     ) -> Result<AttemptResult, StoreError> {
         let now = self.now();
         if step.status.is_final() {
-            return Ok(AttemptResult::Final(step.clone()));
+            return Ok(AttemptResult::Finished(step.clone()));
         }
-        let key = StepRecord::key(&step.run_id, &step.name);
         let mut history = Vec::new();
         if step.status == StepStatus::Running {
             match &step.lease {
@@ -50,17 +49,17 @@ impl Weft {
                         ErrorCode::WorkerLost,
                         "the worker executing this attempt stopped before recording it",
                     );
-                    history.push(AttemptRecord {
-                        step_id: key.clone(),
-                        attempt: step.attempt_count,
-                        status: StepStatus::Failed,
-                        error: Some(lost.clone()),
-                        started_at: step.updated_at,
-                        ended_at: Some(now),
-                    });
+                    let lost = Err(lost);
+                    history.push(AttemptRecord::ended(
+                        step,
+                        step.attempt_count,
+                        &lost,
+                        step.updated_at,
+                        now,
+                    ));
                     if !step.options.retry.allows_retry_after(step.attempt_count) {
                         let mut done = step.clone();
-                        done.finish(Err(lost), now);
+                        done.finish(lost, now);
                         return self.record_attempt(step, done, history, None).await;
                     }
                 }
@@ -122,43 +121,19 @@ impl Weft {
         &self,
         claimed: StepRecord,
     ) -> Result<AttemptResult, StoreError> {
-        let key = StepRecord::key(&claimed.run_id, &claimed.name);
         let attempt = claimed.attempt_count;
         let timeout = self.rpc_timeout(&claimed);
-        let now = claimed.updated_at;
-        let started = now;
+        let started = claimed.updated_at;
         let outcome = self.call_rpc(&claimed, attempt, timeout).await;
         let ended = self.now();
-        let record = AttemptRecord {
-            step_id: key,
-            attempt,
-            status: if outcome.is_ok() {
-                StepStatus::Succeeded
-            } else {
-                StepStatus::Failed
-            },
-            error: outcome.as_ref().err().cloned(),
-            started_at: started,
-            ended_at: Some(ended),
-        };
+        let record = AttemptRecord::ended(&claimed, attempt, &outcome, started, ended);
+        let retry_at =
+            claimed
+                .options
+                .retry
+                .next_attempt_at(attempt, &outcome, ended, rand::random::<f64>());
         let mut next = claimed.clone();
-        next.updated_at = ended;
-        let retry_at = match &outcome {
-            Err(e) if rpc::is_retryable(e) && next.options.retry.allows_retry_after(attempt) => {
-                let delay = next.options.retry.delay(attempt, rand::random::<f64>());
-                Some(ended + delay.as_millis() as u64)
-            }
-            _ => None,
-        };
-        match (retry_at, outcome) {
-            (Some(at), Err(e)) => {
-                next.status = StepStatus::Scheduled;
-                next.error = Some(e);
-                next.wake_at = Some(at);
-                next.lease = None;
-            }
-            (_, outcome) => next.finish(outcome, ended),
-        }
+        next.end_attempt(outcome, retry_at, ended);
         self.record_attempt(&claimed, next, vec![record], retry_at)
             .await
     }
@@ -185,7 +160,7 @@ impl Weft {
         match self.state.commit(write.clone()).await {
             Ok(()) => Ok(match retry_at {
                 Some(at) => AttemptResult::RetryAt(next, at),
-                None => AttemptResult::Final(next),
+                None => AttemptResult::Finished(next),
             }),
             // Our lease expired and another worker took the step over.
             Err(StoreError::Conflict(_)) => Ok(AttemptResult::Gone),
@@ -200,7 +175,7 @@ impl Weft {
                 let mut write = write;
                 write.steps[0].record = failed.clone();
                 self.state.commit(write).await?;
-                Ok(AttemptResult::Final(failed))
+                Ok(AttemptResult::Finished(failed))
             }
             Err(e) => Err(e),
         }
@@ -223,7 +198,7 @@ impl Weft {
                 ));
             }
             Ok(None) => return unknown(format!("no RPC module named {module:?} is deployed")),
-            Err(e) => return Err(ErrorInfo::new("store_unavailable", e.to_string())),
+            Err(e) => return Err(ErrorInfo::host(ErrorCode::StoreUnavailable, e.to_string())),
         };
         let pre = match self.registry.rpc(&version.digest).await {
             Ok(pre) => pre,
@@ -250,7 +225,7 @@ impl Weft {
             run_id: run_id.clone(),
         };
         match self.resume(run_id).await {
-            Ok(Handled::Done) => Ok(()),
+            Ok(Handled::Settled) => Ok(()),
             Ok(Handled::Requeue(delay)) => {
                 let at = self.now() + delay.as_millis() as u64;
                 Ok(self.send(resume, Some(at)).await?)
@@ -270,18 +245,18 @@ impl Weft {
     ) -> Result<Handled, ServiceError> {
         let Some(step) = self.state.get_step(run_id, name).await? else {
             tracing::warn!(run = %run_id, step = name, "dropping a message for an unknown step");
-            return Ok(Handled::Done);
+            return Ok(Handled::Settled);
         };
         if step.status.is_final() {
-            return Ok(Handled::Done);
+            return Ok(Handled::Settled);
         }
         match self.state.get_run(run_id).await? {
-            Some(run) if run.status.is_terminal() => return Ok(Handled::Done),
-            None => return Ok(Handled::Done),
+            Some(run) if run.status.is_terminal() => return Ok(Handled::Settled),
+            None => return Ok(Handled::Settled),
             Some(_) => {}
         }
         match self.execute_attempt(&step).await? {
-            AttemptResult::Final(_) => self.continue_run(run_id).await?,
+            AttemptResult::Finished(_) => self.continue_run(run_id).await?,
             AttemptResult::RetryAt(next, at) => {
                 let message = WorkMessage::ExecuteStep {
                     run_id: run_id.clone(),
@@ -298,6 +273,6 @@ impl Weft {
             }
             AttemptResult::Gone => {}
         }
-        Ok(Handled::Done)
+        Ok(Handled::Settled)
     }
 }

@@ -3,9 +3,9 @@
 //! periodically re-drive runs that lost their messages.
 
 use super::Weft;
+use crate::backend::Delivery;
+use crate::backend::RunQuery;
 use crate::model::{RunStatus, WorkMessage};
-use crate::queue::Delivery;
-use crate::store::RunQuery;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;

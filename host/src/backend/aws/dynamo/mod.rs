@@ -1,0 +1,704 @@
+//! The AWS backend's `StateStore`: DynamoDB, in the seed's layout.
+//!
+//! - Every transition is a conditional write; multi-item transitions are
+//!   one `TransactWriteItems`, single-item ones a plain conditional write
+//!   (half the write units).
+//! - Replay reads the run with a consistent `GetItem` and its steps by key
+//!   with a consistent `BatchGetItem`, in the order the run's `stepNames`
+//!   journal index gives; the `runId-index` GSI is only used for display.
+//! - Items over DynamoDB's 400 KB limit are refused with
+//!   [`StoreError::TooLarge`] before they are sent.
+
+pub mod items;
+
+use crate::backend::aws::AwsSettings;
+use crate::backend::aws::store_error;
+use crate::backend::{
+    RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError,
+};
+use crate::model::{AttemptRecord, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
+};
+use items::{Item, check_size, n, s};
+use std::collections::HashMap;
+
+/// Items per `TransactWriteItems` (DynamoDB's limit).
+const MAX_TRANSACTION_ITEMS: usize = 100;
+/// Keys per `BatchGetItem`.
+const MAX_BATCH_GET: usize = 100;
+/// Items per `BatchWriteItem`.
+const MAX_BATCH_WRITE: usize = 25;
+
+/// Runs, steps, attempts and logs in DynamoDB.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    runs: String,
+    steps: String,
+    history: String,
+    logs: String,
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Backend(format!("cannot build DynamoDB request: {e}"))
+}
+
+/// One conditional write, ready for either a plain call or a transaction.
+enum Write {
+    Put {
+        table: String,
+        item: Item,
+        condition: Option<String>,
+        names: HashMap<String, String>,
+        values: HashMap<String, AttributeValue>,
+    },
+    Update {
+        table: String,
+        key: Item,
+        expression: String,
+        condition: String,
+        names: HashMap<String, String>,
+        values: HashMap<String, AttributeValue>,
+    },
+}
+
+impl Write {
+    fn into_transact(self) -> Result<TransactWriteItem, StoreError> {
+        Ok(match self {
+            Write::Put {
+                table,
+                item,
+                condition,
+                names,
+                values,
+            } => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(item))
+                        .set_condition_expression(condition)
+                        .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                        .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+            Write::Update {
+                table,
+                key,
+                expression,
+                condition,
+                names,
+                values,
+            } => TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(table)
+                        .set_key(Some(key))
+                        .update_expression(expression)
+                        .condition_expression(condition)
+                        .set_expression_attribute_names(Some(names))
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+        })
+    }
+}
+
+impl DynamoStore {
+    /// Up to `limit` runs in `status` (newest first by the `status-index`
+    /// GSI), filtered by workflow if the query names one.
+    async fn list_runs_in(
+        &self,
+        status: RunStatus,
+        query: &RunQuery,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut runs = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            // The status-index GSI keeps listing (and the recovery sweep)
+            // proportional to the runs in that status, not the table.
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.runs)
+                .index_name("status-index")
+                .key_condition_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start);
+            if let Some(w) = &query.workflow {
+                request = request
+                    .filter_expression("workflow = :workflow")
+                    .expression_attribute_values(":workflow", s(w));
+            }
+            let out = request.send().await.map_err(store_error)?;
+            for item in out.items() {
+                runs.push(items::run_from(item)?);
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() || runs.len() >= limit {
+                break;
+            }
+        }
+        Ok(runs)
+    }
+
+    pub fn new(client: Client, settings: &AwsSettings) -> Self {
+        Self {
+            client,
+            runs: settings.runs_table.clone(),
+            steps: settings.steps_table.clone(),
+            history: settings.history_table.clone(),
+            logs: settings.logs_table.clone(),
+        }
+    }
+
+    /// The update of a run's mutable fields, guarded by its version. The
+    /// pinned fields (workflow, module digest, input, creation time) are
+    /// never written after creation.
+    fn run_update(&self, w: &RunWrite) -> Write {
+        let r = &w.record;
+        let mut set = vec![
+            "#status = :status",
+            "#updatedAt = :updatedAt",
+            "#version = :newVersion",
+            "#stepNames = :stepNames",
+        ];
+        let mut remove = Vec::new();
+        let mut values = HashMap::from([
+            (":status".to_string(), s(r.status.as_str())),
+            (":updatedAt".to_string(), n(r.updated_at)),
+            (":newVersion".to_string(), n(w.expected_version + 1)),
+            (":stepNames".to_string(), items::step_names(&r.step_names)),
+            (":expected".to_string(), n(w.expected_version)),
+        ]);
+        match &r.output {
+            Some(o) => {
+                set.push("#output = :output");
+                values.insert(":output".into(), s(o));
+            }
+            None => remove.push("#output"),
+        }
+        match &r.error {
+            Some(e) => {
+                set.push("#error = :error");
+                values.insert(":error".into(), items::error_value(e));
+            }
+            None => remove.push("#error"),
+        }
+        match r.wake_at {
+            Some(at) => {
+                set.push("#wakeAt = :wakeAt");
+                values.insert(":wakeAt".into(), n(at));
+            }
+            None => remove.push("#wakeAt"),
+        }
+        match &r.lease {
+            Some(l) => {
+                set.push("#leaseOwner = :leaseOwner");
+                set.push("#leaseExpiresAt = :leaseExpiresAt");
+                values.insert(":leaseOwner".into(), s(&l.owner));
+                values.insert(":leaseExpiresAt".into(), n(l.expires_at));
+            }
+            None => remove.extend(["#leaseOwner", "#leaseExpiresAt"]),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let names = [
+            "status",
+            "updatedAt",
+            "version",
+            "stepNames",
+            "output",
+            "error",
+            "leaseOwner",
+            "leaseExpiresAt",
+            "wakeAt",
+        ]
+        .into_iter()
+        .map(|a| (format!("#{a}"), a.to_string()))
+        .collect();
+        Write::Update {
+            table: self.runs.clone(),
+            key: Item::from([("id".into(), s(r.id.as_str()))]),
+            expression,
+            condition: "#version = :expected".into(),
+            names,
+            values,
+        }
+    }
+
+    fn step_put(&self, w: &StepWrite) -> Result<Write, StoreError> {
+        let item = items::step_item(&w.record);
+        check_size(&item, || {
+            format!("step `{}` of run {}", w.record.name, w.record.run_id)
+        })?;
+        let (condition, names, values) = match w.expect {
+            StepExpect::Absent => (
+                "attribute_not_exists(runStepKey)".to_string(),
+                HashMap::new(),
+                HashMap::new(),
+            ),
+            StepExpect::State {
+                status,
+                attempt_count,
+            } => (
+                "#status = :expectedStatus AND attemptCount = :expectedAttempts".to_string(),
+                HashMap::from([("#status".to_string(), "status".to_string())]),
+                HashMap::from([
+                    (":expectedStatus".to_string(), s(status.as_str())),
+                    (":expectedAttempts".to_string(), n(attempt_count)),
+                ]),
+            ),
+        };
+        Ok(Write::Put {
+            table: self.steps.clone(),
+            item,
+            condition: Some(condition),
+            names,
+            values,
+        })
+    }
+
+    fn plain_put(table: &str, item: Item) -> Write {
+        Write::Put {
+            table: table.to_string(),
+            item,
+            condition: None,
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    /// Executes one write on its own (cheaper than a transaction).
+    async fn write_one(&self, write: Write) -> Result<(), StoreError> {
+        let conflict = |code: Option<&str>| code == Some("ConditionalCheckFailedException");
+        match write {
+            Write::Put {
+                table,
+                item,
+                condition,
+                names,
+                values,
+            } => {
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                    .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) if conflict(e.as_service_error().and_then(|s| s.code())) => {
+                        Err(StoreError::Conflict("the item changed first".into()))
+                    }
+                    Err(e) => Err(store_error(e)),
+                }
+            }
+            Write::Update {
+                table,
+                key,
+                expression,
+                condition,
+                names,
+                values,
+            } => {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(table)
+                    .set_key(Some(key))
+                    .update_expression(expression)
+                    .condition_expression(condition)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) if conflict(e.as_service_error().and_then(|s| s.code())) => Err(
+                        StoreError::Conflict("the run changed first (stale version)".into()),
+                    ),
+                    Err(e) => Err(store_error(e)),
+                }
+            }
+        }
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let items = writes
+            .into_iter()
+            .map(Write::into_transact)
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let reasons: Vec<String> = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
+                        .cancellation_reasons()
+                        .iter()
+                        .filter_map(|r| r.code().map(str::to_string))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let lost_race = reasons
+                    .iter()
+                    .any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict");
+                if lost_race {
+                    Err(StoreError::Conflict(format!(
+                        "a condition failed: {reasons:?}"
+                    )))
+                } else {
+                    Err(store_error(e))
+                }
+            }
+        }
+    }
+
+    /// Writes unconditional items in batches of 25, retrying unprocessed ones.
+    async fn batch_put(&self, table: &str, items: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in items.chunks(MAX_BATCH_WRITE) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .map_err(build_err)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for _ in 0..8 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, requests)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                requests = out
+                    .unprocessed_items()
+                    .and_then(|u| u.get(table))
+                    .cloned()
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// All pages of a query.
+    async fn query_all(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        condition: &str,
+        values: HashMap<String, AttributeValue>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(table)
+                .set_index_name(index.map(str::to_string))
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .consistent_read(consistent)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            out.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for DynamoStore {
+    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let item = items::run_item(run);
+        check_size(&item, || format!("run {}", run.id))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.runs)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict(format!(
+                    "run {} already exists",
+                    run.id
+                )))
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn get_run(&self, id: &RunId) -> Result<Option<RunRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.runs)
+            .key("id", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item().map(items::run_from).transpose()
+    }
+
+    async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
+        let limit = if query.limit == 0 { 100 } else { query.limit };
+        let mut runs = match query.status {
+            Some(status) => self.list_runs_in(status, query, limit).await?,
+            // Newest first across statuses: the newest `limit` of each
+            // status's index partition hold the newest `limit` overall. (A
+            // table scan would return an arbitrary `limit`, not the newest.)
+            None => {
+                let mut all = Vec::new();
+                for status in RunStatus::ALL {
+                    all.extend(self.list_runs_in(status, query, limit).await?);
+                }
+                all
+            }
+        };
+        runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn acquire_run_lease(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: Millis,
+        ttl_ms: u64,
+    ) -> Result<RunRecord, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.runs)
+            .key("id", s(id.as_str()))
+            .update_expression(
+                "SET leaseOwner = :owner, leaseExpiresAt = :expires, #version = #version + :one, updatedAt = :now",
+            )
+            .condition_expression(
+                "attribute_exists(id) AND #status = :running AND \
+                 (attribute_not_exists(leaseOwner) OR leaseExpiresAt <= :now)",
+            )
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":expires", n(now + ttl_ms))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":running", s("running"))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes()
+                .map(items::run_from)
+                .transpose()?
+                .ok_or_else(|| StoreError::Backend("lease update returned no item".into())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                match self.get_run(id).await? {
+                    None => Err(StoreError::NotFound(format!("run {id}"))),
+                    Some(run) if run.status.is_terminal() => Err(StoreError::Conflict(format!(
+                        "run {id} is {}",
+                        run.status.as_str()
+                    ))),
+                    Some(run) => Err(StoreError::Conflict(format!(
+                        "run {id} is leased by {}",
+                        run.lease.map(|l| l.owner).unwrap_or_default()
+                    ))),
+                }
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn commit(&self, write: StateWrite) -> Result<(), StoreError> {
+        let mut conditional = Vec::new();
+        if let Some(run) = &write.run {
+            conditional.push(self.run_update(run));
+        }
+        for step in &write.steps {
+            conditional.push(self.step_put(step)?);
+        }
+        let attempts: Vec<Write> = write
+            .attempts
+            .iter()
+            .map(|a| Self::plain_put(&self.history, items::attempt_item(a)))
+            .collect();
+        let log_items: Vec<Item> = write
+            .logs
+            .iter()
+            .map(|(run, l)| items::log_item(run, l))
+            .collect();
+
+        let mut writes = conditional;
+        writes.extend(attempts);
+        // Logs ride in the transaction when there is room; otherwise they
+        // follow it (their keys are deterministic, so a retry rewrites them).
+        let logs_fit = writes.len() + log_items.len() <= MAX_TRANSACTION_ITEMS;
+        let mut trailing_logs = Vec::new();
+        if logs_fit {
+            writes.extend(
+                log_items
+                    .into_iter()
+                    .map(|i| Self::plain_put(&self.logs, i)),
+            );
+        } else {
+            trailing_logs = log_items;
+        }
+        match writes.len() {
+            0 => {}
+            1 => self.write_one(writes.remove(0)).await?,
+            _ => self.transact(writes).await?,
+        }
+        if !trailing_logs.is_empty() {
+            self.batch_put(&self.logs, trailing_logs).await?;
+        }
+        Ok(())
+    }
+
+    async fn get_step(&self, run_id: &RunId, name: &str) -> Result<Option<StepRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.steps)
+            .key("runStepKey", s(StepRecord::key(run_id, name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item().map(items::step_from).transpose()
+    }
+
+    async fn get_steps(
+        &self,
+        run_id: &RunId,
+        names: &[String],
+    ) -> Result<Vec<StepRecord>, StoreError> {
+        let mut found: HashMap<String, StepRecord> = HashMap::with_capacity(names.len());
+        for chunk in names.chunks(MAX_BATCH_GET) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|name| Item::from([("runStepKey".into(), s(StepRecord::key(run_id, name)))]))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?,
+            );
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.steps, request)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.steps))
+                    .into_iter()
+                    .flatten()
+                {
+                    let step = items::step_from(item)?;
+                    found.insert(step.name.clone(), step);
+                }
+                pending = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.steps))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+                if pending.is_some() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }
+        Ok(names.iter().filter_map(|name| found.remove(name)).collect())
+    }
+
+    async fn list_steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>, StoreError> {
+        let values = HashMap::from([(":run".to_string(), s(run_id.as_str()))]);
+        let items = self
+            .query_all(
+                &self.steps,
+                Some("runId-index"),
+                "runId = :run",
+                values,
+                false,
+            )
+            .await?;
+        let mut steps = items
+            .iter()
+            .map(items::step_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        steps.sort_by_key(|s| s.seq);
+        Ok(steps)
+    }
+
+    async fn list_attempts(&self, step_key: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        let values = HashMap::from([(":step".to_string(), s(step_key))]);
+        let items = self
+            .query_all(&self.history, None, "stepId = :step", values, true)
+            .await?;
+        items.iter().map(items::attempt_from).collect()
+    }
+
+    async fn list_logs(&self, run_id: &RunId) -> Result<Vec<LogLine>, StoreError> {
+        let values = HashMap::from([(":run".to_string(), s(run_id.as_str()))]);
+        let items = self
+            .query_all(&self.logs, None, "runId = :run", values, true)
+            .await?;
+        items.iter().map(items::log_from).collect()
+    }
+}

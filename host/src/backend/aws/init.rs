@@ -1,0 +1,341 @@
+//! `weft aws init`: creates every table, queue and bucket Weft needs, on
+//! whatever `AWS_ENDPOINT` points at. Idempotent: existing resources are
+//! reported and left alone.
+
+use super::{AwsClients, AwsSettings};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use std::fmt;
+use std::time::Duration;
+
+/// What `init` did to one resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provisioned {
+    pub kind: &'static str,
+    pub name: String,
+    pub created: bool,
+}
+
+impl fmt::Display for Provisioned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.created { "created" } else { "exists " };
+        write!(f, "{what} {:<6} {}", self.kind, self.name)
+    }
+}
+
+/// Queue tuning applied when the queues are created.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueOptions {
+    pub visibility_timeout: Duration,
+    /// Receives before SQS moves a message to the dead-letter queue.
+    pub max_receives: u32,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        Self {
+            visibility_timeout: Duration::from_secs(60),
+            max_receives: 5,
+        }
+    }
+}
+
+/// An attribute used as a key: its name and type.
+type KeyAttr = (&'static str, ScalarAttributeType);
+
+struct IndexSpec {
+    name: &'static str,
+    hash: KeyAttr,
+    range: Option<KeyAttr>,
+}
+
+struct TableSpec {
+    name: String,
+    hash: KeyAttr,
+    range: Option<KeyAttr>,
+    index: Option<IndexSpec>,
+}
+
+fn tables(s: &AwsSettings) -> Vec<TableSpec> {
+    use ScalarAttributeType::{N, S};
+    vec![
+        TableSpec {
+            name: s.runs_table.clone(),
+            hash: ("id", S),
+            range: None,
+            index: Some(IndexSpec {
+                name: "status-index",
+                hash: ("status", S),
+                range: Some(("createdAt", N)),
+            }),
+        },
+        TableSpec {
+            name: s.steps_table.clone(),
+            hash: ("runStepKey", S),
+            range: None,
+            index: Some(IndexSpec {
+                name: "runId-index",
+                hash: ("runId", S),
+                range: None,
+            }),
+        },
+        TableSpec {
+            name: s.history_table.clone(),
+            hash: ("stepId", S),
+            range: Some(("attemptCount", N)),
+            index: None,
+        },
+        TableSpec {
+            name: s.logs_table.clone(),
+            hash: ("runId", S),
+            range: Some(("seq", N)),
+            index: None,
+        },
+        TableSpec {
+            name: s.modules_table.clone(),
+            hash: ("name", S),
+            range: Some(("version", N)),
+            index: None,
+        },
+    ]
+}
+
+fn key(name: &str, kind: KeyType) -> anyhow::Result<KeySchemaElement> {
+    Ok(KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()?)
+}
+
+fn attr(name: &str, kind: ScalarAttributeType) -> anyhow::Result<AttributeDefinition> {
+    Ok(AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()?)
+}
+
+async fn create_table(clients: &AwsClients, spec: TableSpec) -> anyhow::Result<Provisioned> {
+    let mut attrs = vec![attr(spec.hash.0, spec.hash.1.clone())?];
+    let mut schema = vec![key(spec.hash.0, KeyType::Hash)?];
+    if let Some((name, kind)) = &spec.range {
+        attrs.push(attr(name, kind.clone())?);
+        schema.push(key(name, KeyType::Range)?);
+    }
+    let mut request = clients
+        .dynamo
+        .create_table()
+        .table_name(&spec.name)
+        .billing_mode(BillingMode::PayPerRequest);
+    if let Some(index) = &spec.index {
+        let (hash, hash_kind) = &index.hash;
+        attrs.push(attr(hash, hash_kind.clone())?);
+        let mut index_schema = vec![key(hash, KeyType::Hash)?];
+        if let Some((name, kind)) = &index.range {
+            attrs.push(attr(name, kind.clone())?);
+            index_schema.push(key(name, KeyType::Range)?);
+        }
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .set_key_schema(Some(index_schema))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()?,
+        );
+    }
+    let result = request
+        .set_attribute_definitions(Some(attrs))
+        .set_key_schema(Some(schema))
+        .send()
+        .await;
+    let created = match result {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            false
+        }
+        Err(e) => anyhow::bail!("creating table {}: {}", spec.name, super::describe(&e)),
+    };
+    wait_for_table(clients, &spec.name).await?;
+    Ok(Provisioned {
+        kind: "table",
+        name: spec.name,
+        created,
+    })
+}
+
+/// Real DynamoDB takes a few seconds to make a table ACTIVE.
+async fn wait_for_table(clients: &AwsClients, name: &str) -> anyhow::Result<()> {
+    for _ in 0..120 {
+        let out = clients
+            .dynamo
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await;
+        let active = out
+            .ok()
+            .and_then(|o| o.table().and_then(|t| t.table_status().cloned()))
+            .is_some_and(|s| s == aws_sdk_dynamodb::types::TableStatus::Active);
+        if active {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    anyhow::bail!("table {name} did not become ACTIVE within a minute")
+}
+
+async fn create_queue(
+    clients: &AwsClients,
+    name: &str,
+    attributes: Vec<(QueueAttributeName, String)>,
+) -> anyhow::Result<(Provisioned, String)> {
+    let exists = |url: String| {
+        let provisioned = Provisioned {
+            kind: "queue",
+            name: name.to_string(),
+            created: false,
+        };
+        (provisioned, url)
+    };
+    match clients.sqs.get_queue_url().queue_name(name).send().await {
+        Ok(out) => return Ok(exists(out.queue_url().unwrap_or_default().to_string())),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_queue_does_not_exist()) => {}
+        Err(e) => anyhow::bail!("looking up queue {name}: {}", super::describe(&e)),
+    }
+    let mut request = clients.sqs.create_queue().queue_name(name);
+    for (k, v) in attributes {
+        request = request.attributes(k, v);
+    }
+    match request.send().await {
+        Ok(out) => {
+            let provisioned = Provisioned {
+                kind: "queue",
+                name: name.to_string(),
+                created: true,
+            };
+            Ok((provisioned, out.queue_url().unwrap_or_default().to_string()))
+        }
+        // Created concurrently (or with other attributes) by someone else.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_queue_name_exists()) =>
+        {
+            let out = clients
+                .sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("looking up queue {name}: {}", super::describe(&e)))?;
+            Ok(exists(out.queue_url().unwrap_or_default().to_string()))
+        }
+        Err(e) => anyhow::bail!("creating queue {name}: {}", super::describe(&e)),
+    }
+}
+
+async fn queue_arn(clients: &AwsClients, url: &str) -> anyhow::Result<String> {
+    let out = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading queue attributes: {}", super::describe(&e)))?;
+    out.attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("queue {url} has no ARN"))
+}
+
+async fn create_bucket(
+    clients: &AwsClients,
+    settings: &AwsSettings,
+) -> anyhow::Result<Provisioned> {
+    let name = &settings.modules_bucket;
+    // In us-east-1, CreateBucket succeeds on a bucket you already own, so
+    // ask first to report honestly.
+    if clients.s3.head_bucket().bucket(name).send().await.is_ok() {
+        return Ok(Provisioned {
+            kind: "bucket",
+            name: name.clone(),
+            created: false,
+        });
+    }
+    let mut request = clients.s3.create_bucket().bucket(name);
+    if settings.region != "us-east-1" {
+        request = request.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    settings.region.as_str(),
+                ))
+                .build(),
+        );
+    }
+    let created = match request.send().await {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+            }) =>
+        {
+            false
+        }
+        Err(e) => anyhow::bail!("creating bucket {name}: {}", super::describe(&e)),
+    };
+    Ok(Provisioned {
+        kind: "bucket",
+        name: name.clone(),
+        created,
+    })
+}
+
+/// Creates whatever is missing; returns one line per resource.
+pub async fn init(
+    clients: &AwsClients,
+    settings: &AwsSettings,
+    queues: QueueOptions,
+) -> anyhow::Result<Vec<Provisioned>> {
+    let mut done = Vec::new();
+    for spec in tables(settings) {
+        done.push(create_table(clients, spec).await?);
+    }
+    let dlq_name = settings.dead_letter_queue_name();
+    let (dlq, dlq_url) = create_queue(
+        clients,
+        &dlq_name,
+        vec![(QueueAttributeName::MessageRetentionPeriod, "1209600".into())],
+    )
+    .await?;
+    done.push(dlq);
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": queue_arn(clients, &dlq_url).await?,
+        "maxReceiveCount": queues.max_receives.to_string(),
+    });
+    let (queue, _) = create_queue(
+        clients,
+        &settings.queue_name,
+        vec![
+            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                queues.visibility_timeout.as_secs().to_string(),
+            ),
+        ],
+    )
+    .await?;
+    done.push(queue);
+    done.push(create_bucket(clients, settings).await?);
+    Ok(done)
+}

@@ -1,0 +1,78 @@
+//! The storage seams, and one folder per technology behind them.
+//!
+//! - [`StateStore`] (`state.rs`): runs, steps, attempts and logs, changed
+//!   only through fenced, all-or-nothing [`StateWrite`]s.
+//! - [`WorkQueue`] (`queue.rs`): at-least-once delivery of work messages
+//!   with SQS's semantics.
+//! - [`ModuleStore`] (`modules.rs`): module bytes, versions and artifacts.
+//!
+//! [`sqlite`] implements all three on one embedded database; [`aws`] on
+//! DynamoDB, SQS and S3. [`faults`] wraps any queue to inject delivery
+//! faults. Nothing outside this folder names a concrete backend except the
+//! binaries' wiring (`cli/`, `lambda/`), which builds a [`Backends`] and
+//! hands it to the service; `scripts/check-layers` enforces that.
+
+pub mod aws;
+pub mod faults;
+mod modules;
+mod queue;
+pub mod sqlite;
+mod state;
+
+pub use modules::ModuleStore;
+pub(crate) use modules::same_version;
+pub use queue::{Delivery, MAX_DELAY, QueueError, WorkQueue};
+pub use state::{RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The storage a service runs on.
+#[derive(Clone)]
+pub struct Backends {
+    pub state: Arc<dyn StateStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub modules: Arc<dyn ModuleStore>,
+    /// Where precompiled artifacts are cached on local disk.
+    pub artifact_dir: PathBuf,
+}
+
+impl Backends {
+    /// The embedded backend in `data_dir`: state, queue and modules in one
+    /// SQLite database, artifacts under `data_dir/cache`.
+    pub fn embedded(data_dir: &Path, options: sqlite::EmbeddedOptions) -> Result<Self, StoreError> {
+        let db = Arc::new(sqlite::SqliteBackend::open(data_dir, options)?);
+        Ok(Self {
+            state: db.clone(),
+            queue: db.clone(),
+            modules: db,
+            artifact_dir: data_dir.join("cache"),
+        })
+    }
+
+    /// The AWS backend: DynamoDB, SQS and S3 as `settings` name them.
+    /// Artifacts are cached under `WEFT_CACHE_DIR` (default: a folder in
+    /// the system's temp dir, which is `/tmp` on Lambda).
+    pub async fn aws(
+        clients: &aws::AwsClients,
+        settings: &aws::AwsSettings,
+    ) -> Result<Self, QueueError> {
+        let queue = aws::sqs::SqsQueue::connect(clients.sqs.clone(), settings).await?;
+        let cache = std::env::var("WEFT_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| std::env::temp_dir().join("weft-cache"));
+        Ok(Self {
+            state: Arc::new(aws::dynamo::DynamoStore::new(
+                clients.dynamo.clone(),
+                settings,
+            )),
+            queue: Arc::new(queue),
+            modules: Arc::new(aws::s3::AwsModuleStore::new(
+                clients.dynamo.clone(),
+                clients.s3.clone(),
+                settings,
+            )),
+            artifact_dir: cache,
+        })
+    }
+}

@@ -1,0 +1,112 @@
+//! Group commit: state writes from concurrent activations share one SQLite
+//! transaction, and so one fsync.
+//!
+//! Each write still commits atomically and conditionally on its own (a
+//! savepoint inside the shared transaction, rolled back alone if its
+//! condition fails), and none is acknowledged before the fsync that makes
+//! it durable. A lone write pays one fsync as before; fifty writes arriving
+//! together pay one between them instead of fifty.
+
+use super::db_err;
+use crate::backend::StoreError;
+use rusqlite::Connection;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// Most writes folded into one transaction: bounds how long readers wait
+/// for the connection.
+const MAX_BATCH: usize = 128;
+
+/// One write: runs inside the shared transaction (in its own savepoint).
+type Work = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+
+struct Job {
+    work: Work,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The handle writers send to; the thread behind it ends when it is dropped.
+pub(super) struct GroupCommitter {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl GroupCommitter {
+    /// Starts the committing thread on `conn`.
+    pub(super) fn start(conn: Arc<Mutex<Connection>>) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("weft-sqlite-commit".into())
+            .spawn(move || run(&conn, &queue))?;
+        Ok(Self {
+            jobs: Mutex::new(jobs),
+        })
+    }
+
+    /// Performs `work` and commits it durably, together with whatever else
+    /// is waiting. An error from `work` undoes only `work`.
+    pub(super) async fn commit<F>(&self, work: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .lock()
+            .map_err(|_| StoreError::Backend("commit queue poisoned".into()))?
+            .send(Job {
+                work: Box::new(work),
+                done,
+            })
+            .map_err(|_| StoreError::Backend("the commit thread has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| StoreError::Backend("the commit thread dropped a write".into()))?
+    }
+}
+
+fn run(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (works, dones): (Vec<Work>, Vec<_>) =
+            batch.into_iter().map(|j| (j.work, j.done)).unzip();
+        // The work (and what it owns) is gone before anyone is answered.
+        let results = commit_batch(conn, works);
+        for (done, result) in dones.into_iter().zip(results) {
+            let _ = done.send(result);
+        }
+    }
+}
+
+/// One transaction for the batch; one savepoint per write. Returns each
+/// write's result; if the final commit fails, every write failed.
+fn commit_batch(conn: &Mutex<Connection>, works: Vec<Work>) -> Vec<Result<(), StoreError>> {
+    let count = works.len();
+    let fail_all = |e: StoreError| (0..count).map(|_| Err(e.clone())).collect();
+    let mut guard = match super::locked(conn) {
+        Ok(g) => g,
+        Err(e) => return fail_all(StoreError::Backend(e)),
+    };
+    let mut tx = match guard.transaction() {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(db_err(e)),
+    };
+    let mut results = Vec::with_capacity(count);
+    for work in works {
+        let result = (|| {
+            let savepoint = tx.savepoint().map_err(db_err)?;
+            work(&savepoint)?;
+            savepoint.commit().map_err(db_err)
+        })();
+        results.push(result);
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => fail_all(db_err(e)),
+    }
+}

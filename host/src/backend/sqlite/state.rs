@@ -1,0 +1,165 @@
+//! The embedded backend's [`StateStore`]: runs, steps, attempts and logs as
+//! rows, every write applied with its conditions inside one transaction.
+
+use super::{SqliteBackend, db_err, rows};
+use crate::backend::{RunQuery, StateStore, StateWrite, StepExpect, StoreError};
+use crate::model::{AttemptRecord, LogLine, Millis, RunId, RunRecord, StepRecord};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[async_trait]
+impl StateStore for SqliteBackend {
+    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let run = run.clone();
+        self.write(move |c| {
+            let exists: bool = c
+                .query_row(
+                    "SELECT 1 FROM runs WHERE id = ?1",
+                    [run.id.as_str()],
+                    |_| Ok(true),
+                )
+                .optional()
+                .map_err(db_err)?
+                .unwrap_or(false);
+            if exists {
+                return Err(StoreError::Conflict(format!(
+                    "run {} already exists",
+                    run.id
+                )));
+            }
+            rows::insert_run(c, &run).map_err(db_err)
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: &RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.read_conn(|c| rows::get_run(c, id))
+    }
+
+    async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
+        self.read_conn(|c| rows::list_runs(c, query))
+    }
+
+    async fn acquire_run_lease(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: Millis,
+        ttl_ms: u64,
+    ) -> Result<RunRecord, StoreError> {
+        let (id, owner) = (id.clone(), owner.to_string());
+        self.with_conn(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let updated = tx
+                .execute(
+                    "UPDATE runs SET lease_owner = ?2, lease_expires_at = ?3, version = version + 1, updated_at = ?4
+                     WHERE id = ?1 AND status = 'running'
+                       AND (lease_owner IS NULL OR lease_expires_at <= ?4)",
+                    params![id.as_str(), owner, (now + ttl_ms) as i64, now as i64],
+                )
+                .map_err(db_err)?;
+            let run = rows::get_run(&tx, &id)?;
+            let Some(run) = run else {
+                return Err(StoreError::NotFound(format!("run {id}")));
+            };
+            if updated == 0 {
+                return Err(StoreError::Conflict(lease_conflict(&run)));
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(run)
+        })
+        .await
+    }
+
+    async fn commit(&self, write: StateWrite) -> Result<(), StoreError> {
+        if write.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c| apply_write(c, &write)).await
+    }
+
+    async fn get_step(&self, run_id: &RunId, name: &str) -> Result<Option<StepRecord>, StoreError> {
+        let key = StepRecord::key(run_id, name);
+        self.read_conn(move |c| rows::get_step(c, &key))
+    }
+
+    async fn get_steps(
+        &self,
+        run_id: &RunId,
+        names: &[String],
+    ) -> Result<Vec<StepRecord>, StoreError> {
+        let keys: Vec<String> = names.iter().map(|n| StepRecord::key(run_id, n)).collect();
+        self.read_conn(move |c| {
+            let mut out = Vec::with_capacity(keys.len());
+            for key in &keys {
+                if let Some(step) = rows::get_step(c, key)? {
+                    out.push(step);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn list_steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>, StoreError> {
+        let run_id = run_id.clone();
+        self.read_conn(move |c| rows::list_steps(c, &run_id))
+    }
+
+    async fn list_attempts(&self, step_key: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        let key = step_key.to_string();
+        self.read_conn(move |c| rows::list_attempts(c, &key))
+    }
+
+    async fn list_logs(&self, run_id: &RunId) -> Result<Vec<LogLine>, StoreError> {
+        let run_id = run_id.clone();
+        self.read_conn(move |c| rows::list_logs(c, &run_id))
+    }
+}
+
+/// One state write, conditions checked, inside the caller's transaction
+/// (or savepoint): nothing of it lands if any condition fails.
+fn apply_write(c: &Connection, write: &StateWrite) -> Result<(), StoreError> {
+    if let Some(run) = &write.run {
+        let n = rows::update_run(c, &run.record, run.expected_version).map_err(db_err)?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "run {} is no longer at version {}",
+                run.record.id, run.expected_version
+            )));
+        }
+    }
+    for step in &write.steps {
+        let applied = match step.expect {
+            StepExpect::Absent => rows::insert_step(c, &step.record).map_err(db_err)?,
+            StepExpect::State {
+                status,
+                attempt_count,
+            } => rows::update_step(c, &step.record, status, attempt_count).map_err(db_err)?,
+        };
+        if !applied {
+            return Err(StoreError::Conflict(format!(
+                "step {} is not in the expected state ({:?})",
+                StepRecord::key(&step.record.run_id, &step.record.name),
+                step.expect
+            )));
+        }
+    }
+    for attempt in &write.attempts {
+        rows::put_attempt(c, attempt).map_err(db_err)?;
+    }
+    for (run_id, line) in &write.logs {
+        rows::put_log(c, run_id, line).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn lease_conflict(run: &RunRecord) -> String {
+    match (&run.status, &run.lease) {
+        (status, _) if status.is_terminal() => format!("run {} is {}", run.id, status.as_str()),
+        (_, Some(lease)) => format!(
+            "run {} is leased by {} until {}",
+            run.id, lease.owner, lease.expires_at
+        ),
+        _ => format!("run {} changed concurrently", run.id),
+    }
+}

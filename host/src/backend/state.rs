@@ -1,0 +1,145 @@
+//! The `StateStore` seam: where runs, steps, attempts and logs live.
+//!
+//! Every state transition goes through [`StateStore::commit`], an
+//! all-or-nothing batch whose writes are each guarded by a condition (the run
+//! version a writer read, or the step status and attempt it expects). A
+//! duplicate delivery, a racing worker, or a worker that lost its lease can
+//! therefore never record a second outcome or move a finished run: its write
+//! fails with [`StoreError::Conflict`] and it backs off.
+//!
+//! Backends: [`crate::backend::sqlite`] (embedded, the default) and
+//! [`crate::backend::aws`]. Both pass the one conformance suite in `tests/`.
+
+use crate::model::{
+    AttemptRecord, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord, StepStatus,
+};
+use async_trait::async_trait;
+
+/// Why a store call failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A conditional write lost: someone else changed the item first.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// An item would exceed the backend's size limit.
+    #[error("item too large: {0}")]
+    TooLarge(String),
+    /// The backend failed (I/O, network, a corrupt row...). Retrying later may help.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn backend(e: impl std::fmt::Display) -> Self {
+        Self::Backend(e.to_string())
+    }
+}
+
+/// The condition a step write depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepExpect {
+    /// The step must not exist yet.
+    Absent,
+    /// The step must be in exactly this state. The attempt count is the
+    /// fencing token of step execution: a worker that lost its lease finds
+    /// the count moved on and its write fails.
+    State {
+        status: StepStatus,
+        attempt_count: u32,
+    },
+}
+
+/// A write to a run, guarded by the version the writer read.
+#[derive(Clone, Debug)]
+pub struct RunWrite {
+    /// The new state. The store saves it with `version = expected_version + 1`.
+    pub record: RunRecord,
+    pub expected_version: u64,
+}
+
+/// A conditional write of one step.
+#[derive(Clone, Debug)]
+pub struct StepWrite {
+    pub record: StepRecord,
+    pub expect: StepExpect,
+}
+
+/// One atomic batch of writes. Attempts and logs are keyed deterministically
+/// (step key + attempt; run + position + index), so re-writing them is
+/// idempotent and they carry no condition.
+#[derive(Clone, Debug, Default)]
+pub struct StateWrite {
+    pub run: Option<RunWrite>,
+    pub steps: Vec<StepWrite>,
+    pub attempts: Vec<AttemptRecord>,
+    pub logs: Vec<(RunId, LogLine)>,
+}
+
+impl StateWrite {
+    pub fn is_empty(&self) -> bool {
+        self.run.is_none()
+            && self.steps.is_empty()
+            && self.attempts.is_empty()
+            && self.logs.is_empty()
+    }
+}
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default)]
+pub struct RunQuery {
+    pub status: Option<RunStatus>,
+    pub workflow: Option<String>,
+    pub limit: usize,
+}
+
+/// Durable state of runs and steps, mirroring the seed's three tables.
+#[async_trait]
+pub trait StateStore: Send + Sync + 'static {
+    /// Creates a run; [`StoreError::Conflict`] if the id exists.
+    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+
+    /// Reads a run with a strongly consistent read.
+    async fn get_run(&self, id: &RunId) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Lists runs, newest first. For operators and recovery, never for replay.
+    async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Takes the run's lease for `owner` until `now + ttl_ms` if the run is
+    /// `running` and the lease is free or expired. Leases are exclusive per
+    /// activation: even the same owner cannot take a live lease twice.
+    /// Returns the run as written (its version bumped), which is the fencing
+    /// token for the holder's later writes.
+    async fn acquire_run_lease(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: Millis,
+        ttl_ms: u64,
+    ) -> Result<RunRecord, StoreError>;
+
+    /// Applies `write` atomically, or nothing with [`StoreError::Conflict`].
+    async fn commit(&self, write: StateWrite) -> Result<(), StoreError>;
+
+    /// Reads one step by key, strongly consistent.
+    async fn get_step(&self, run_id: &RunId, name: &str) -> Result<Option<StepRecord>, StoreError>;
+
+    /// Reads the named steps by key, strongly consistent, in the order given.
+    /// Missing steps are skipped. This is what replay uses.
+    async fn get_steps(
+        &self,
+        run_id: &RunId,
+        names: &[String],
+    ) -> Result<Vec<StepRecord>, StoreError>;
+
+    /// All steps of a run through the `runId` index, in journal order. For
+    /// display only: the index may lag, so replay never relies on it.
+    async fn list_steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>, StoreError>;
+
+    /// The attempts recorded for a step (`runId#stepName`), oldest first.
+    async fn list_attempts(&self, step_key: &str) -> Result<Vec<AttemptRecord>, StoreError>;
+
+    /// The run's log lines in order.
+    async fn list_logs(&self, run_id: &RunId) -> Result<Vec<LogLine>, StoreError>;
+}

@@ -1,0 +1,74 @@
+//! Conversions between the guest's WIT types and the host's model, with
+//! the checks every guest-supplied value passes on the way in (size, JSON
+//! validity). Shared by the replay core and the RPC runner.
+
+use crate::config::Limits;
+use crate::engine::bindings::workflow::weft::workflow::types;
+use crate::model::{ErrorCode, ErrorInfo, RetryPolicy, StepOptions};
+
+/// Validates a JSON payload produced by a guest.
+pub fn check_payload(limits: &Limits, what: &str, json: &str) -> Result<(), ErrorInfo> {
+    if json.len() > limits.max_payload_bytes {
+        return Err(ErrorInfo::host(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "{what} is {} bytes; the limit is {} (WEFT_MAX_PAYLOAD_BYTES)",
+                json.len(),
+                limits.max_payload_bytes
+            ),
+        ));
+    }
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(json) {
+        return Err(ErrorInfo::host(
+            ErrorCode::InvalidOutput,
+            format!("{what} is not valid JSON: {e}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Converts a guest error into the host's, validating its JSON details.
+pub fn error_from_guest(limits: &Limits, e: types::Error) -> Result<ErrorInfo, ErrorInfo> {
+    let details = match e.details {
+        None => None,
+        Some(text) => {
+            check_payload(limits, "the error details", &text)?;
+            serde_json::from_str(&text).ok()
+        }
+    };
+    Ok(ErrorInfo {
+        code: e.code,
+        message: e.message,
+        details,
+    })
+}
+
+pub fn error_to_guest(e: ErrorInfo) -> types::Error {
+    types::Error {
+        code: e.code,
+        message: e.message,
+        details: e.details.map(|d| d.to_string()),
+    }
+}
+
+pub fn options_from_guest(o: types::StepOptions) -> StepOptions {
+    StepOptions {
+        retry: o
+            .retry
+            .map(|r| RetryPolicy {
+                max_attempts: r.max_attempts.max(1),
+                initial_delay_ms: r.initial_delay_ms,
+                backoff_factor: r.backoff_factor,
+                max_delay_ms: r.max_delay_ms,
+                jitter: r.jitter,
+            })
+            .unwrap_or_default(),
+        timeout_ms: o.timeout_ms,
+    }
+}
+
+/// Converts an RPC guest's error, keeping its code; details that fail
+/// validation replace it with the validation error.
+pub fn error_from_rpc(limits: &Limits, e: types::Error) -> ErrorInfo {
+    error_from_guest(limits, e).unwrap_or_else(|e| e)
+}

@@ -1,0 +1,184 @@
+//! The `weft:workflow/steps` imports: how each step call of the guest is
+//! answered from the journal or handed to the [`super::StepDriver`].
+
+use super::driver::Resolution;
+use super::journal::Position;
+use super::state::{OpenInline, Stop, WorkflowState, non_deterministic};
+use crate::engine::bindings::workflow::weft::workflow::{steps, types};
+use crate::engine::convert::{error_from_guest, error_to_guest, options_from_guest};
+use crate::model::{ErrorCode, StepCall, StepKind, StepOptions, StepOutcome};
+use rand::Rng;
+
+fn start(outcome: StepOutcome) -> steps::InlineStart {
+    steps::InlineStart::Recorded(outcome.map_err(error_to_guest))
+}
+
+impl types::Host for WorkflowState {}
+
+impl steps::Host for WorkflowState {
+    async fn call_rpc(
+        &mut self,
+        step_name: String,
+        rpc_name: String,
+        input: String,
+        options: types::StepOptions,
+    ) -> wasmtime::Result<Result<String, types::Error>> {
+        if let Err(e) = self.check_payload(&format!("the input of step `{step_name}`"), &input) {
+            return self.halt(Stop::Fail(e));
+        }
+        let call = StepCall {
+            kind: StepKind::Rpc,
+            name: step_name,
+            rpc_name: Some(rpc_name),
+            input: Some(input),
+            options: options_from_guest(options),
+        };
+        Ok(self.resolve(call).await?.map_err(error_to_guest))
+    }
+
+    async fn begin_step(
+        &mut self,
+        step_name: String,
+        options: types::StepOptions,
+    ) -> wasmtime::Result<steps::InlineStart> {
+        self.flush_output();
+        let call = StepCall {
+            kind: StepKind::Inline,
+            name: step_name,
+            rpc_name: None,
+            input: None,
+            options: options_from_guest(options),
+        };
+        if let Err(e) = self.check_not_nested(&call) {
+            return self.halt(Stop::Fail(e));
+        }
+        let (seq, resolution) = match self.journal.advance(&call) {
+            Err(d) => return self.halt(Stop::Fail(non_deterministic(&d))),
+            Ok(Position::Recorded(step)) => return Ok(start(self.replay(step))),
+            Ok(Position::InFlight(step)) => (step.seq, self.driver.in_flight(&step).await),
+            Ok(Position::New { seq }) => {
+                if let Err(e) = self.check_step_limit(seq) {
+                    return self.halt(Stop::Fail(e));
+                }
+                self.new_steps += 1;
+                (
+                    seq,
+                    Ok(Resolution::Execute {
+                        attempt: 1,
+                        stored: None,
+                    }),
+                )
+            }
+        };
+        match resolution {
+            Ok(Resolution::Execute { attempt, stored }) => {
+                self.open_inline = Some(OpenInline {
+                    seq,
+                    call,
+                    attempt,
+                    stored,
+                });
+                Ok(steps::InlineStart::Execute(attempt))
+            }
+            Ok(Resolution::Recorded(step)) => Ok(start(self.settle(step))),
+            Ok(Resolution::Suspend) => self.halt(Stop::Suspend),
+            Err(e) => self.driver_failed(e),
+        }
+    }
+
+    async fn complete_step(
+        &mut self,
+        step_name: String,
+        outcome: Result<String, types::Error>,
+    ) -> wasmtime::Result<steps::InlineStart> {
+        self.flush_output();
+        let Some(open) = self.open_inline.take() else {
+            return self.fail(
+                ErrorCode::StepProtocol,
+                format!("complete-step(`{step_name}`) without a matching begin-step"),
+            );
+        };
+        if open.call.name != step_name {
+            return self.fail(
+                ErrorCode::StepProtocol,
+                format!(
+                    "complete-step(`{step_name}`) while inline step `{}` is open",
+                    open.call.name
+                ),
+            );
+        }
+        let checked = match outcome {
+            Ok(json) => self
+                .check_payload(&format!("the result of step `{step_name}`"), &json)
+                .map(|()| Ok(json)),
+            Err(e) => error_from_guest(&self.limits, e).map(Err),
+        };
+        let outcome = match checked {
+            Ok(outcome) => outcome,
+            Err(e) => return self.halt(Stop::Fail(e)),
+        };
+        let resolution = self
+            .driver
+            .inline_attempt(
+                open.seq,
+                &open.call,
+                open.attempt,
+                open.stored.as_ref(),
+                outcome,
+            )
+            .await;
+        match resolution {
+            Ok(Resolution::Recorded(step)) => Ok(start(self.settle(step))),
+            Ok(Resolution::Execute { attempt, stored }) => {
+                self.open_inline = Some(OpenInline {
+                    attempt,
+                    stored,
+                    ..open
+                });
+                Ok(steps::InlineStart::Execute(attempt))
+            }
+            Ok(Resolution::Suspend) => self.halt(Stop::Suspend),
+            Err(e) => self.driver_failed(e),
+        }
+    }
+
+    async fn sleep(&mut self, step_name: String, duration_ms: u64) -> wasmtime::Result<()> {
+        let call = StepCall {
+            kind: StepKind::Sleep,
+            name: step_name,
+            rpc_name: None,
+            input: Some(format!("{{\"durationMs\":{duration_ms}}}")),
+            options: StepOptions::default(),
+        };
+        match self.resolve(call).await? {
+            Ok(_) => Ok(()),
+            // A sleep has no failure path; a recorded error means the journal
+            // was tampered with or written by an incompatible host.
+            Err(e) => self.fail(
+                ErrorCode::StepProtocol,
+                format!("sleep resolved with an error: {e}"),
+            ),
+        }
+    }
+
+    async fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.clock.now_ms())
+    }
+
+    async fn random(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.rng.next_u64())
+    }
+
+    async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
+        self.flush_output();
+        let level = match level {
+            types::LogLevel::Trace => "trace",
+            types::LogLevel::Debug => "debug",
+            types::LogLevel::Info => "info",
+            types::LogLevel::Warn => "warn",
+            types::LogLevel::Error => "error",
+        };
+        self.emit(level, &message);
+        Ok(())
+    }
+}

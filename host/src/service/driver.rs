@@ -1,0 +1,456 @@
+//! Persisting one activation's decisions: the service's [`StepDriver`].
+//!
+//! Each step the workflow reaches becomes a fenced store write (append a
+//! step, update it, release the lease) and, where the run must wait, a
+//! message that resumes it. RPCs run here in inline mode.
+
+use super::steps::AttemptResult;
+use super::{ServiceError, Weft};
+use crate::backend::{RunWrite, StateWrite, StepExpect, StepWrite, StoreError};
+use crate::config::RpcMode;
+use crate::model::{
+    AttemptRecord, ErrorCode, ErrorInfo, Lease, LogLine, Millis, RunRecord, RunStatus, StepCall,
+    StepKind, StepOutcome, StepRecord, StepStatus, WorkMessage,
+};
+use crate::replay::{ActivationEnd, DriverError, Resolution, StepDriver};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a write does with the run's lease.
+#[derive(Clone, Copy, Debug)]
+enum After {
+    /// Keep (and extend) the lease: the activation goes on.
+    Continue,
+    /// Give the lease up: the activation ends. A timer will resume the run
+    /// at `wake_at`, if any; until then the recovery sweep leaves it alone.
+    Release { wake_at: Option<Millis> },
+}
+
+/// Persists one activation's decisions. Every write is fenced by the run
+/// version this activation holds, so an activation that lost its lease
+/// cannot change the run.
+pub(crate) struct RunDriver {
+    svc: Arc<Weft>,
+    /// The run as last written by this activation; `version` is the fence.
+    run: RunRecord,
+    logs: Vec<LogLine>,
+    /// Whether the last write gave the lease up (the activation is ending).
+    released: bool,
+}
+
+/// The driver's failures travel through the replay core as opaque
+/// [`DriverError::Infra`] sources; `RunDriver::error_of` unwraps them.
+impl From<StoreError> for DriverError {
+    fn from(e: StoreError) -> Self {
+        DriverError::infra(e)
+    }
+}
+
+impl From<crate::backend::QueueError> for DriverError {
+    fn from(e: crate::backend::QueueError) -> Self {
+        DriverError::infra(e)
+    }
+}
+
+impl From<ServiceError> for DriverError {
+    fn from(e: ServiceError) -> Self {
+        DriverError::infra(e)
+    }
+}
+
+impl RunDriver {
+    /// The service error behind an infrastructure failure this driver
+    /// reported (a store or queue error, or a service error of its own).
+    pub(super) fn error_of(source: Box<dyn std::error::Error + Send + Sync>) -> ServiceError {
+        let source = match source.downcast::<StoreError>() {
+            Ok(e) => return ServiceError::Store(*e),
+            Err(other) => other,
+        };
+        let source = match source.downcast::<crate::backend::QueueError>() {
+            Ok(e) => return ServiceError::Queue(*e),
+            Err(other) => other,
+        };
+        match source.downcast::<ServiceError>() {
+            Ok(e) => *e,
+            Err(other) => ServiceError::Store(StoreError::Backend(other.to_string())),
+        }
+    }
+
+    pub(super) fn new(svc: Arc<Weft>, run: RunRecord) -> Self {
+        Self {
+            svc,
+            run,
+            logs: Vec::new(),
+            released: false,
+        }
+    }
+
+    fn lease(&self, now: u64) -> Lease {
+        Lease {
+            owner: self.svc.settings.worker_id.clone(),
+            expires_at: now + self.svc.settings.run_lease.as_millis() as u64,
+        }
+    }
+
+    /// Writes the run (changed by `change`) together with `steps` and
+    /// `attempts` and the buffered logs, atomically and fenced.
+    async fn commit(
+        &mut self,
+        change: impl FnOnce(&mut RunRecord),
+        steps: Vec<StepWrite>,
+        attempts: Vec<AttemptRecord>,
+        after: After,
+    ) -> Result<(), DriverError> {
+        let now = self.svc.now();
+        // Changed in place and copied once for the write: the journal index
+        // grows with every step, so every copy of it costs. A failed write
+        // ends the activation, so the changed record is never used after one.
+        let expected_version = self.run.version;
+        change(&mut self.run);
+        self.run.updated_at = now;
+        let release = matches!(after, After::Release { .. });
+        self.run.lease = (!release).then(|| self.lease(now));
+        self.run.wake_at = match after {
+            After::Release { wake_at } => wake_at,
+            After::Continue => None,
+        };
+        let run_id = self.run.id.clone();
+        let write = StateWrite {
+            run: Some(RunWrite {
+                record: self.run.clone(),
+                expected_version,
+            }),
+            steps,
+            attempts,
+            logs: self.logs.drain(..).map(|l| (run_id.clone(), l)).collect(),
+        };
+        self.svc.state.commit(write).await?;
+        self.run.version = expected_version + 1;
+        self.released = release;
+        Ok(())
+    }
+
+    /// Records a brand-new step (appending it to the journal index).
+    async fn append(
+        &mut self,
+        step: &StepRecord,
+        attempts: Vec<AttemptRecord>,
+        after: After,
+    ) -> Result<(), DriverError> {
+        if step.seq as usize != self.run.step_names.len() {
+            return Err(StoreError::Conflict(format!(
+                "step `{}` has position {} but the journal index has {} entries",
+                step.name,
+                step.seq,
+                self.run.step_names.len()
+            ))
+            .into());
+        }
+        let name = step.name.clone();
+        let write = StepWrite {
+            record: step.clone(),
+            expect: StepExpect::Absent,
+        };
+        self.commit(
+            move |r| r.step_names.push(name),
+            vec![write],
+            attempts,
+            after,
+        )
+        .await
+    }
+
+    /// Updates a step already in the journal, from the state in `expected`.
+    async fn update(
+        &mut self,
+        step: &StepRecord,
+        expected: &StepRecord,
+        attempts: Vec<AttemptRecord>,
+        after: After,
+    ) -> Result<(), DriverError> {
+        let write = StepWrite {
+            record: step.clone(),
+            expect: StepExpect::State {
+                status: expected.status,
+                attempt_count: expected.attempt_count,
+            },
+        };
+        self.commit(|_| {}, vec![write], attempts, after).await
+    }
+
+    /// Ends the activation here: gives the lease up, then sends `message`
+    /// (which will resume the run) no sooner than `at`.
+    async fn suspend(
+        &mut self,
+        message: Option<(WorkMessage, Option<u64>)>,
+    ) -> Result<Resolution, DriverError> {
+        if !self.released {
+            let wake_at = message.as_ref().and_then(|(_, at)| *at);
+            self.commit(|_| {}, vec![], vec![], After::Release { wake_at })
+                .await?;
+        }
+        if let Some((message, at)) = message {
+            self.svc.send(message, at).await?;
+        }
+        Ok(Resolution::Suspend)
+    }
+
+    fn resume_message(&self) -> WorkMessage {
+        WorkMessage::Resume {
+            run_id: self.run.id.clone(),
+        }
+    }
+
+    /// Hands a finished step to the guest, or, when replaying after every
+    /// step, suspends so the next activation replays it from the journal.
+    async fn deliver(&mut self, step: StepRecord) -> Result<Resolution, DriverError> {
+        if self.svc.settings.replay_every_step {
+            let resume = self.resume_message();
+            return self.suspend(Some((resume, None))).await;
+        }
+        Ok(Resolution::Recorded(step))
+    }
+
+    /// Executes an RPC step here, inside the activation, retrying short
+    /// backoffs in place.
+    /// `claimed` says whether `step` is already persisted with its next
+    /// attempt claimed by this worker (a new step is appended that way, which
+    /// saves a write).
+    async fn run_rpc_inline(
+        &mut self,
+        mut step: StepRecord,
+        mut claimed: bool,
+    ) -> Result<Resolution, DriverError> {
+        loop {
+            let attempt = if std::mem::take(&mut claimed) {
+                self.svc.run_claimed(step.clone()).await?
+            } else {
+                self.svc.execute_attempt(&step).await?
+            };
+            match attempt {
+                AttemptResult::Finished(done) => return self.deliver(done).await,
+                AttemptResult::RetryAt(waiting, at) => {
+                    let wait = Duration::from_millis(at.saturating_sub(self.svc.now()));
+                    if wait <= self.svc.settings.inline_retry_max_wait {
+                        // Keep the run lease alive while waiting.
+                        self.commit(|_| {}, vec![], vec![], After::Continue).await?;
+                        tokio::time::sleep(wait).await;
+                        step = waiting;
+                        continue;
+                    }
+                    let resume = self.resume_message();
+                    return self.suspend(Some((resume, Some(at)))).await;
+                }
+                // Another process holds the step; it resumes the run when done.
+                AttemptResult::Busy(_) | AttemptResult::Gone => return self.suspend(None).await,
+            }
+        }
+    }
+
+    /// Whether an unfinished step's message may have been lost: it has not
+    /// changed for longer than the repair threshold past when it was due.
+    fn looks_stranded(&self, step: &StepRecord, now: u64) -> bool {
+        let repair = self.svc.settings.repair_after.as_millis() as u64;
+        let due = step.wake_at.unwrap_or(step.updated_at).max(step.updated_at);
+        now > due + repair
+    }
+}
+
+#[async_trait]
+impl StepDriver for RunDriver {
+    async fn schedule(&mut self, seq: u32, call: &StepCall) -> Result<Resolution, DriverError> {
+        let now = self.svc.now();
+        let mut step = StepRecord::new(&self.run.id, seq, call, now);
+        match call.kind {
+            StepKind::Sleep => {
+                let duration = call
+                    .input
+                    .as_deref()
+                    .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+                    .and_then(|v| v.get("durationMs").and_then(|d| d.as_u64()))
+                    .unwrap_or(0);
+                if duration == 0 {
+                    step.finish(Ok("null".into()), now);
+                    self.append(&step, vec![], After::Continue).await?;
+                    return self.deliver(step).await;
+                }
+                let wake_at = now.saturating_add(duration);
+                step.status = StepStatus::Scheduled;
+                step.wake_at = Some(wake_at);
+                let after = After::Release {
+                    wake_at: Some(wake_at),
+                };
+                self.append(&step, vec![], after).await?;
+                let resume = self.resume_message();
+                self.suspend(Some((resume, Some(wake_at)))).await
+            }
+            StepKind::Rpc => match self.svc.settings.rpc_mode {
+                RpcMode::Inline => {
+                    let claimed = self.svc.claimed(&step, now);
+                    self.append(&claimed, vec![], After::Continue).await?;
+                    self.run_rpc_inline(claimed, true).await
+                }
+                RpcMode::Queued => {
+                    let after = After::Release { wake_at: None };
+                    self.append(&step, vec![], after).await?;
+                    let execute = WorkMessage::ExecuteStep {
+                        run_id: self.run.id.clone(),
+                        step: step.name.clone(),
+                        attempt: 1,
+                    };
+                    self.suspend(Some((execute, None))).await
+                }
+            },
+            StepKind::Inline => Err(DriverError::FailRun(ErrorInfo::host(
+                ErrorCode::StepProtocol,
+                format!("inline step `{}` cannot be scheduled", call.name),
+            ))),
+        }
+    }
+
+    async fn in_flight(&mut self, step: &StepRecord) -> Result<Resolution, DriverError> {
+        let now = self.svc.now();
+        let due = step.wake_at.is_none_or(|at| at <= now);
+        let lease_live = step.lease.as_ref().is_some_and(|l| l.is_live(now));
+        match (step.kind, step.status) {
+            (StepKind::Sleep, _) if due => {
+                let mut done = step.clone();
+                done.finish(Ok("null".into()), now);
+                self.update(&done, step, vec![], After::Continue).await?;
+                self.deliver(done).await
+            }
+            (StepKind::Inline, _) if due => Ok(Resolution::Execute {
+                attempt: step.attempt_count + 1,
+                stored: Some(step.clone()),
+            }),
+            (StepKind::Sleep | StepKind::Inline, _) => {
+                let timer = self
+                    .looks_stranded(step, now)
+                    .then(|| (self.resume_message(), step.wake_at));
+                self.suspend(timer).await
+            }
+            (StepKind::Rpc, status) => match self.svc.settings.rpc_mode {
+                RpcMode::Inline if status == StepStatus::Running && lease_live => {
+                    self.suspend(None).await
+                }
+                RpcMode::Inline if due => self.run_rpc_inline(step.clone(), false).await,
+                RpcMode::Inline => {
+                    let timer = self
+                        .looks_stranded(step, now)
+                        .then(|| (self.resume_message(), step.wake_at));
+                    self.suspend(timer).await
+                }
+                RpcMode::Queued => {
+                    let lost = status == StepStatus::Running && !lease_live;
+                    let redispatch = (lost
+                        || (status != StepStatus::Running && self.looks_stranded(step, now)))
+                    .then(|| {
+                        let execute = WorkMessage::ExecuteStep {
+                            run_id: self.run.id.clone(),
+                            step: step.name.clone(),
+                            attempt: step.attempt_count + 1,
+                        };
+                        (
+                            execute,
+                            step.wake_at.filter(|_| status == StepStatus::Scheduled),
+                        )
+                    });
+                    self.suspend(redispatch).await
+                }
+            },
+        }
+    }
+
+    async fn inline_attempt(
+        &mut self,
+        seq: u32,
+        call: &StepCall,
+        attempt: u32,
+        stored: Option<&StepRecord>,
+        outcome: StepOutcome,
+    ) -> Result<Resolution, DriverError> {
+        let now = self.svc.now();
+        let mut step = stored
+            .cloned()
+            .unwrap_or_else(|| StepRecord::new(&self.run.id, seq, call, now));
+        step.attempt_count = attempt;
+        step.updated_at = now;
+        let history = AttemptRecord::ended(&step, attempt, &outcome, now, now);
+        let retry_at =
+            step.options
+                .retry
+                .next_attempt_at(attempt, &outcome, now, rand::random::<f64>());
+        let waits_in_place = retry_at.is_some_and(|at| {
+            Duration::from_millis(at - now) <= self.svc.settings.inline_retry_max_wait
+        });
+        let after = match retry_at {
+            Some(at) if !waits_in_place => After::Release { wake_at: Some(at) },
+            _ => After::Continue,
+        };
+        step.end_attempt(outcome, retry_at, now);
+        match stored {
+            None => self.append(&step, vec![history], after).await?,
+            Some(previous) => self.update(&step, previous, vec![history], after).await?,
+        }
+        match (retry_at, waits_in_place) {
+            (None, _) => self.deliver(step).await,
+            (Some(at), true) => {
+                tokio::time::sleep(Duration::from_millis(at.saturating_sub(self.svc.now()))).await;
+                Ok(Resolution::Execute {
+                    attempt: attempt + 1,
+                    stored: Some(step),
+                })
+            }
+            (Some(at), false) => {
+                let resume = self.resume_message();
+                self.suspend(Some((resume, Some(at)))).await
+            }
+        }
+    }
+
+    fn log(&mut self, line: LogLine) {
+        self.logs.push(line);
+    }
+
+    async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError> {
+        match outcome {
+            ActivationEnd::Completed(output) => {
+                let output = output.clone();
+                self.commit(
+                    move |r| {
+                        r.status = RunStatus::Completed;
+                        r.output = Some(output);
+                    },
+                    vec![],
+                    vec![],
+                    After::Release { wake_at: None },
+                )
+                .await
+            }
+            ActivationEnd::Failed(error) => {
+                let error = error.clone();
+                self.commit(
+                    move |r| {
+                        r.status = RunStatus::Failed;
+                        r.error = Some(error);
+                    },
+                    vec![],
+                    vec![],
+                    After::Release { wake_at: None },
+                )
+                .await
+            }
+            ActivationEnd::Suspended if !self.released || !self.logs.is_empty() => {
+                let wake_at = if self.released {
+                    self.run.wake_at
+                } else {
+                    None
+                };
+                self.commit(|_| {}, vec![], vec![], After::Release { wake_at })
+                    .await
+            }
+            ActivationEnd::Suspended => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Commands on runs: start, cancel, fail, and the one read-change-commit
+//! loop every run update outside an activation goes through.
+
+use super::handler::Handled;
+use super::{ServiceError, StartOptions, Weft};
+use crate::backend::{RunWrite, StateWrite, StoreError};
+use crate::engine::convert::check_payload;
+use crate::model::{
+    ErrorCode, ErrorInfo, Lease, ModuleKind, RunId, RunRecord, RunStatus, WorkMessage,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often [`Weft::update_run`] reads and tries again after losing a race.
+const UPDATE_ATTEMPTS: u32 = 10;
+
+/// What a change given to [`Weft::update_run`] decided.
+pub(crate) enum Edit<T> {
+    /// Commit the changed run, then answer `T`.
+    Commit(T),
+    /// Leave the run as it is and answer `T`.
+    Leave(T),
+}
+
+impl Weft {
+    /// Starts a run of the newest version of `workflow`, pinned to that
+    /// version's digest for its whole life.
+    pub async fn start_run(
+        self: &Arc<Self>,
+        workflow: &str,
+        input: &str,
+    ) -> Result<RunId, ServiceError> {
+        self.start_run_with(workflow, input, StartOptions::default())
+            .await
+    }
+
+    /// [`Weft::start_run`] with options.
+    pub async fn start_run_with(
+        self: &Arc<Self>,
+        workflow: &str,
+        input: &str,
+        options: StartOptions,
+    ) -> Result<RunId, ServiceError> {
+        if let Err(e) = check_payload(&self.limits, "the run input", input) {
+            return Err(if e.code == ErrorCode::PayloadTooLarge.as_str() {
+                ServiceError::PayloadTooLarge(e.message)
+            } else {
+                ServiceError::InvalidInput(e.message)
+            });
+        }
+        let version = self
+            .registry
+            .store()
+            .latest(workflow)
+            .await?
+            .ok_or_else(|| ServiceError::UnknownWorkflow(workflow.to_string()))?;
+        if version.kind != ModuleKind::Workflow {
+            return Err(ServiceError::NotAWorkflow(workflow.to_string()));
+        }
+        let now = self.now();
+        let run = RunRecord {
+            id: RunId::generate(),
+            workflow: workflow.to_string(),
+            module_digest: version.digest,
+            status: RunStatus::Running,
+            input: input.to_string(),
+            output: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            lease: self.settings.start_locally.then(|| Lease {
+                owner: self.settings.worker_id.clone(),
+                expires_at: now + self.settings.run_lease.as_millis() as u64,
+            }),
+            step_names: Default::default(),
+            wake_at: None,
+            deadline: options.timeout.map(|t| now + t.as_millis() as u64),
+        };
+        self.state.create_run(&run).await?;
+        let resume = WorkMessage::Resume {
+            run_id: run.id.clone(),
+        };
+        if self.settings.start_locally {
+            self.spawn_first_activation(run.clone());
+        } else {
+            self.send(resume.clone(), None).await?;
+        }
+        if let Some(deadline) = run.deadline {
+            // Wakes the run at its deadline even if it is waiting on
+            // something slower, so it fails on time.
+            self.send(resume, Some(deadline)).await?;
+        }
+        Ok(run.id)
+    }
+
+    /// Activates a run created already leased to this process. If that
+    /// cannot finish, the run goes back to the queue like any other.
+    fn spawn_first_activation(self: &Arc<Self>, run: RunRecord) {
+        let svc = Arc::clone(self);
+        tokio::spawn(async move {
+            let id = run.id.clone();
+            let delay = match svc.replay_leased(run).await {
+                Ok(Handled::Settled) => return,
+                Ok(Handled::Requeue(delay)) => delay,
+                Err(e) => {
+                    tracing::warn!(run = %id, "first activation failed, queueing the run: {e}");
+                    svc.release_lease(&id).await;
+                    Duration::ZERO
+                }
+            };
+            let at = (!delay.is_zero()).then(|| svc.now() + delay.as_millis() as u64);
+            if let Err(e) = svc
+                .send(WorkMessage::Resume { run_id: id.clone() }, at)
+                .await
+            {
+                // The recovery sweep re-drives it.
+                tracing::warn!(run = %id, "cannot queue the run: {e}");
+            }
+        });
+    }
+
+    /// Cancels a running run: it ends `cancelled` at once, whatever it is
+    /// waiting on. Step results that arrive later are recorded but do not
+    /// resume it. Fails with [`ServiceError::NotRunning`] if it already ended.
+    pub async fn cancel(&self, id: &RunId, reason: &str) -> Result<RunRecord, ServiceError> {
+        let error = ErrorInfo::host(ErrorCode::Cancelled, reason);
+        let (run, ()) = self
+            .update_run(id, |run| {
+                if run.status.is_terminal() {
+                    return Err(ServiceError::NotRunning {
+                        id: id.to_string(),
+                        status: run.status,
+                    });
+                }
+                run.status = RunStatus::Cancelled;
+                run.error = Some(error.clone());
+                run.lease = None;
+                run.wake_at = None;
+                Ok(Edit::Commit(()))
+            })
+            .await?;
+        self.finished.notify_waiters();
+        Ok(run)
+    }
+
+    /// Fails a run that cannot make progress, unless it already finished
+    /// (or never existed).
+    pub(crate) async fn fail_run(&self, id: &RunId, error: ErrorInfo) -> Result<(), ServiceError> {
+        let result = self
+            .update_run(id, |run| {
+                if run.status.is_terminal() {
+                    return Ok(Edit::Leave(()));
+                }
+                run.status = RunStatus::Failed;
+                run.error = Some(error.clone());
+                run.lease = None;
+                Ok(Edit::Commit(()))
+            })
+            .await;
+        match result {
+            Ok(_) => {
+                self.finished.notify_waiters();
+                Ok(())
+            }
+            Err(ServiceError::UnknownRun(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads run `id`, lets `change` edit it, and commits the edit fenced
+    /// by the version read. When another writer got there first (an
+    /// activation, a racing cancel) it reads again, after a short growing
+    /// pause, and lets `change` decide afresh. Returns the run as it now
+    /// stands (its version bumped if committed) with `change`'s answer.
+    pub(crate) async fn update_run<T>(
+        &self,
+        id: &RunId,
+        mut change: impl FnMut(&mut RunRecord) -> Result<Edit<T>, ServiceError>,
+    ) -> Result<(RunRecord, T), ServiceError> {
+        let mut pause = Duration::from_millis(5);
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut run = self.get_run(id).await?;
+            let expected_version = run.version;
+            let answer = match change(&mut run)? {
+                Edit::Leave(answer) => return Ok((run, answer)),
+                Edit::Commit(answer) => answer,
+            };
+            run.updated_at = self.now();
+            let write = StateWrite {
+                run: Some(RunWrite {
+                    record: run.clone(),
+                    expected_version,
+                }),
+                ..Default::default()
+            };
+            match self.state.commit(write).await {
+                Ok(()) => {
+                    run.version = expected_version + 1;
+                    return Ok((run, answer));
+                }
+                Err(StoreError::Conflict(_)) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict(format!("run {id} kept changing while being updated")).into())
+    }
+}

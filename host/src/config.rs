@@ -26,8 +26,9 @@ pub struct Limits {
     pub rpc_fuel: u64,
     /// Linear memory per guest instance. `WEFT_MEMORY_LIMIT_MB`.
     pub memory_bytes: usize,
-    /// Wall-clock budget of one activation, time spent in host calls
-    /// (an inline RPC, a store write) included. `WEFT_ACTIVATION_TIMEOUT_SECS`.
+    /// Wall-clock budget of the workflow's own code in one activation; time
+    /// spent in host calls (an inline RPC, a store write, an in-place retry
+    /// wait) is not counted. `WEFT_ACTIVATION_TIMEOUT_SECS`.
     pub activation_timeout: Duration,
     /// Largest input, output, step input or step result. `WEFT_MAX_PAYLOAD_BYTES`.
     pub max_payload_bytes: usize,
@@ -40,6 +41,12 @@ pub struct Limits {
     pub max_module_bytes: usize,
     /// RPC attempt timeout when the step sets none. `WEFT_RPC_TIMEOUT_SECS`.
     pub default_rpc_timeout: Duration,
+    /// Attempts of one step that may be lost with their host (a dead or
+    /// stalled worker, an invocation that timed out) before the step fails
+    /// with `worker_lost`. Such attempts do not spend the step's retry
+    /// policy; this cap keeps a step that kills its host from looping
+    /// forever. `WEFT_MAX_HOST_LOSSES`.
+    pub max_host_losses: u32,
 }
 
 impl Default for Limits {
@@ -54,6 +61,7 @@ impl Default for Limits {
             max_log_bytes: 256 << 10,
             max_module_bytes: 64 << 20,
             default_rpc_timeout: Duration::from_secs(60),
+            max_host_losses: 10,
         }
     }
 }
@@ -81,6 +89,7 @@ impl Limits {
                 "WEFT_RPC_TIMEOUT_SECS",
                 d.default_rpc_timeout.as_secs(),
             )?),
+            max_host_losses: env_num("WEFT_MAX_HOST_LOSSES", d.max_host_losses as u64)? as u32,
         })
     }
 }

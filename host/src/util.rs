@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 /// Writes `bytes` to `path` so that readers see either the old file or the
-/// complete new one: write a sibling temp file, fsync it, rename over.
+/// complete new one, durably: write a sibling temp file, fsync it, rename
+/// over, fsync the directory.
 pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -17,5 +18,9 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
+    // The rename is durable only once the directory is: without this, a
+    // power loss could keep a database row that names the file (fsynced)
+    // and lose the file itself.
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }

@@ -416,6 +416,7 @@ pub async fn runs_are_listed_by_status(b: Backend) {
         status: Some(status),
         workflow: Some(workflow.clone()),
         limit: 10,
+        ..Default::default()
     };
     let failed = b.state.list_runs(&query(RunStatus::Failed)).await.unwrap();
     assert_eq!(failed.iter().map(|r| &r.id).collect::<Vec<_>>(), [&done.id]);
@@ -496,6 +497,33 @@ pub async fn queue_delays_and_retries_later(b: Backend) {
             .is_empty()
     );
     tokio::time::sleep(Duration::from_millis(1_800)).await;
+    let back = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(back.len(), 1);
+    b.queue.ack(&back[0].receipt).await.unwrap();
+}
+
+/// A sub-second delay or retry is not rounded down to "now": the message
+/// stays away at least as long as asked.
+pub async fn queue_never_delivers_a_sub_second_delay_early(b: Backend) {
+    let run = RunId::generate();
+    b.queue
+        .send(&resume(&run), Duration::from_millis(400))
+        .await
+        .unwrap();
+    assert!(
+        b.queue.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "a 400 ms delay delivered at once"
+    );
+    let got = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    b.queue
+        .retry_later(&got[0].receipt, Duration::from_millis(400))
+        .await
+        .unwrap();
+    assert!(
+        b.queue.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "a 400 ms retry delivered at once"
+    );
     let back = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
     assert_eq!(back.len(), 1);
     b.queue.ack(&back[0].receipt).await.unwrap();
@@ -653,8 +681,8 @@ pub async fn a_write_conflicting_in_its_last_part_applies_nothing(b: Backend) {
     );
 }
 
-/// Without a status filter, runs come newest first across statuses, and
-/// the limit keeps the newest.
+/// Runs come newest first, with or without a status filter; the limit
+/// keeps the newest, and a cursor continues where a page ended.
 pub async fn runs_are_listed_newest_first(b: Backend) {
     let workflow = format!("wf-order-{}", uuid_suffix());
     let mut ids = Vec::new();
@@ -687,21 +715,35 @@ pub async fn runs_are_listed_newest_first(b: Backend) {
         ids.push(run.id);
     }
     ids.reverse();
-    let query = |limit| RunQuery {
-        status: None,
+    let query = |status, limit, after| RunQuery {
+        status,
         workflow: Some(workflow.clone()),
         limit,
+        after,
     };
-    let all = b.state.list_runs(&query(10)).await.unwrap();
-    assert_eq!(
-        all.iter().map(|r| &r.id).collect::<Vec<_>>(),
-        ids.iter().collect::<Vec<_>>()
-    );
-    let newest = b.state.list_runs(&query(2)).await.unwrap();
-    assert_eq!(
-        newest.iter().map(|r| &r.id).collect::<Vec<_>>(),
-        ids.iter().take(2).collect::<Vec<_>>()
-    );
+    let ids_of = |runs: &[RunRecord]| runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let all = b.state.list_runs(&query(None, 10, None)).await.unwrap();
+    assert_eq!(ids_of(&all), ids);
+    // Pages of two, each after the last run of the one before.
+    let first = b.state.list_runs(&query(None, 2, None)).await.unwrap();
+    assert_eq!(ids_of(&first), ids[..2]);
+    let cursor = first.last().map(RunCursor::after);
+    let second = b.state.list_runs(&query(None, 2, cursor)).await.unwrap();
+    assert_eq!(ids_of(&second), ids[2..]);
+    // The same by status: the two running runs, one page each.
+    let running: Vec<RunId> = vec![ids[1].clone(), ids[3].clone()];
+    let one = b
+        .state
+        .list_runs(&query(Some(RunStatus::Running), 1, None))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&one), running[..1]);
+    let two = b
+        .state
+        .list_runs(&query(Some(RunStatus::Running), 1, one.last().map(RunCursor::after)))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&two), running[1..]);
 }
 
 /// A shared artifact comes back for the same module and engine only.
@@ -788,6 +830,7 @@ macro_rules! conformance_suite {
             queue_delivers_until_acknowledged,
             queue_delays_and_retries_later,
             queue_dead_letters_poison_messages,
+            queue_never_delivers_a_sub_second_delay_early,
             modules_are_versioned_by_content,
             a_write_conflicting_in_its_last_part_applies_nothing,
             runs_are_listed_newest_first,

@@ -483,3 +483,47 @@ pub fn assert_single_outcomes(steps: &[Value]) {
         }
     }
 }
+
+/// The saga input whose charge fails transiently twice and would succeed
+/// on its third and last allowed attempt, every RPC slow enough
+/// (`slowMs`) for a test to kill the host while that attempt runs.
+pub fn last_attempt_input(order_id: &str) -> Value {
+    let mut input = saga_input(order_id);
+    input["slowMs"] = serde_json::json!(1_500);
+    input["paymentFailures"] = serde_json::json!(2);
+    input
+}
+
+/// Whether the charge's third (last allowed) attempt is running: the
+/// moment to kill the host in [`assert_survived_a_lost_last_attempt`].
+pub fn charge_in_last_attempt(steps: &[Value]) -> bool {
+    steps
+        .iter()
+        .any(|s| s["name"] == "charge" && s["status"] == "running" && s["attempts"] == 3)
+}
+
+/// A saga started with [`last_attempt_input`] whose host died during the
+/// charge's last allowed attempt ended as it would have without the crash:
+/// charged and shipped, the lost attempt on record as `worker_lost` and
+/// retried without spending the retry policy.
+pub fn assert_survived_a_lost_last_attempt(run: &Value, steps: &[Value], order_id: &str) {
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"]["status"], "completed", "not compensated: {run}");
+    assert_eq!(run["output"]["chargeId"], format!("ch-{order_id}"), "{run}");
+    assert_single_outcomes(steps);
+    let charge = steps
+        .iter()
+        .find(|s| s["name"] == "charge")
+        .expect("a charge step");
+    assert_eq!(charge["attempts"], 4, "{charge}");
+    assert_eq!(charge["hostLosses"], 1, "{charge}");
+    let codes: Vec<&str> = charge["history"]
+        .as_array()
+        .map(|h| h.iter().map(|a| a["error"]["code"].as_str().unwrap_or("ok")).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        codes,
+        ["card_processor_unavailable", "card_processor_unavailable", "worker_lost", "ok"],
+        "{charge}"
+    );
+}

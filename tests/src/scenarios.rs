@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use weft::backend::faults::{FaultPlan, FaultyQueue};
+use weft::backend::{RunQuery, StateStore, StateWrite, StoreError};
 use weft::config::RpcMode;
 use weft::model::{
-    Envelope, ErrorCode, ManualClock, RunId, RunRecord, RunStatus, StepStatus, WorkMessage,
+    AttemptRecord, Envelope, ErrorCode, LogLine, ManualClock, RunId, RunRecord, RunStatus,
+    StepRecord, StepStatus, WorkMessage,
 };
 use weft::service::worker;
 
@@ -293,6 +295,410 @@ pub async fn a_hung_rpc_attempt_is_abandoned_and_retried(b: Backend) {
     assert_eq!(charge.attempts[1].status, StepStatus::Succeeded);
 }
 
+/// A step whose attempts keep losing their host (a fault hook drops every
+/// claimed charge attempt, as a crash would) is retried past its retry
+/// policy's 3 attempts until the host-loss cap (5), then fails with
+/// `worker_lost`: the saga compensates, and the worker serves other runs
+/// all the while.
+pub async fn a_step_that_keeps_losing_its_host_fails_at_the_cap(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Queued, |settings, limits| {
+        limits.default_rpc_timeout = Duration::from_millis(300);
+        limits.max_host_losses = 5;
+        settings.step_lease_grace = Duration::from_millis(100);
+        settings.lose_attempt = Some(Arc::new(|step| step.name == "charge"));
+    });
+    s.deploy("order-saga", &example("order-saga")).await;
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.deploy("hello", &example("hello")).await;
+    s.start_worker();
+    let mut input = saga_input("o-lost");
+    input["paymentFailures"] = json!(0);
+    let saga = s
+        .svc
+        .start_run("order-saga", &input.to_string())
+        .await
+        .unwrap();
+    let hello = s.run("hello", &json!({"name": "ada"}), T).await;
+    assert_eq!(hello.status, RunStatus::Completed, "{hello:?}");
+    let run = s.svc.wait_for(&saga, T).await.unwrap();
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output(&run)["status"], "cancelled", "{run:?}");
+    assert_eq!(output(&run)["reason"], "worker_lost", "{run:?}");
+    let steps = s.svc.steps(&run.id).await.unwrap();
+    let charge = steps.iter().find(|v| v.step.name == "charge").unwrap();
+    assert_eq!(charge.step.status, StepStatus::Failed, "{charge:?}");
+    assert_eq!(
+        (charge.step.attempt_count, charge.step.host_losses),
+        (5, 5),
+        "{charge:?}"
+    );
+    assert_eq!(charge.attempts.len(), 5, "{charge:?}");
+    assert!(
+        charge
+            .attempts
+            .iter()
+            .all(|a| a.error.as_ref().is_some_and(|e| e.code == "worker_lost")),
+        "{charge:?}"
+    );
+}
+
+/// Starting again under the same idempotency key (a client retrying after
+/// a timeout) gives the same run, not a second one; the key with another
+/// input is refused; starts without a key stay independent.
+pub async fn a_start_under_the_same_key_is_one_run(b: Backend) {
+    let s = saga_service(b, RpcMode::Queued).await;
+    let keyed = |key: &str| weft::service::StartOptions {
+        idempotency_key: Some(key.to_string()),
+        ..Default::default()
+    };
+    let input = saga_input("o-key").to_string();
+    let key = format!("order-{}", RunId::generate());
+    let first = s
+        .svc
+        .start_run_with("order-saga", &input, keyed(&key))
+        .await
+        .unwrap();
+    let again = s
+        .svc
+        .start_run_with("order-saga", &input, keyed(&key))
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    let other = saga_input("o-key-2").to_string();
+    let conflict = s
+        .svc
+        .start_run_with("order-saga", &other, keyed(&key))
+        .await;
+    assert!(
+        matches!(conflict, Err(weft::service::ServiceError::IdempotencyConflict { .. })),
+        "{conflict:?}"
+    );
+    let run = s.wait(&first, T).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output(&run)["trackingNumber"], "trk-o-key");
+    // After it finished, the same start still answers the same run.
+    let later = s
+        .svc
+        .start_run_with("order-saga", &input, keyed(&key))
+        .await
+        .unwrap();
+    assert_eq!(later, first);
+    let charges = s.svc.steps(&first).await.unwrap();
+    assert_eq!(charges.len(), 5, "one run's steps, once");
+    let a = s.svc.start_run("order-saga", &input).await.unwrap();
+    let b = s.svc.start_run("order-saga", &input).await.unwrap();
+    assert_ne!(a, b, "without a key every start is a new run");
+}
+
+/// A resume that arrives while a long sleep is not yet due (a duplicate, a
+/// sweep) leaves the run's wake time as it was: the recovery sweep skips
+/// runs whose wake time is ahead, so erasing it would have the sweep
+/// re-drive a year-long sleep every minute.
+pub async fn an_early_resume_keeps_the_sleeps_wake_time(b: Backend) {
+    let s = saga_service(b, RpcMode::Queued).await;
+    let mut input = saga_input("o-early");
+    input["coolOffMs"] = json!(3_600_000);
+    let id = s
+        .svc
+        .start_run("order-saga", &input.to_string())
+        .await
+        .unwrap();
+    let sleeping = until(&s, &id, |r| r.wake_at.is_some() && r.lease.is_none()).await;
+    let due = sleeping.wake_at;
+    s.svc
+        .process_envelope(&Envelope::now(WorkMessage::Resume { run_id: id.clone() }))
+        .await
+        .unwrap();
+    let after = s.svc.get_run(&id).await.unwrap();
+    assert!(after.version > sleeping.version, "the resume was handled");
+    assert_eq!(after.wake_at, due, "{after:?}");
+    assert_eq!(after.status, RunStatus::Running);
+}
+
+/// An RPC module deployed through another process (on Lambda `weft-http`
+/// deploys while `weft-worker` runs the steps) is found by the next lookup,
+/// even right after a lookup that found nothing: a miss is not cached.
+pub async fn a_module_deployed_elsewhere_is_found_at_once(b: Backend) {
+    let worker = Service::on(b.clone(), RpcMode::Queued, |_, _| {});
+    let deployer = Service::on(b, RpcMode::Queued, |_, _| {});
+    let name = format!("rpc-{}", RunId::generate());
+    let registry = worker.svc.registry();
+    assert!(registry.latest_cached(&name).await.unwrap().is_none());
+    deployer.deploy(&name, &example("order-rpc")).await;
+    let found = registry.latest_cached(&name).await.unwrap();
+    assert_eq!(found.map(|v| v.version), Some(1));
+}
+
+/// Counts what is sent through a queue, for scenarios that must see a
+/// message that is delayed (and so cannot be received yet).
+struct CountingQueue {
+    inner: Arc<dyn weft::backend::WorkQueue>,
+    sent: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl weft::backend::WorkQueue for CountingQueue {
+    async fn send(
+        &self,
+        envelope: &Envelope,
+        delay: Duration,
+    ) -> Result<(), weft::backend::QueueError> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.inner.send(envelope, delay).await
+    }
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<weft::backend::Delivery>, weft::backend::QueueError> {
+        self.inner.receive(max, wait).await
+    }
+    async fn ack(&self, receipt: &str) -> Result<(), weft::backend::QueueError> {
+        self.inner.ack(receipt).await
+    }
+    async fn retry_later(
+        &self,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), weft::backend::QueueError> {
+        self.inner.retry_later(receipt, delay).await
+    }
+    async fn receive_dead(
+        &self,
+        max: usize,
+    ) -> Result<Vec<weft::backend::Delivery>, weft::backend::QueueError> {
+        self.inner.receive_dead(max).await
+    }
+    async fn ack_dead(&self, receipt: &str) -> Result<(), weft::backend::QueueError> {
+        self.inner.ack_dead(receipt).await
+    }
+}
+
+/// A timer hop (a message re-armed past the queue's 900 s delay cap) is
+/// re-armed only while something waits for its time: a live sleep's hop
+/// goes on, the hop of a finished run's far deadline ends its chain.
+pub async fn timer_hops_end_when_nothing_waits_for_them(b: Backend) {
+    let s = saga_service(b.clone(), RpcMode::Queued).await;
+    let finished = s
+        .svc
+        .start_run_with(
+            "order-saga",
+            &saga_input("o-hops-done").to_string(),
+            weft::service::StartOptions {
+                timeout: Some(Duration::from_secs(7_200)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut input = saga_input("o-hops-sleep");
+    input["coolOffMs"] = json!(7_200_000);
+    let sleeping = s.svc.start_run("order-saga", &input.to_string()).await.unwrap();
+    let done = s.wait(&finished, T).await;
+    assert_eq!(done.status, RunStatus::Completed, "{done:?}");
+    let asleep = until(&s, &sleeping, |r| r.wake_at.is_some() && r.lease.is_none()).await;
+    drop(s);
+
+    let counting = Arc::new(CountingQueue {
+        inner: b.queue.clone(),
+        sent: Default::default(),
+    });
+    let quiet = Service::on(
+        Backend {
+            queue: counting.clone(),
+            ..b
+        },
+        RpcMode::Queued,
+        |_, _| {},
+    );
+    let hop = |run_id: &RunId, at| Envelope {
+        message: WorkMessage::Resume {
+            run_id: run_id.clone(),
+        },
+        not_before: at,
+    };
+    quiet
+        .svc
+        .process_envelope(&hop(&asleep.id, asleep.wake_at))
+        .await
+        .unwrap();
+    assert_eq!(counting.sent.load(Ordering::SeqCst), 1, "a live sleep re-arms");
+    quiet
+        .svc
+        .process_envelope(&hop(&done.id, done.deadline))
+        .await
+        .unwrap();
+    assert_eq!(
+        counting.sent.load(Ordering::SeqCst),
+        1,
+        "a finished run's deadline hop must not re-arm"
+    );
+    let superseded = asleep.wake_at.map(|at| at + 60_000);
+    quiet
+        .svc
+        .process_envelope(&hop(&asleep.id, superseded))
+        .await
+        .unwrap();
+    assert_eq!(
+        counting.sent.load(Ordering::SeqCst),
+        1,
+        "a hop for a time nothing waits for must not re-arm"
+    );
+}
+
+/// A state store with passing failures at the worst moments: once, the
+/// commit recording a successful attempt of step `step` (while `armed`);
+/// and the next `lease_failures` attempts to take a run's lease.
+struct FlakyStore {
+    inner: Arc<dyn StateStore>,
+    step: String,
+    armed: std::sync::atomic::AtomicBool,
+    lease_failures: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl StateStore for FlakyStore {
+    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.inner.create_run(run).await
+    }
+    async fn get_run(&self, id: &RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.inner.get_run(id).await
+    }
+    async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
+        self.inner.list_runs(query).await
+    }
+    async fn acquire_run_lease(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: u64,
+        ttl_ms: u64,
+    ) -> Result<RunRecord, StoreError> {
+        let failing = self
+            .lease_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(StoreError::Backend("injected: throttled".into()));
+        }
+        self.inner.acquire_run_lease(id, owner, now, ttl_ms).await
+    }
+    async fn commit(&self, write: StateWrite) -> Result<(), StoreError> {
+        let records_success = write.attempts.iter().any(|a| {
+            a.status == StepStatus::Succeeded && a.step_id.ends_with(&format!("#{}", self.step))
+        });
+        if records_success && self.armed.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected: the store is briefly unavailable".into()));
+        }
+        self.inner.commit(write).await
+    }
+    async fn get_step(&self, run_id: &RunId, name: &str) -> Result<Option<StepRecord>, StoreError> {
+        self.inner.get_step(run_id, name).await
+    }
+    async fn get_steps(
+        &self,
+        run_id: &RunId,
+        names: &[String],
+    ) -> Result<Vec<StepRecord>, StoreError> {
+        self.inner.get_steps(run_id, names).await
+    }
+    async fn list_steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>, StoreError> {
+        self.inner.list_steps(run_id).await
+    }
+    async fn list_attempts(&self, step_key: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        self.inner.list_attempts(step_key).await
+    }
+    async fn list_logs(&self, run_id: &RunId) -> Result<Vec<LogLine>, StoreError> {
+        self.inner.list_logs(run_id).await
+    }
+}
+
+/// A successful attempt whose record hits a passing store error is recorded
+/// on a retry while its lease holds, not dropped: the charge happened once
+/// and is booked once, with no second attempt.
+pub async fn a_result_is_recorded_through_a_passing_store_error(b: Backend) {
+    let flaky = Arc::new(FlakyStore {
+        inner: b.state.clone(),
+        step: "charge".into(),
+        armed: std::sync::atomic::AtomicBool::new(true),
+        lease_failures: Default::default(),
+    });
+    let backend = Backend {
+        state: flaky.clone(),
+        ..b
+    };
+    for mode in [RpcMode::Queued, RpcMode::Inline] {
+        flaky.armed.store(true, Ordering::SeqCst);
+        let s = saga_service(backend.clone(), mode).await;
+        let mut input = saga_input(&format!("o-flaky-{mode:?}"));
+        input["paymentFailures"] = json!(0);
+        let run = s.run("order-saga", &input, T).await;
+        assert_eq!(run.status, RunStatus::Completed, "{mode:?}: {run:?}");
+        assert!(!flaky.armed.load(Ordering::SeqCst), "the fault fired");
+        let steps = s.svc.steps(&run.id).await.unwrap();
+        let charge = steps.iter().find(|v| v.step.name == "charge").unwrap();
+        assert_eq!(charge.step.attempt_count, 1, "{mode:?}: {charge:?}");
+        assert_eq!(charge.attempts.len(), 1, "{mode:?}: {charge:?}");
+    }
+}
+
+/// A store that keeps failing for a while (throttling) delays a run but
+/// does not dead-letter it: more failed tries than the queue's receive
+/// limit, and the run still completes.
+pub async fn a_throttled_store_delays_a_run_but_never_dead_letters_it(b: Backend) {
+    let receive_limit = b.max_receives;
+    let flaky = Arc::new(FlakyStore {
+        inner: b.state.clone(),
+        step: String::new(),
+        armed: std::sync::atomic::AtomicBool::new(false),
+        lease_failures: std::sync::atomic::AtomicU32::new(receive_limit + 1),
+    });
+    let s = saga_service(
+        Backend {
+            state: flaky.clone(),
+            ..b
+        },
+        RpcMode::Queued,
+    )
+    .await;
+    let run = s.run("order-saga", &saga_input("o-throttled"), T).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(flaky.lease_failures.load(Ordering::SeqCst), 0, "every fault fired");
+    assert_eq!(output(&run)["trackingNumber"], "trk-o-throttled");
+}
+
+/// The recovery sweep reaches every idle running run, however many there
+/// are: it reads them page by page (here two at a time), not just the
+/// newest page.
+pub async fn the_sweep_reaches_every_stranded_run(b: Backend) {
+    let s = Service::on(b.clone(), RpcMode::Queued, |_, _| {});
+    for i in 0..5 {
+        let mut run = crate::conformance::run_record("wf-stranded");
+        run.created_at = 1_000 + i;
+        run.updated_at = 1_000 + i;
+        b.state.create_run(&run).await.unwrap();
+    }
+    let resumed = worker::sweep_runs_in_pages(&s.svc, 2).await.unwrap();
+    assert_eq!(resumed, 5);
+}
+
+/// Inline-mode RPCs run inside the activation, but their time is the
+/// host's: healthy RPCs that together outlast the activation budget do not
+/// fail the run with `activation_timeout`.
+pub async fn slow_inline_rpcs_are_not_charged_to_the_guest(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Inline, |_, limits| {
+        limits.activation_timeout = Duration::from_secs(1);
+    });
+    s.deploy("order-saga", &example("order-saga")).await;
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.start_worker();
+    let mut input = saga_input("o-slow-inline");
+    input["slowMs"] = json!(500);
+    let run = s.run("order-saga", &input, T).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output(&run)["trackingNumber"], "trk-o-slow-inline");
+}
+
 /// Waits until `check` holds for the run (polling the store).
 async fn until(s: &Service, id: &RunId, check: impl Fn(&RunRecord) -> bool) -> RunRecord {
     for _ in 0..600 {
@@ -379,6 +785,7 @@ pub async fn a_run_past_its_deadline_fails_with_run_timeout(b: Backend) {
     input["coolOffMs"] = json!(600_000);
     let options = weft::service::StartOptions {
         timeout: Some(Duration::from_millis(1_500)),
+        ..Default::default()
     };
     let id = s
         .svc
@@ -494,6 +901,15 @@ macro_rules! scenario_suite {
             a_run_past_its_deadline_fails_with_run_timeout,
             the_saga_behaves_the_same_in_every_language,
             runs_keep_the_module_version_they_started_with,
+            a_step_that_keeps_losing_its_host_fails_at_the_cap,
+            a_start_under_the_same_key_is_one_run,
+            an_early_resume_keeps_the_sleeps_wake_time,
+            a_module_deployed_elsewhere_is_found_at_once,
+            timer_hops_end_when_nothing_waits_for_them,
+            a_result_is_recorded_through_a_passing_store_error,
+            a_throttled_store_delays_a_run_but_never_dead_letters_it,
+            the_sweep_reaches_every_stranded_run,
+            slow_inline_rpcs_are_not_charged_to_the_guest,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

@@ -9,7 +9,10 @@ use std::process::Command;
 use std::time::Duration;
 use weft::backend::aws::init::QueueOptions;
 use weft_tests::aws::AwsEnv;
-use weft_tests::{DevServer, saga_input, weft_bin};
+use weft_tests::{
+    DevServer, assert_survived_a_lost_last_attempt, charge_in_last_attempt, last_attempt_input,
+    saga_input, weft_bin,
+};
 
 const T: Duration = Duration::from_secs(180);
 
@@ -45,6 +48,34 @@ fn num(item: &HashMap<String, AttributeValue>, key: &str) -> u64 {
 /// Every step has one final outcome and history rows matching attempts.
 async fn assert_single_outcomes(api: &weft_tests::Api, run_id: &str) {
     weft_tests::assert_single_outcomes(&api.steps(run_id).await.unwrap());
+}
+
+/// The AWS twin of the embedded crash test: a worker killed during the
+/// charge's last allowed attempt costs the step no retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_in_a_steps_last_attempt_does_not_spend_it() {
+    let env = AwsEnv::provision(queue_options()).await;
+    let fast_leases = [
+        ("WEFT_RPC_TIMEOUT_SECS", "3"),
+        ("WEFT_ACTIVATION_TIMEOUT_SECS", "5"),
+    ];
+    let (mut first, _d1) = dev(&env, &fast_leases);
+    let api = first.api();
+    api.deploy_saga().await.unwrap();
+    let id = api
+        .start("order-saga", &last_attempt_input("o-last"))
+        .await
+        .unwrap();
+    api.wait_for_steps(&id, T, charge_in_last_attempt)
+        .await
+        .unwrap();
+    first.kill();
+
+    let (second, _d2) = dev(&env, &fast_leases);
+    let api = second.api();
+    let run = api.wait(&id, T).await.unwrap();
+    let steps = api.steps(&id).await.unwrap();
+    assert_survived_a_lost_last_attempt(&run, &steps, "o-last");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,10 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use weft_tests::{DevServer, assert_single_outcomes, saga_input};
+use weft_tests::{
+    DevServer, assert_single_outcomes, assert_survived_a_lost_last_attempt, charge_in_last_attempt,
+    last_attempt_input, saga_input,
+};
 
 const T: Duration = Duration::from_secs(90);
 
@@ -88,3 +91,31 @@ async fn killed_while_an_rpc_is_in_flight_then_restarted_the_step_is_retried_onc
     assert_eq!(history[0]["error"]["code"], "worker_lost", "{history:?}");
     assert_eq!(history[1]["status"], "succeeded");
 }
+
+/// Killed during the charge's last allowed attempt: a host crash does not
+/// spend the step's retries, so the saga charges and ships instead of
+/// compensating a charge that would have succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_a_steps_last_attempt_the_step_still_gets_its_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = DevServer::start(dir.path(), ENV).unwrap();
+    deploy(&first).await;
+    let id = first
+        .api()
+        .start("order-saga", &last_attempt_input("o-last"))
+        .await
+        .unwrap();
+    first
+        .api()
+        .wait_for_steps(&id, T, charge_in_last_attempt)
+        .await
+        .unwrap();
+    first.kill();
+
+    let second = DevServer::start(dir.path(), ENV).unwrap();
+    let api = second.api();
+    let run = api.wait(&id, T).await.unwrap();
+    let steps = api.steps(&id).await.unwrap();
+    assert_survived_a_lost_last_attempt(&run, &steps, "o-last");
+}
+

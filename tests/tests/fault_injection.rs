@@ -4,7 +4,11 @@
 //! duplicate and delay messages, and the RPC module fails or hangs a share
 //! of first attempts and reports every call it receives to a counter.
 //!
-//! At the end: every run completed with the expected output, no step has
+//! The saga's steps get just the two attempts a crash-free run needs (a
+//! first attempt may fail or hang on purpose), so a killed worker that
+//! cost a step an attempt would show as a run that compensated or failed.
+//!
+//! At the end: every run completed with its crash-free output, no step has
 //! two outcomes, every executed RPC attempt is in the history exactly once
 //! (and every attempt in the history that a worker did not lose executed
 //! exactly once), and nothing is left in flight.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use weft_tests::{Api, DevServer, bytes, example, saga_input, test_guest};
+use weft_tests::{Api, DevServer, bytes, example, saga_input, test_guest, weft_bin};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -329,3 +329,49 @@ async fn a_failed_run_reports_its_error() {
         .unwrap();
     assert_eq!(run["output"], Value::Null);
 }
+
+/// `weft start --id KEY`, retried (as a client does after a timeout),
+/// starts one run: the retry prints the same id, the key with another input
+/// is refused, and a malformed key is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_retried_under_its_idempotency_key_is_one_run() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("hello", &example("hello")).await.unwrap();
+    let start = |input: &str| {
+        std::process::Command::new(weft_bin())
+            .args(["start", "hello", "--input", input, "--id", "order-1"])
+            .env("WEFT_URL", &server.url)
+            .output()
+            .expect("weft start runs")
+    };
+    let first = start(r#"{"name":"ada"}"#);
+    assert!(first.status.success(), "{first:?}");
+    let again = start(r#"{"name":"ada"}"#);
+    assert!(again.status.success(), "{again:?}");
+    let id = String::from_utf8_lossy(&first.stdout).trim().to_string();
+    assert!(!id.is_empty());
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), id);
+    let other = start(r#"{"name":"bob"}"#);
+    assert!(!other.status.success(), "{other:?}");
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("409"),
+        "{other:?}"
+    );
+    let (_, listed) = api.get("/v1/runs?workflow=hello").await.unwrap();
+    assert_eq!(listed["runs"].as_array().map(Vec::len), Some(1), "{listed}");
+    let run = api.wait(&id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(run["status"], "completed", "{run}");
+
+    let bad = reqwest::Client::new()
+        .post(format!("{}/v1/workflows/hello/runs", server.url))
+        .header("idempotency-key", "x".repeat(300))
+        .body(r#"{"name":"eve"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(error_code(&body), "invalid_idempotency_key");
+}
+

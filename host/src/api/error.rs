@@ -44,6 +44,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::UnknownRun(_) => (S::NOT_FOUND, "unknown_run"),
             ServiceError::UnknownModule(_) => (S::NOT_FOUND, "unknown_module"),
             ServiceError::NotRunning { .. } => (S::CONFLICT, "not_running"),
+            ServiceError::IdempotencyConflict { .. } => (S::CONFLICT, "idempotency_conflict"),
             ServiceError::InvalidInput(_) => (S::BAD_REQUEST, "invalid_json"),
             ServiceError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ServiceError::Deploy(d) => match d {

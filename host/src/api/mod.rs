@@ -248,10 +248,36 @@ fn seconds(name: &'static str, value: Option<f64>) -> Result<Option<Duration>, A
     }
 }
 
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The `Idempotency-Key` header, if the client sent one: printable ASCII,
+/// at most [`MAX_IDEMPOTENCY_KEY`] characters.
+fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+        .filter(|k| k.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
+    match key {
+        Some(k) => Ok(Some(k.to_string())),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+        )),
+    }
+}
+
 async fn start_run(
     State(svc): State<Arc<Weft>>,
     Path(name): Path<String>,
     Query(query): Query<StartQuery>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let input = std::str::from_utf8(&body).map_err(|_| {
@@ -276,6 +302,7 @@ async fn start_run(
     let wait = seconds("wait", query.wait)?.map(|w| w.min(MAX_WAIT));
     let options = StartOptions {
         timeout: seconds("timeout", query.timeout)?,
+        idempotency_key: idempotency_key(&headers)?,
     };
     let run_id = svc.start_run_with(&name, input, options).await?;
     let Some(wait) = wait else {
@@ -312,6 +339,7 @@ async fn list_runs(State(svc): State<Arc<Weft>>, Query(q): Query<RunsQuery>) -> 
         status,
         workflow: q.workflow,
         limit: q.limit.unwrap_or(50).min(500),
+        after: None,
     };
     let runs = svc.list_runs(&query).await?;
     let list: Vec<Value> = runs.iter().map(views::run).collect();

@@ -120,6 +120,7 @@ pub fn step(v: &StepView) -> Value {
         "input": json_value(s.input.as_deref()),
         "status": s.status,
         "attempts": s.attempt_count,
+        "hostLosses": s.host_losses,
         "result": json_value(s.result.as_deref()),
         "error": error(s.error.as_ref()),
         "wakeAt": s.wake_at.map(timestamp),

@@ -22,7 +22,9 @@ mod state;
 pub use modules::ModuleStore;
 pub(crate) use modules::same_version;
 pub use queue::{Delivery, MAX_DELAY, QueueError, WorkQueue};
-pub use state::{RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError};
+pub use state::{
+    RunCursor, RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

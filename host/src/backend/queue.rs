@@ -26,6 +26,11 @@ impl QueueError {
     pub fn backend(e: impl std::fmt::Display) -> Self {
         Self::Backend(e.to_string())
     }
+
+    /// Whether the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Backend(_))
+    }
 }
 
 /// A received message.

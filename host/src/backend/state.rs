@@ -35,6 +35,12 @@ impl StoreError {
     pub fn backend(e: impl std::fmt::Display) -> Self {
         Self::Backend(e.to_string())
     }
+
+    /// Whether the same call may succeed later: the backend failed, or a
+    /// conditional write lost a race that a fresh read may win.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Backend(_) | Self::Conflict(_))
+    }
 }
 
 /// The condition a step write depends on.
@@ -92,6 +98,33 @@ pub struct RunQuery {
     pub status: Option<RunStatus>,
     pub workflow: Option<String>,
     pub limit: usize,
+    /// Only runs after this one in the listing's order (newest first): the
+    /// last run of the previous page, to page through every run.
+    pub after: Option<RunCursor>,
+}
+
+/// A position in a newest-first listing of runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunCursor {
+    pub created_at: Millis,
+    pub id: RunId,
+}
+
+impl RunCursor {
+    /// The position just after `run`.
+    pub fn after(run: &RunRecord) -> Self {
+        Self {
+            created_at: run.created_at,
+            id: run.id.clone(),
+        }
+    }
+
+    /// Whether `run` comes after this position (newest first, ties by id
+    /// descending).
+    pub fn precedes(&self, run: &RunRecord) -> bool {
+        run.created_at < self.created_at
+            || (run.created_at == self.created_at && run.id < self.id)
+    }
 }
 
 /// Durable state of runs and steps, mirroring the seed's three tables.

@@ -51,10 +51,7 @@ fn worker_options() -> anyhow::Result<WorkerOptions> {
 }
 
 fn settings(mode: RpcMode, limits: &Limits) -> anyhow::Result<Settings> {
-    let mut s = Settings::new(mode, limits);
-    s.repair_after =
-        Duration::from_secs(env_num("WEFT_REPAIR_AFTER_SECS", s.repair_after.as_secs())?);
-    Ok(s)
+    Settings::from_env(mode, limits)
 }
 
 /// Which storage `weft dev` runs on.

@@ -104,6 +104,10 @@ enum Command {
         /// this many seconds.
         #[arg(long, value_name = "SECS")]
         timeout: Option<f64>,
+        /// Start at most one run under this key: retrying the same command
+        /// (after a timeout or a 5xx) returns the run the first one started.
+        #[arg(long = "id", visible_alias = "idempotency-key", value_name = "KEY")]
+        idempotency_key: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -192,8 +196,19 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             input,
             wait,
             timeout,
+            idempotency_key,
             server,
-        } => remote::start(&server, &workflow, &input, wait, timeout).await,
+        } => {
+            remote::start(
+                &server,
+                &workflow,
+                &input,
+                wait,
+                timeout,
+                idempotency_key.as_deref(),
+            )
+            .await
+        }
         Command::Status { run_id, server } => remote::status(&server, &run_id).await,
         Command::Steps { run_id, server } => remote::steps(&server, &run_id).await,
         Command::Logs { run_id, server } => remote::logs(&server, &run_id).await,

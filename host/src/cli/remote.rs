@@ -183,6 +183,7 @@ pub async fn start(
     input: &str,
     wait: bool,
     timeout: Option<f64>,
+    idempotency_key: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let client = Client::new(server).await?;
     let mut query = Vec::new();
@@ -196,10 +197,13 @@ pub async fn start(
     if !query.is_empty() {
         path.push_str(&format!("?{}", query.join("&")));
     }
-    let request = client
+    let mut request = client
         .request(reqwest::Method::POST, &path)
         .header("content-type", "application/json")
         .body(input.to_string());
+    if let Some(key) = idempotency_key {
+        request = request.header("idempotency-key", key);
+    }
     let (_, v) = client.send(request).await?;
     if !wait {
         println!("{}", v["runId"].as_str().unwrap_or_default());

@@ -37,8 +37,8 @@ pub fn error_from_guest(limits: &Limits, e: types::Error) -> Result<ErrorInfo, E
         }
     };
     Ok(ErrorInfo {
-        code: e.code,
-        message: e.message,
+        code: truncated(e.code, MAX_ERROR_CODE_BYTES),
+        message: truncated(e.message, MAX_ERROR_MESSAGE_BYTES),
         details,
     })
 }
@@ -67,8 +67,44 @@ pub fn options_from_guest(o: types::StepOptions) -> StepOptions {
     }
 }
 
+/// Longest error code kept from a guest; codes are identifiers.
+pub const MAX_ERROR_CODE_BYTES: usize = 128;
+/// Longest error message kept from a guest: a message is for people, and
+/// an outsized one must not make the step's record too large to store
+/// (which would turn a recorded outcome into a lost one).
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked as cut.
+fn truncated(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str("...");
+    text
+}
+
 /// Converts an RPC guest's error, keeping its code; details that fail
 /// validation replace it with the validation error.
 pub fn error_from_rpc(limits: &Limits, e: types::Error) -> ErrorInfo {
     error_from_guest(limits, e).unwrap_or_else(|e| e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_guest_error_messages_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(MAX_ERROR_MESSAGE_BYTES);
+        let cut = truncated(long, MAX_ERROR_MESSAGE_BYTES);
+        assert!(cut.len() <= MAX_ERROR_MESSAGE_BYTES);
+        assert!(cut.ends_with("..."));
+        assert_eq!(truncated("short".into(), 16), "short");
+    }
+}
+

@@ -24,7 +24,7 @@ pub async fn service_from_env() -> anyhow::Result<Arc<Weft>> {
     let aws = AwsSettings::from_env();
     let clients = AwsClients::connect(&aws, None).await;
     let backends = Backends::aws(&clients, &aws).await?;
-    let mut settings = Settings::new(aws.rpc_mode(), &limits);
+    let mut settings = Settings::from_env(aws.rpc_mode(), &limits)?;
     if let Ok(name) = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME") {
         settings.worker_id = format!("lambda-{name}");
     }

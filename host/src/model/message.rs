@@ -33,6 +33,16 @@ pub struct Envelope {
     pub message: WorkMessage,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<Millis>,
+    /// How many times this message's handling already failed for a
+    /// passing reason (a throttled store, a network error) and was sent
+    /// again: it spaces the next try out. Separate from the queue's receive
+    /// count, which only poison messages should exhaust.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl WorkMessage {
@@ -49,6 +59,7 @@ impl Envelope {
         Self {
             message,
             not_before: None,
+            retries: 0,
         }
     }
 
@@ -57,6 +68,7 @@ impl Envelope {
         Self {
             message,
             not_before: Some(at),
+            retries: 0,
         }
     }
 }

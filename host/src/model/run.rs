@@ -15,6 +15,23 @@ impl RunId {
         Self(uuid::Uuid::now_v7().to_string())
     }
 
+    /// The id of the run that `key` names among the runs of `workflow`:
+    /// the same pair always gives the same id, which is what makes a start
+    /// under a client's idempotency key (or a child's or a schedule's
+    /// derived key) idempotent. A UUIDv8 whose bits are a sha256 prefix.
+    pub fn for_key(workflow: &str, key: &str) -> Self {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"weft-run\0");
+        hash.update(workflow.as_bytes());
+        hash.update(b"\0");
+        hash.update(key.as_bytes());
+        let digest = hash.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(uuid::Uuid::new_v8(bytes).hyphenated().to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -198,6 +198,12 @@ pub struct StepRecord {
     pub updated_at: Millis,
     /// When the outcome was recorded; the run's logical clock moves to it.
     pub completed_at: Option<Millis>,
+    /// Attempts lost with their host (a worker that died or stalled past
+    /// its lease, an invocation that timed out before recording). They are
+    /// in `attempt_count` and the history, but do not spend the retry
+    /// policy's attempts; a separate cap ends a step that keeps losing them.
+    #[serde(default)]
+    pub host_losses: u32,
 }
 
 impl StepRecord {
@@ -225,7 +231,14 @@ impl StepRecord {
             created_at: now,
             updated_at: now,
             completed_at: None,
+            host_losses: 0,
         }
+    }
+
+    /// The attempts that count against the retry policy: every attempt
+    /// but those lost with their host.
+    pub fn counted_attempts(&self) -> u32 {
+        self.attempt_count.saturating_sub(self.host_losses)
     }
 
     /// The recorded outcome, if the step has one.

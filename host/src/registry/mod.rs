@@ -100,7 +100,7 @@ pub const LATEST_VERSION_TTL: Duration = Duration::from_secs(5);
 /// The module registry: validation, storage and preparation of modules.
 pub struct Registry {
     store: Arc<dyn ModuleStore>,
-    latest: Mutex<HashMap<String, (Instant, Option<ModuleVersion>)>>,
+    latest: Mutex<HashMap<String, (Instant, ModuleVersion)>>,
     loader: ComponentLoader,
     workflows: Prepared<WorkflowWorld>,
     rpcs: Prepared<RpcWorld>,
@@ -197,11 +197,16 @@ impl Registry {
             && let Some((at, version)) = cache.get(name)
             && at.elapsed() < LATEST_VERSION_TTL
         {
-            return Ok(version.clone());
+            return Ok(Some(version.clone()));
         }
         let version = self.store.latest(name).await?;
-        if let Ok(mut cache) = self.latest.lock() {
-            cache.insert(name.to_string(), (Instant::now(), version.clone()));
+        // Only a found version is reused: a module deployed through another
+        // process a moment ago (on Lambda, `weft-http` deploys and
+        // `weft-worker` runs steps) must be seen by the next lookup.
+        if let Some(found) = &version
+            && let Ok(mut cache) = self.latest.lock()
+        {
+            cache.insert(name.to_string(), (Instant::now(), found.clone()));
         }
         Ok(version)
     }

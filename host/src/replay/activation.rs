@@ -1,6 +1,7 @@
 //! One activation: instantiate the workflow, replay it against its journal
 //! until it finishes or suspends, and report what happened.
 
+use super::budget::{HostTime, Timed};
 use super::driver::{DriverError, StepDriver};
 use super::journal::Divergence;
 use super::journal::Journal;
@@ -9,6 +10,7 @@ use crate::config::Limits;
 use crate::engine::bindings::workflow::WorkflowPre;
 use crate::engine::convert::{check_payload, error_from_guest};
 use crate::model::{ErrorCode, ErrorInfo, Millis, RunId, StepRecord};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap};
 
@@ -57,6 +59,8 @@ pub async fn activate(
     driver: Box<dyn StepDriver>,
 ) -> Result<ActivationReport, DriverError> {
     let started = Instant::now();
+    let host_time = Arc::new(HostTime::default());
+    let driver = Box::new(Timed::new(driver, Arc::clone(&host_time)));
     let journal = Journal::new(input.journal);
     let state = WorkflowState::new(
         input.run_id.as_str(),
@@ -76,7 +80,18 @@ pub async fn activate(
         let workflow = pre.instantiate_async(&mut store).await?;
         workflow.call_run(&mut store, &input.input).await
     };
-    let result = tokio::time::timeout(limits.activation_timeout, run).await;
+    let mut run = std::pin::pin!(run);
+    // The guest's budget: its deadline moves out by every host call.
+    let result = loop {
+        let deadline = host_time.deadline(started, limits.activation_timeout);
+        match tokio::time::timeout_at(deadline.into(), run.as_mut()).await {
+            Ok(returned) => break Ok(returned),
+            Err(elapsed) if Instant::now() >= host_time.deadline(started, limits.activation_timeout) => {
+                break Err(elapsed);
+            }
+            Err(_) => continue,
+        }
+    };
 
     let fuel_used = if fuel_ok {
         limits
@@ -91,7 +106,7 @@ pub async fn activate(
         Err(_) => ActivationEnd::Failed(ErrorInfo::host(
             ErrorCode::ActivationTimeout,
             format!(
-                "the activation ran longer than {} s (WEFT_ACTIVATION_TIMEOUT_SECS)",
+                "the workflow's own code ran longer than {} s in one activation, time in host calls not counted (WEFT_ACTIVATION_TIMEOUT_SECS)",
                 limits.activation_timeout.as_secs()
             ),
         )),

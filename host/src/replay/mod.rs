@@ -14,6 +14,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod activation;
+mod budget;
 mod driver;
 mod host;
 mod journal;

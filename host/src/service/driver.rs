@@ -179,14 +179,17 @@ impl RunDriver {
         self.commit(|_| {}, vec![write], attempts, after).await
     }
 
-    /// Ends the activation here: gives the lease up, then sends `message`
-    /// (which will resume the run) no sooner than `at`.
+    /// Ends the activation here: gives the lease up, recording `wake_at`
+    /// (when what the run waits for is due: the sweep leaves it alone until
+    /// then), then sends `message` (which will resume the run) no sooner
+    /// than `at`. The wake time is the step's, whether or not a message is
+    /// sent: an early resume must not erase a long sleep's wake time.
     async fn suspend(
         &mut self,
+        wake_at: Option<Millis>,
         message: Option<(WorkMessage, Option<u64>)>,
     ) -> Result<Resolution, DriverError> {
         if !self.released {
-            let wake_at = message.as_ref().and_then(|(_, at)| *at);
             self.commit(|_| {}, vec![], vec![], After::Release { wake_at })
                 .await?;
         }
@@ -207,7 +210,7 @@ impl RunDriver {
     async fn deliver(&mut self, step: StepRecord) -> Result<Resolution, DriverError> {
         if self.svc.settings.replay_every_step {
             let resume = self.resume_message();
-            return self.suspend(Some((resume, None))).await;
+            return self.suspend(None, Some((resume, None))).await;
         }
         Ok(Resolution::Recorded(step))
     }
@@ -240,10 +243,12 @@ impl RunDriver {
                         continue;
                     }
                     let resume = self.resume_message();
-                    return self.suspend(Some((resume, Some(at)))).await;
+                    return self.suspend(Some(at), Some((resume, Some(at)))).await;
                 }
                 // Another process holds the step; it resumes the run when done.
-                AttemptResult::Busy(_) | AttemptResult::Gone => return self.suspend(None).await,
+                AttemptResult::Busy(_) | AttemptResult::Gone => {
+                    return self.suspend(None, None).await;
+                }
             }
         }
     }
@@ -283,7 +288,8 @@ impl StepDriver for RunDriver {
                 };
                 self.append(&step, vec![], after).await?;
                 let resume = self.resume_message();
-                self.suspend(Some((resume, Some(wake_at)))).await
+                self.suspend(Some(wake_at), Some((resume, Some(wake_at))))
+                    .await
             }
             StepKind::Rpc => match self.svc.settings.rpc_mode {
                 RpcMode::Inline => {
@@ -299,7 +305,7 @@ impl StepDriver for RunDriver {
                         step: step.name.clone(),
                         attempt: 1,
                     };
-                    self.suspend(Some((execute, None))).await
+                    self.suspend(None, Some((execute, None))).await
                 }
             },
             StepKind::Inline => Err(DriverError::FailRun(ErrorInfo::host(
@@ -328,18 +334,18 @@ impl StepDriver for RunDriver {
                 let timer = self
                     .looks_stranded(step, now)
                     .then(|| (self.resume_message(), step.wake_at));
-                self.suspend(timer).await
+                self.suspend(step.wake_at, timer).await
             }
             (StepKind::Rpc, status) => match self.svc.settings.rpc_mode {
                 RpcMode::Inline if status == StepStatus::Running && lease_live => {
-                    self.suspend(None).await
+                    self.suspend(None, None).await
                 }
                 RpcMode::Inline if due => self.run_rpc_inline(step.clone(), false).await,
                 RpcMode::Inline => {
                     let timer = self
                         .looks_stranded(step, now)
                         .then(|| (self.resume_message(), step.wake_at));
-                    self.suspend(timer).await
+                    self.suspend(step.wake_at, timer).await
                 }
                 RpcMode::Queued => {
                     let lost = status == StepStatus::Running && !lease_live;
@@ -356,7 +362,8 @@ impl StepDriver for RunDriver {
                             step.wake_at.filter(|_| status == StepStatus::Scheduled),
                         )
                     });
-                    self.suspend(redispatch).await
+                    let wake_at = step.wake_at.filter(|_| status == StepStatus::Scheduled);
+                    self.suspend(wake_at, redispatch).await
                 }
             },
         }
@@ -404,7 +411,7 @@ impl StepDriver for RunDriver {
             }
             (Some(at), false) => {
                 let resume = self.resume_message();
-                self.suspend(Some((resume, Some(at)))).await
+                self.suspend(Some(at), Some((resume, Some(at)))).await
             }
         }
     }

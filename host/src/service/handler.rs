@@ -1,7 +1,7 @@
 //! Turning a work message into a service call.
 
 use super::{ServiceError, Weft};
-use crate::model::{Envelope, ErrorCode, ErrorInfo, WorkMessage};
+use crate::model::{Envelope, ErrorCode, ErrorInfo, Millis, StepStatus, WorkMessage};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,12 @@ pub enum Handled {
     Requeue(Duration),
 }
 
+/// The wait before try `retries` + 1 of a message whose handling failed
+/// for a passing reason: 1 s doubling to a minute.
+fn transient_backoff(retries: u32) -> Duration {
+    Duration::from_secs(1u64 << retries.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}
+
 impl Weft {
     /// Handles one work message. Idempotent: a duplicate or stale message
     /// finds its work done (or taken) and changes nothing.
@@ -23,14 +29,38 @@ impl Weft {
         if let Some(at) = envelope.not_before
             && at > self.now()
         {
-            // Queues cap delays (SQS: 900 s); re-arm until due.
-            self.send(envelope.message.clone(), Some(at)).await?;
+            // Queues cap delays (SQS: 900 s); re-arm until due, as long as
+            // something still waits for this time. A finished run or a
+            // superseded timer ends its chain here.
+            if self.still_waits_for(&envelope.message, at).await? {
+                self.send(envelope.message.clone(), Some(at)).await?;
+            }
             return Ok(Handled::Settled);
         }
         match &envelope.message {
             WorkMessage::Resume { run_id } => self.resume(run_id).await,
             WorkMessage::ExecuteStep { run_id, step, .. } => self.execute_step(run_id, step).await,
         }
+    }
+
+    /// Whether `message`, due at `at`, still has something waiting for it:
+    /// a running run whose wake time or deadline is `at`, or a step whose
+    /// next attempt is due then.
+    async fn still_waits_for(&self, message: &WorkMessage, at: Millis) -> Result<bool, ServiceError> {
+        let Some(run) = self.state.get_run(message.run_id()).await? else {
+            return Ok(false);
+        };
+        if run.status.is_terminal() {
+            return Ok(false);
+        }
+        Ok(match message {
+            WorkMessage::Resume { .. } => run.wake_at == Some(at) || run.deadline == Some(at),
+            WorkMessage::ExecuteStep { run_id, step, .. } => self
+                .state
+                .get_step(run_id, step)
+                .await?
+                .is_some_and(|s| s.status == StepStatus::Scheduled && s.wake_at == Some(at)),
+        })
     }
 
     /// Handles `envelope` to the end: done, or handed back to the queue as a
@@ -42,9 +72,29 @@ impl Weft {
         self: &Arc<Self>,
         envelope: &Envelope,
     ) -> Result<(), ServiceError> {
-        match self.handle(envelope).await? {
-            Handled::Settled => Ok(()),
-            Handled::Requeue(delay) => self.requeue(envelope, delay).await,
+        match self.handle(envelope).await {
+            Ok(Handled::Settled) => Ok(()),
+            Ok(Handled::Requeue(delay)) => self.requeue(envelope, delay).await,
+            // A passing failure is retried from a fresh copy, spaced out by
+            // how often it failed already: the queue's receive count (whose
+            // limit dead-letters the message and fails the run) is kept for
+            // messages that can never be handled.
+            Err(e) if e.is_transient() => {
+                let retries = envelope.retries.saturating_add(1);
+                let delay = transient_backoff(retries);
+                tracing::warn!(
+                    run = %envelope.message.run_id(),
+                    retries,
+                    "handling {:?} failed, trying again in {delay:?}: {e}",
+                    envelope.message
+                );
+                let copy = Envelope {
+                    retries,
+                    ..Envelope::now(envelope.message.clone())
+                };
+                Ok(self.queue.send(&copy, delay).await?)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -75,7 +125,17 @@ impl Weft {
                 "{what} failed {receives} times in a row; the message was moved to the dead-letter queue"
             ),
         );
-        tracing::error!(run = %envelope.message.run_id(), "{}", error.message);
-        self.fail_run(envelope.message.run_id(), error).await
+        // A run that a live activation holds is making progress: the
+        // message that died is not what it waits for. Hand it back once more
+        // rather than failing a healthy run.
+        let run_id = envelope.message.run_id();
+        if let Some(run) = self.state.get_run(run_id).await?
+            && run.lease.as_ref().is_some_and(|l| l.is_live(self.now()))
+        {
+            tracing::warn!(run = %run_id, "a dead letter for a run with a live lease goes back to the queue");
+            return self.requeue(envelope, Duration::from_secs(1)).await;
+        }
+        tracing::error!(run = %run_id, "{}", error.message);
+        self.fail_run(run_id, error).await
     }
 }

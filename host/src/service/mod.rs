@@ -20,7 +20,7 @@ pub use modules::StagedUpload;
 use crate::backend::Backends;
 use crate::backend::{QueueError, WorkQueue};
 use crate::backend::{StateStore, StoreError};
-use crate::config::{Limits, RpcMode};
+use crate::config::{Limits, RpcMode, env_num};
 use crate::engine::WeftEngine;
 use crate::engine::prepared::Prepared;
 use crate::model::{
@@ -40,7 +40,10 @@ pub struct Settings {
     pub worker_id: String,
     /// How long a run lease lasts past each write of its holder.
     pub run_lease: Duration,
-    /// Added to an RPC attempt's timeout to form its step lease.
+    /// Added to an RPC attempt's timeout to form its step lease: the slack
+    /// that absorbs clock skew between workers (a worker whose clock runs
+    /// ahead of the holder's by more than this declares a live attempt
+    /// lost) and the time to record an outcome. `WEFT_STEP_LEASE_SLACK_SECS`.
     pub step_lease_grace: Duration,
     /// Suspend and replay from the top after every step. Slow, but proves
     /// a workflow replays deterministically (`weft run --replay-every-step`).
@@ -59,9 +62,31 @@ pub struct Settings {
     pub start_locally: bool,
     /// Where the service reads the time.
     pub clock: Arc<dyn Clock>,
+    /// Test-only: when it returns true for a claimed attempt, the attempt
+    /// is dropped exactly as a crash would drop it (claimed, never run,
+    /// never recorded, its message not acknowledged). `None` in production.
+    pub lose_attempt: Option<LoseAttempt>,
 }
 
+/// A predicate over a claimed step, for [`Settings::lose_attempt`].
+pub type LoseAttempt = Arc<dyn Fn(&StepRecord) -> bool + Send + Sync>;
+
 impl Settings {
+    /// [`Settings::new`] with the `WEFT_*` overrides every process reads
+    /// (`weft dev`, `weft run`, the Lambda functions).
+    pub fn from_env(rpc_mode: RpcMode, limits: &Limits) -> anyhow::Result<Self> {
+        let mut s = Self::new(rpc_mode, limits);
+        s.repair_after = Duration::from_secs(env_num(
+            "WEFT_REPAIR_AFTER_SECS",
+            s.repair_after.as_secs(),
+        )?);
+        s.step_lease_grace = Duration::from_secs(env_num(
+            "WEFT_STEP_LEASE_SLACK_SECS",
+            s.step_lease_grace.as_secs(),
+        )?);
+        Ok(s)
+    }
+
     pub fn new(rpc_mode: RpcMode, limits: &Limits) -> Self {
         Self {
             rpc_mode,
@@ -78,6 +103,7 @@ impl Settings {
             repair_after: Duration::from_secs(60),
             start_locally: false,
             clock: Arc::new(SystemClock),
+            lose_attempt: None,
         }
     }
 }
@@ -93,6 +119,12 @@ pub enum ServiceError {
     UnknownRun(String),
     #[error("no module named {0:?} is deployed")]
     UnknownModule(String),
+    #[error("idempotency key {key:?} already started run {run} of {workflow:?} with another input")]
+    IdempotencyConflict {
+        key: String,
+        workflow: String,
+        run: String,
+    },
     #[error("run {id} is already {}", status.as_str())]
     NotRunning { id: String, status: RunStatus },
     #[error("{0}")]
@@ -107,11 +139,29 @@ pub enum ServiceError {
     Queue(#[from] QueueError),
 }
 
+impl ServiceError {
+    /// Whether trying again later may succeed: the store or the queue
+    /// failed (throttling, a timeout, a network error) or kept losing races.
+    /// Everything else is about the request itself.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_transient(),
+            Self::Queue(e) => e.is_transient(),
+            Self::Deploy(DeployError::Store(e)) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
 /// Options of a new run.
 #[derive(Clone, Debug, Default)]
 pub struct StartOptions {
     /// Fail the run with `run_timeout` if it has not finished after this long.
     pub timeout: Option<Duration>,
+    /// A client's name for this start: starting again under the same key
+    /// with the same input returns the run the first start created; with
+    /// another input it fails with [`ServiceError::IdempotencyConflict`].
+    pub idempotency_key: Option<String>,
 }
 
 /// A step with its attempts, for display.
@@ -202,6 +252,7 @@ impl Weft {
         let envelope = Envelope {
             message,
             not_before: at.filter(|at| *at > now),
+            retries: 0,
         };
         self.queue.send(&envelope, delay).await
     }

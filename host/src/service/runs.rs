@@ -59,7 +59,10 @@ impl Weft {
         }
         let now = self.now();
         let run = RunRecord {
-            id: RunId::generate(),
+            id: match &options.idempotency_key {
+                Some(key) => RunId::for_key(workflow, key),
+                None => RunId::generate(),
+            },
             workflow: workflow.to_string(),
             module_digest: version.digest,
             status: RunStatus::Running,
@@ -77,7 +80,13 @@ impl Weft {
             wake_at: None,
             deadline: options.timeout.map(|t| now + t.as_millis() as u64),
         };
-        self.state.create_run(&run).await?;
+        match self.state.create_run(&run).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) if options.idempotency_key.is_some() => {
+                return self.started_before(run, options).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
         let resume = WorkMessage::Resume {
             run_id: run.id.clone(),
         };
@@ -118,6 +127,35 @@ impl Weft {
                 tracing::warn!(run = %id, "cannot queue the run: {e}");
             }
         });
+    }
+
+    /// A start under an idempotency key whose run exists: the same start
+    /// again (same input) answers that run, after re-sending its first
+    /// message in case the earlier start failed between creating the run and
+    /// sending it (a resume is idempotent); another input is a conflict.
+    async fn started_before(
+        &self,
+        wanted: RunRecord,
+        options: StartOptions,
+    ) -> Result<RunId, ServiceError> {
+        let existing = self.get_run(&wanted.id).await?;
+        if existing.workflow != wanted.workflow || existing.input != wanted.input {
+            return Err(ServiceError::IdempotencyConflict {
+                key: options.idempotency_key.unwrap_or_default(),
+                workflow: wanted.workflow,
+                run: existing.id.to_string(),
+            });
+        }
+        if existing.status == RunStatus::Running {
+            self.send(
+                WorkMessage::Resume {
+                    run_id: existing.id.clone(),
+                },
+                None,
+            )
+            .await?;
+        }
+        Ok(existing.id)
     }
 
     /// Cancels a running run: it ends `cancelled` at once, whatever it is

@@ -39,30 +39,10 @@ impl Weft {
         if step.status.is_final() {
             return Ok(AttemptResult::Finished(step.clone()));
         }
-        let mut history = Vec::new();
         if step.status == StepStatus::Running {
             match &step.lease {
                 Some(lease) if lease.is_live(now) => return Ok(AttemptResult::Busy(lease.clone())),
-                _ => {
-                    // The worker running this attempt died: count it as failed.
-                    let lost = ErrorInfo::host(
-                        ErrorCode::WorkerLost,
-                        "the worker executing this attempt stopped before recording it",
-                    );
-                    let lost = Err(lost);
-                    history.push(AttemptRecord::ended(
-                        step,
-                        step.attempt_count,
-                        &lost,
-                        step.updated_at,
-                        now,
-                    ));
-                    if !step.options.retry.allows_retry_after(step.attempt_count) {
-                        let mut done = step.clone();
-                        done.finish(lost, now);
-                        return self.record_attempt(step, done, history, None).await;
-                    }
-                }
+                _ => return self.record_host_loss(step, now).await,
             }
         }
         if let Some(at) = step
@@ -81,15 +61,55 @@ impl Weft {
                     attempt_count: step.attempt_count,
                 },
             }],
-            attempts: history,
             ..Default::default()
         };
         match self.state.commit(claim).await {
             Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return Ok(AttemptResult::Gone),
+            // Lost the race, unless the write that "lost" was our own
+            // earlier try, retried by the SDK after an ambiguous failure.
+            Err(StoreError::Conflict(_)) => {
+                let stored = self.state.get_step(&step.run_id, &step.name).await?;
+                if stored.as_ref() != Some(&claimed) {
+                    return Ok(AttemptResult::Gone);
+                }
+            }
             Err(e) => return Err(e),
         }
         self.run_claimed(claimed).await
+    }
+
+    /// Books the attempt of `step` whose lease expired unrecorded: its host
+    /// died or stalled. The attempt stays in the history as `worker_lost`
+    /// but does not spend the retry policy; the next attempt is due at
+    /// once (the lease expiry was the wait), from a fresh message. After
+    /// [`Limits::max_host_losses`](crate::config::Limits) such losses the
+    /// step fails with `worker_lost`.
+    async fn record_host_loss(
+        &self,
+        step: &StepRecord,
+        now: Millis,
+    ) -> Result<AttemptResult, StoreError> {
+        let mut next = step.clone();
+        next.host_losses += 1;
+        let cap = self.limits.max_host_losses;
+        let lost = Err(ErrorInfo::host(
+            ErrorCode::WorkerLost,
+            format!(
+                "the worker executing attempt {} stopped before recording it (host loss {} of at most {cap})",
+                step.attempt_count, next.host_losses
+            ),
+        ));
+        let history = AttemptRecord::ended(step, step.attempt_count, &lost, step.updated_at, now);
+        tracing::warn!(
+            run = %step.run_id,
+            step = %step.name,
+            attempt = step.attempt_count,
+            host_losses = next.host_losses,
+            "an attempt was lost with its host"
+        );
+        let retry_at = (next.host_losses < cap).then_some(now);
+        next.end_attempt(lost, retry_at, now);
+        self.record_attempt(step, next, vec![history], retry_at).await
     }
 
     /// The attempt timeout of an RPC step.
@@ -124,14 +144,23 @@ impl Weft {
         let attempt = claimed.attempt_count;
         let timeout = self.rpc_timeout(&claimed);
         let started = claimed.updated_at;
+        if self.settings.lose_attempt.as_ref().is_some_and(|lose| lose(&claimed)) {
+            return Err(StoreError::Backend(format!(
+                "fault injection: attempt {attempt} of step `{}` lost as if its host died",
+                claimed.name
+            )));
+        }
         let outcome = self.call_rpc(&claimed, attempt, timeout).await;
         let ended = self.now();
         let record = AttemptRecord::ended(&claimed, attempt, &outcome, started, ended);
-        let retry_at =
-            claimed
-                .options
-                .retry
-                .next_attempt_at(attempt, &outcome, ended, rand::random::<f64>());
+        // Backoff and budget count only attempts that ran to an outcome,
+        // not those lost with their host.
+        let retry_at = claimed.options.retry.next_attempt_at(
+            claimed.counted_attempts(),
+            &outcome,
+            ended,
+            rand::random::<f64>(),
+        );
         let mut next = claimed.clone();
         next.end_attempt(outcome, retry_at, ended);
         self.record_attempt(&claimed, next, vec![record], retry_at)
@@ -157,13 +186,22 @@ impl Weft {
             attempts,
             ..Default::default()
         };
-        match self.state.commit(write.clone()).await {
-            Ok(()) => Ok(match retry_at {
-                Some(at) => AttemptResult::RetryAt(next, at),
-                None => AttemptResult::Finished(next),
-            }),
-            // Our lease expired and another worker took the step over.
-            Err(StoreError::Conflict(_)) => Ok(AttemptResult::Gone),
+        let recorded = |next: StepRecord| match retry_at {
+            Some(at) => AttemptResult::RetryAt(next, at),
+            None => AttemptResult::Finished(next),
+        };
+        match self.commit_while_leased(from, &write).await {
+            Ok(()) => Ok(recorded(next)),
+            // Our lease expired and another worker took the step over; or
+            // an earlier try of this very write landed and the SDK's retry
+            // of it lost to itself: the read-back tells.
+            Err(StoreError::Conflict(_)) => {
+                let stored = self.state.get_step(&next.run_id, &next.name).await?;
+                Ok(match stored {
+                    Some(s) if s == next => recorded(next),
+                    _ => AttemptResult::Gone,
+                })
+            }
             // The result does not fit in the store: record that instead.
             Err(StoreError::TooLarge(reason)) if next.result.is_some() => {
                 let mut failed = next;
@@ -178,6 +216,32 @@ impl Weft {
                 Ok(AttemptResult::Finished(failed))
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Commits an attempt's record, retrying failures of the store (not
+    /// conflicts) with backoff for as long as the step's lease, held since
+    /// `from` was claimed, is live: an outcome whose side effect happened
+    /// must not be dropped for a passing store error.
+    async fn commit_while_leased(&self, from: &StepRecord, write: &StateWrite) -> Result<(), StoreError> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.state.commit(write.clone()).await {
+                Err(StoreError::Backend(reason))
+                    if from.lease.as_ref().is_some_and(|l| {
+                        l.is_live(self.now() + pause.as_millis() as u64)
+                    }) =>
+                {
+                    tracing::warn!(
+                        run = %from.run_id,
+                        step = %from.name,
+                        "recording the attempt failed, retrying while the lease holds: {reason}"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::Weft;
 use crate::backend::Delivery;
-use crate::backend::RunQuery;
+use crate::backend::{RunCursor, RunQuery};
 use crate::model::{RunStatus, WorkMessage};
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,16 +144,55 @@ pub async fn drain_dead_letters(svc: &Arc<Weft>) {
 /// follow it would otherwise strand them. A resume is idempotent, and the
 /// replay re-sends whatever message an unfinished step is missing.
 pub async fn sweep_runs(svc: &Arc<Weft>) -> Result<usize, super::ServiceError> {
+    sweep_runs_in_pages(svc, SWEEP_PAGE).await
+}
+
+/// Running runs the sweep reads at once.
+const SWEEP_PAGE: usize = 500;
+
+/// [`sweep_runs`], reading the running runs `page` at a time: every one of
+/// them is looked at, however many there are. (Its cost grows with the
+/// number of running runs; see `docs/guarantees.md`.)
+pub async fn sweep_runs_in_pages(
+    svc: &Arc<Weft>,
+    page: usize,
+) -> Result<usize, super::ServiceError> {
     let now = svc.now();
     let stale_after = svc.settings.repair_after.as_millis() as u64;
-    let runs = svc
-        .state
-        .list_runs(&RunQuery {
-            status: Some(RunStatus::Running),
-            workflow: None,
-            limit: 1000,
-        })
-        .await?;
+    let mut resumed = 0;
+    let mut after = None;
+    loop {
+        let runs = svc
+            .state
+            .list_runs(&RunQuery {
+                status: Some(RunStatus::Running),
+                workflow: None,
+                limit: page.max(1),
+                after: after.take(),
+            })
+            .await?;
+        let Some(last) = runs.last() else { break };
+        let full = runs.len() >= page.max(1);
+        after = full.then(|| RunCursor::after(last));
+        resumed += redrive_idle(svc, &runs, now, stale_after).await?;
+        if after.is_none() {
+            break;
+        }
+    }
+    if resumed > 0 {
+        tracing::info!(resumed, "recovery sweep re-drove idle runs");
+    }
+    Ok(resumed)
+}
+
+/// Sends a resume for each of `runs` that nobody holds and that has been
+/// quiet for longer than `stale_after`; returns how many.
+async fn redrive_idle(
+    svc: &Arc<Weft>,
+    runs: &[crate::model::RunRecord],
+    now: crate::model::Millis,
+    stale_after: u64,
+) -> Result<usize, super::ServiceError> {
     let mut resumed = 0;
     for run in runs {
         // A run a timer will wake is not idle before the timer is due.
@@ -170,9 +209,6 @@ pub async fn sweep_runs(svc: &Arc<Weft>) -> Result<usize, super::ServiceError> {
             .await?;
             resumed += 1;
         }
-    }
-    if resumed > 0 {
-        tracing::info!(resumed, "recovery sweep re-drove idle runs");
     }
     Ok(resumed)
 }

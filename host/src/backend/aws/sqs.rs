@@ -16,6 +16,15 @@ use std::time::Duration;
 /// SQS's longest long-poll wait.
 const MAX_WAIT: Duration = Duration::from_secs(20);
 
+/// `delay` in SQS's whole seconds, rounded up: SQS would truncate 250 ms
+/// to 0 s, and a message meant to wait would come straight back (a busy
+/// run's retry turning into a receive/send/delete loop). Never earlier than
+/// asked; at most a second later.
+fn whole_seconds(delay: Duration) -> i32 {
+    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    i32::try_from(secs).unwrap_or(i32::MAX)
+}
+
 /// A work queue on SQS.
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -113,7 +122,7 @@ impl WorkQueue for SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
-            .delay_seconds(delay.min(MAX_DELAY).as_secs() as i32)
+            .delay_seconds(whole_seconds(delay.min(MAX_DELAY)))
             .send()
             .await
             .map_err(queue_error)?;
@@ -140,7 +149,7 @@ impl WorkQueue for SqsQueue {
             .change_message_visibility()
             .queue_url(&self.url)
             .receipt_handle(receipt)
-            .visibility_timeout(delay.min(Duration::from_secs(43_200)).as_secs() as i32)
+            .visibility_timeout(whole_seconds(delay.min(Duration::from_secs(43_200))))
             .send()
             .await
             .map_err(queue_error)?;

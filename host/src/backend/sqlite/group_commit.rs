@@ -103,6 +103,15 @@ fn commit_batch(conn: &Mutex<Connection>, works: Vec<Work>) -> Vec<Result<(), St
             work(&savepoint)?;
             savepoint.commit().map_err(db_err)
         })();
+        // Some errors (I/O, a full disk, no memory) make SQLite roll the
+        // whole transaction back on its own. The writes already answered
+        // "done" in it are gone then: fail them all, rather than let a
+        // later savepoint's COMMIT report them durable.
+        if result.is_err() && tx.is_autocommit() {
+            return fail_all(StoreError::Backend(
+                "SQLite rolled the batch back after an error".into(),
+            ));
+        }
         results.push(result);
     }
     match tx.commit() {

@@ -13,7 +13,8 @@ const RUN_COLUMNS: &str = "id, workflow, module_digest, status, input, output, e
      updated_at, version, lease_owner, lease_expires_at, step_names, wake_at, deadline";
 
 const STEP_COLUMNS: &str = "run_id, step_name, seq, kind, rpc_name, input, status, result, error, \
-     attempt_count, options, wake_at, lease_owner, lease_expires_at, created_at, updated_at, completed_at";
+     attempt_count, options, wake_at, lease_owner, lease_expires_at, created_at, updated_at, completed_at, \
+     host_losses";
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidParameterName(format!("stored {what} is invalid: {value:?}"))
@@ -88,6 +89,7 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
         created_at: row.get::<_, i64>(14)? as u64,
         updated_at: row.get::<_, i64>(15)? as u64,
         completed_at: row.get::<_, Option<i64>>(16)?.map(|v| v as u64),
+        host_losses: row.get(17)?,
     })
 }
 
@@ -196,12 +198,19 @@ pub(super) fn list_runs(c: &Connection, q: &RunQuery) -> Result<Vec<RunRecord>, 
         .prepare(&format!(
             "SELECT {RUN_COLUMNS} FROM runs
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow = ?2)
+               AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5))
              ORDER BY created_at DESC, id DESC LIMIT ?3"
         ))
         .map_err(db_err)?;
     let rows = stmt
         .query_map(
-            params![q.status.map(|s| s.as_str()), q.workflow, limit],
+            params![
+                q.status.map(|s| s.as_str()),
+                q.workflow,
+                limit,
+                q.after.as_ref().map(|c| c.created_at as i64),
+                q.after.as_ref().map(|c| c.id.as_str()),
+            ],
             run_from_row,
         )
         .map_err(db_err)?;
@@ -210,7 +219,7 @@ pub(super) fn list_runs(c: &Connection, q: &RunQuery) -> Result<Vec<RunRecord>, 
         .map_err(db_err)
 }
 
-fn step_params(s: &StepRecord) -> [Box<dyn rusqlite::ToSql + '_>; 18] {
+fn step_params(s: &StepRecord) -> [Box<dyn rusqlite::ToSql + '_>; 19] {
     [
         Box::new(StepRecord::key(&s.run_id, &s.name)),
         Box::new(s.run_id.as_str()),
@@ -230,6 +239,7 @@ fn step_params(s: &StepRecord) -> [Box<dyn rusqlite::ToSql + '_>; 18] {
         Box::new(s.created_at as i64),
         Box::new(s.updated_at as i64),
         Box::new(s.completed_at.map(|v| v as i64)),
+        Box::new(s.host_losses),
     ]
 }
 
@@ -239,7 +249,7 @@ pub(super) fn insert_step(c: &Connection, s: &StepRecord) -> rusqlite::Result<bo
     let n = c.execute(
         &format!(
             "INSERT OR IGNORE INTO steps (run_step_key, {STEP_COLUMNS})
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
         ),
         rusqlite::params_from_iter(p.iter().map(|b| b.as_ref())),
     )?;
@@ -256,8 +266,9 @@ pub(super) fn update_step(
     let p = step_params(s);
     let n = c.execute(
         "UPDATE steps SET status = ?8, result = ?9, error = ?10, attempt_count = ?11, options = ?12,
-             wake_at = ?13, lease_owner = ?14, lease_expires_at = ?15, updated_at = ?17, completed_at = ?18
-         WHERE run_step_key = ?1 AND status = ?19 AND attempt_count = ?20",
+             wake_at = ?13, lease_owner = ?14, lease_expires_at = ?15, updated_at = ?17, completed_at = ?18,
+             host_losses = ?19
+         WHERE run_step_key = ?1 AND status = ?20 AND attempt_count = ?21",
         rusqlite::params_from_iter(
             p.iter()
                 .map(|b| b.as_ref())

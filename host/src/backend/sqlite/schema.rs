@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS steps (
     lease_expires_at INTEGER,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
-    completed_at     INTEGER
+    completed_at     INTEGER,
+    host_losses      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS steps_by_run ON steps (run_id, seq);
 
@@ -113,5 +114,23 @@ pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    add_column_if_missing(conn, "steps", "host_losses", "INTEGER NOT NULL DEFAULT 0")
+}
+
+/// Brings a data directory made by an older Weft up to date: `CREATE TABLE
+/// IF NOT EXISTS` leaves an existing table as it was.
+fn add_column_if_missing(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    definition: &str,
+) -> rusqlite::Result<()> {
+    let present = conn
+        .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
+        .exists([column])?;
+    if !present {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))?;
+    }
+    Ok(())
 }

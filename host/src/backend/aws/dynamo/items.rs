@@ -202,6 +202,8 @@ pub fn step_item(st: &StepRecord) -> Item {
     put_opt_n(&mut item, "timeoutMs", st.options.timeout_ms);
     put_opt_n(&mut item, "wakeAt", st.wake_at);
     put_opt_n(&mut item, "completedAt", st.completed_at);
+    // Absent when zero: most steps never lose a host.
+    put_opt_n(&mut item, "hostLosses", (st.host_losses > 0).then_some(st.host_losses as u64));
     if let Some(l) = &st.lease {
         item.insert("leaseOwner".into(), s(&l.owner));
         item.insert("leaseExpiresAt".into(), n(l.expires_at));
@@ -231,6 +233,7 @@ pub fn step_from(item: &Item) -> Result<StepRecord, StoreError> {
         created_at: get_n(item, "createdAt")?,
         updated_at: get_n(item, "updatedAt")?,
         completed_at: opt_n(item, "completedAt")?,
+        host_losses: opt_n(item, "hostLosses")?.unwrap_or(0),
     })
 }
 

@@ -131,11 +131,17 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.runs)
                 .index_name("status-index")
-                .key_condition_expression("#status = :status")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":status", s(status.as_str()))
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start);
+            request = match &query.after {
+                // The cursor's own time is included; ties are settled below.
+                Some(cursor) => request
+                    .key_condition_expression("#status = :status AND createdAt <= :after")
+                    .expression_attribute_values(":after", n(cursor.created_at)),
+                None => request.key_condition_expression("#status = :status"),
+            };
             if let Some(w) = &query.workflow {
                 request = request
                     .filter_expression("workflow = :workflow")
@@ -143,7 +149,10 @@ impl DynamoStore {
             }
             let out = request.send().await.map_err(store_error)?;
             for item in out.items() {
-                runs.push(items::run_from(item)?);
+                let run = items::run_from(item)?;
+                if query.after.as_ref().is_none_or(|c| c.precedes(&run)) {
+                    runs.push(run);
+                }
             }
             start = out.last_evaluated_key().cloned();
             if start.is_none() || runs.len() >= limit {
@@ -408,6 +417,12 @@ impl DynamoStore {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
+            if !requests.is_empty() {
+                return Err(StoreError::Backend(format!(
+                    "{} items for {table} were still unprocessed after 8 rounds (throttled)",
+                    requests.len()
+                )));
+            }
         }
         Ok(())
     }
@@ -583,9 +598,12 @@ impl StateStore for DynamoStore {
         let mut writes = conditional;
         writes.extend(attempts);
         // Logs ride in the transaction when there is room; otherwise they
-        // follow it (their keys are deterministic, so a retry rewrites them).
+        // go first, so a failure to write them fails the commit before any
+        // state moved (their keys are deterministic: the retry rewrites the
+        // same lines, and lines of a commit that then fails are rewritten
+        // identically by the replay that follows).
         let logs_fit = writes.len() + log_items.len() <= MAX_TRANSACTION_ITEMS;
-        let mut trailing_logs = Vec::new();
+        let mut leading_logs = Vec::new();
         if logs_fit {
             writes.extend(
                 log_items
@@ -593,15 +611,15 @@ impl StateStore for DynamoStore {
                     .map(|i| Self::plain_put(&self.logs, i)),
             );
         } else {
-            trailing_logs = log_items;
+            leading_logs = log_items;
+        }
+        if !leading_logs.is_empty() {
+            self.batch_put(&self.logs, leading_logs).await?;
         }
         match writes.len() {
             0 => {}
             1 => self.write_one(writes.remove(0)).await?,
             _ => self.transact(writes).await?,
-        }
-        if !trailing_logs.is_empty() {
-            self.batch_put(&self.logs, trailing_logs).await?;
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use weft::backend::ModuleStore;
 use weft::backend::WorkQueue;
 use weft::backend::{
-    RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError,
+    RunCursor, RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError,
 };
 use weft::model::{
     AttemptRecord, Digest, Envelope, Lease, LogLine, ModuleKind, ModuleVersion, RunId, RunRecord,
@@ -511,7 +511,11 @@ pub async fn queue_never_delivers_a_sub_second_delay_early(b: Backend) {
         .await
         .unwrap();
     assert!(
-        b.queue.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        b.queue
+            .receive(10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
         "a 400 ms delay delivered at once"
     );
     let got = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
@@ -521,7 +525,11 @@ pub async fn queue_never_delivers_a_sub_second_delay_early(b: Backend) {
         .await
         .unwrap();
     assert!(
-        b.queue.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        b.queue
+            .receive(10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
         "a 400 ms retry delivered at once"
     );
     let back = b.queue.receive(10, Duration::from_secs(5)).await.unwrap();
@@ -740,7 +748,11 @@ pub async fn runs_are_listed_newest_first(b: Backend) {
     assert_eq!(ids_of(&one), running[..1]);
     let two = b
         .state
-        .list_runs(&query(Some(RunStatus::Running), 1, one.last().map(RunCursor::after)))
+        .list_runs(&query(
+            Some(RunStatus::Running),
+            1,
+            one.last().map(RunCursor::after),
+        ))
         .await
         .unwrap();
     assert_eq!(ids_of(&two), running[1..]);

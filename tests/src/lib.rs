@@ -508,7 +508,10 @@ pub fn charge_in_last_attempt(steps: &[Value]) -> bool {
 /// retried without spending the retry policy.
 pub fn assert_survived_a_lost_last_attempt(run: &Value, steps: &[Value], order_id: &str) {
     assert_eq!(run["status"], "completed", "{run}");
-    assert_eq!(run["output"]["status"], "completed", "not compensated: {run}");
+    assert_eq!(
+        run["output"]["status"], "completed",
+        "not compensated: {run}"
+    );
     assert_eq!(run["output"]["chargeId"], format!("ch-{order_id}"), "{run}");
     assert_single_outcomes(steps);
     let charge = steps
@@ -519,11 +522,20 @@ pub fn assert_survived_a_lost_last_attempt(run: &Value, steps: &[Value], order_i
     assert_eq!(charge["hostLosses"], 1, "{charge}");
     let codes: Vec<&str> = charge["history"]
         .as_array()
-        .map(|h| h.iter().map(|a| a["error"]["code"].as_str().unwrap_or("ok")).collect())
+        .map(|h| {
+            h.iter()
+                .map(|a| a["error"]["code"].as_str().unwrap_or("ok"))
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(
         codes,
-        ["card_processor_unavailable", "card_processor_unavailable", "worker_lost", "ok"],
+        [
+            "card_processor_unavailable",
+            "card_processor_unavailable",
+            "worker_lost",
+            "ok"
+        ],
         "{charge}"
     );
 }

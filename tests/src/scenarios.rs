@@ -150,13 +150,20 @@ pub async fn a_poison_message_fails_its_run(b: Backend) {
 
 pub async fn a_timer_past_the_queue_delay_cap_is_rearmed(b: Backend) {
     let s = Service::on(b, RpcMode::Inline, |_, _| {});
-    let run_id = RunId::generate();
-    let message = WorkMessage::Resume {
-        run_id: run_id.clone(),
+    // Two runs asleep, waiting for the times the hops below are for.
+    let asleep_until = |at: u64| {
+        let mut run = crate::conformance::run_record("wf-asleep");
+        run.wake_at = Some(at);
+        run
+    };
+    let far_run = asleep_until(s.svc.now() + 2 * 3600 * 1000);
+    s.svc.state().create_run(&far_run).await.unwrap();
+    let resume = |run: &RunRecord| WorkMessage::Resume {
+        run_id: run.id.clone(),
     };
     // Two hours ahead: more than any SQS delay. Handling it early re-sends
     // it with the longest delay the queue allows, and nothing else happens.
-    let far = Envelope::at(message.clone(), s.svc.now() + 2 * 3600 * 1000);
+    let far = Envelope::at(resume(&far_run), far_run.wake_at.unwrap_or_default());
     assert_eq!(
         s.svc.handle(&far).await.unwrap(),
         weft::service::Handled::Settled
@@ -172,7 +179,9 @@ pub async fn a_timer_past_the_queue_delay_cap_is_rearmed(b: Backend) {
         "a re-armed timer stays delayed: {early:?}"
     );
     // Two seconds ahead: re-armed once, then delivered when due, intact.
-    let near = Envelope::at(message, s.svc.now() + 2000);
+    let near_run = asleep_until(s.svc.now() + 2000);
+    s.svc.state().create_run(&near_run).await.unwrap();
+    let near = Envelope::at(resume(&near_run), near_run.wake_at.unwrap_or_default());
     s.svc.handle(&near).await.unwrap();
     assert!(
         s.svc
@@ -370,7 +379,10 @@ pub async fn a_start_under_the_same_key_is_one_run(b: Backend) {
         .start_run_with("order-saga", &other, keyed(&key))
         .await;
     assert!(
-        matches!(conflict, Err(weft::service::ServiceError::IdempotencyConflict { .. })),
+        matches!(
+            conflict,
+            Err(weft::service::ServiceError::IdempotencyConflict { .. })
+        ),
         "{conflict:?}"
     );
     let run = s.wait(&first, T).await;
@@ -493,7 +505,11 @@ pub async fn timer_hops_end_when_nothing_waits_for_them(b: Backend) {
         .unwrap();
     let mut input = saga_input("o-hops-sleep");
     input["coolOffMs"] = json!(7_200_000);
-    let sleeping = s.svc.start_run("order-saga", &input.to_string()).await.unwrap();
+    let sleeping = s
+        .svc
+        .start_run("order-saga", &input.to_string())
+        .await
+        .unwrap();
     let done = s.wait(&finished, T).await;
     assert_eq!(done.status, RunStatus::Completed, "{done:?}");
     let asleep = until(&s, &sleeping, |r| r.wake_at.is_some() && r.lease.is_none()).await;
@@ -512,17 +528,21 @@ pub async fn timer_hops_end_when_nothing_waits_for_them(b: Backend) {
         |_, _| {},
     );
     let hop = |run_id: &RunId, at| Envelope {
-        message: WorkMessage::Resume {
-            run_id: run_id.clone(),
-        },
         not_before: at,
+        ..Envelope::now(WorkMessage::Resume {
+            run_id: run_id.clone(),
+        })
     };
     quiet
         .svc
         .process_envelope(&hop(&asleep.id, asleep.wake_at))
         .await
         .unwrap();
-    assert_eq!(counting.sent.load(Ordering::SeqCst), 1, "a live sleep re-arms");
+    assert_eq!(
+        counting.sent.load(Ordering::SeqCst),
+        1,
+        "a live sleep re-arms"
+    );
     quiet
         .svc
         .process_envelope(&hop(&done.id, done.deadline))
@@ -588,7 +608,9 @@ impl StateStore for FlakyStore {
             a.status == StepStatus::Succeeded && a.step_id.ends_with(&format!("#{}", self.step))
         });
         if records_success && self.armed.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::Backend("injected: the store is briefly unavailable".into()));
+            return Err(StoreError::Backend(
+                "injected: the store is briefly unavailable".into(),
+            ));
         }
         self.inner.commit(write).await
     }
@@ -663,7 +685,11 @@ pub async fn a_throttled_store_delays_a_run_but_never_dead_letters_it(b: Backend
     .await;
     let run = s.run("order-saga", &saga_input("o-throttled"), T).await;
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");
-    assert_eq!(flaky.lease_failures.load(Ordering::SeqCst), 0, "every fault fired");
+    assert_eq!(
+        flaky.lease_failures.load(Ordering::SeqCst),
+        0,
+        "every fault fired"
+    );
     assert_eq!(output(&run)["trackingNumber"], "trk-o-throttled");
 }
 

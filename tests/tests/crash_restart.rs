@@ -118,4 +118,3 @@ async fn killed_during_a_steps_last_attempt_the_step_still_gets_its_retries() {
     let steps = api.steps(&id).await.unwrap();
     assert_survived_a_lost_last_attempt(&run, &steps, "o-last");
 }
-

@@ -374,4 +374,3 @@ async fn a_start_retried_under_its_idempotency_key_is_one_run() {
     let body: Value = bad.json().await.unwrap();
     assert_eq!(error_code(&body), "invalid_idempotency_key");
 }
-

@@ -63,6 +63,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Store(StoreError::TooLarge(_)) => {
                 (S::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
+            ServiceError::Store(StoreError::Corrupt(_)) => {
+                (S::INTERNAL_SERVER_ERROR, ErrorCode::Internal.as_str())
+            }
             ServiceError::Store(_) => {
                 (S::SERVICE_UNAVAILABLE, ErrorCode::StoreUnavailable.as_str())
             }

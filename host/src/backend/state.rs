@@ -26,9 +26,14 @@ pub enum StoreError {
     /// An item would exceed the backend's size limit.
     #[error("item too large: {0}")]
     TooLarge(String),
-    /// The backend failed (I/O, network, a corrupt row...). Retrying later may help.
+    /// The backend failed (I/O, network, throttling). Retrying later may help.
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// What is stored cannot be read as Weft wrote it (a missing attribute,
+    /// a journal index naming steps that are not there). Retrying cannot
+    /// help: work that depends on it is poison.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {
@@ -122,8 +127,7 @@ impl RunCursor {
     /// Whether `run` comes after this position (newest first, ties by id
     /// descending).
     pub fn precedes(&self, run: &RunRecord) -> bool {
-        run.created_at < self.created_at
-            || (run.created_at == self.created_at && run.id < self.id)
+        run.created_at < self.created_at || (run.created_at == self.created_at && run.id < self.id)
     }
 }
 

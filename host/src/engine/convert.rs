@@ -107,4 +107,3 @@ mod tests {
         assert_eq!(truncated("short".into(), 16), "short");
     }
 }
-

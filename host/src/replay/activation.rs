@@ -76,20 +76,24 @@ pub async fn activate(
             .fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))
             .is_ok();
 
-    let run = async {
-        let workflow = pre.instantiate_async(&mut store).await?;
-        workflow.call_run(&mut store, &input.input).await
-    };
-    let mut run = std::pin::pin!(run);
     // The guest's budget: its deadline moves out by every host call.
-    let result = loop {
-        let deadline = host_time.deadline(started, limits.activation_timeout);
-        match tokio::time::timeout_at(deadline.into(), run.as_mut()).await {
-            Ok(returned) => break Ok(returned),
-            Err(elapsed) if Instant::now() >= host_time.deadline(started, limits.activation_timeout) => {
-                break Err(elapsed);
+    let result = {
+        let run = async {
+            let workflow = pre.instantiate_async(&mut store).await?;
+            workflow.call_run(&mut store, &input.input).await
+        };
+        let mut run = std::pin::pin!(run);
+        loop {
+            let deadline = host_time.deadline(started, limits.activation_timeout);
+            match tokio::time::timeout_at(deadline.into(), run.as_mut()).await {
+                Ok(returned) => break Ok(returned),
+                Err(elapsed)
+                    if Instant::now() >= host_time.deadline(started, limits.activation_timeout) =>
+                {
+                    break Err(elapsed);
+                }
+                Err(_) => continue,
             }
-            Err(_) => continue,
         }
     };
 

@@ -8,8 +8,8 @@
 //! deadline moves out by that much, and never passes while a host call is
 //! under way.
 
-use super::driver::{DriverError, Resolution, StepDriver};
 use super::ActivationEnd;
+use super::driver::{DriverError, Resolution, StepDriver};
 use crate::model::{LogLine, StepCall, StepOutcome, StepRecord};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};

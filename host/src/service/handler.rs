@@ -46,7 +46,11 @@ impl Weft {
     /// Whether `message`, due at `at`, still has something waiting for it:
     /// a running run whose wake time or deadline is `at`, or a step whose
     /// next attempt is due then.
-    async fn still_waits_for(&self, message: &WorkMessage, at: Millis) -> Result<bool, ServiceError> {
+    async fn still_waits_for(
+        &self,
+        message: &WorkMessage,
+        at: Millis,
+    ) -> Result<bool, ServiceError> {
         let Some(run) = self.state.get_run(message.run_id()).await? else {
             return Ok(false);
         };

@@ -76,10 +76,8 @@ impl Settings {
     /// (`weft dev`, `weft run`, the Lambda functions).
     pub fn from_env(rpc_mode: RpcMode, limits: &Limits) -> anyhow::Result<Self> {
         let mut s = Self::new(rpc_mode, limits);
-        s.repair_after = Duration::from_secs(env_num(
-            "WEFT_REPAIR_AFTER_SECS",
-            s.repair_after.as_secs(),
-        )?);
+        s.repair_after =
+            Duration::from_secs(env_num("WEFT_REPAIR_AFTER_SECS", s.repair_after.as_secs())?);
         s.step_lease_grace = Duration::from_secs(env_num(
             "WEFT_STEP_LEASE_SLACK_SECS",
             s.step_lease_grace.as_secs(),

@@ -71,7 +71,7 @@ impl Weft {
         }
         let journal = self.state.get_steps(id, &run.step_names).await?;
         if journal.len() != run.step_names.len() {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Corrupt(format!(
                 "run {id}: the journal index names {} steps but {} were found",
                 run.step_names.len(),
                 journal.len()

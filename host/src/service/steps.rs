@@ -109,7 +109,8 @@ impl Weft {
         );
         let retry_at = (next.host_losses < cap).then_some(now);
         next.end_attempt(lost, retry_at, now);
-        self.record_attempt(step, next, vec![history], retry_at).await
+        self.record_attempt(step, next, vec![history], retry_at)
+            .await
     }
 
     /// The attempt timeout of an RPC step.
@@ -144,7 +145,12 @@ impl Weft {
         let attempt = claimed.attempt_count;
         let timeout = self.rpc_timeout(&claimed);
         let started = claimed.updated_at;
-        if self.settings.lose_attempt.as_ref().is_some_and(|lose| lose(&claimed)) {
+        if self
+            .settings
+            .lose_attempt
+            .as_ref()
+            .is_some_and(|lose| lose(&claimed))
+        {
             return Err(StoreError::Backend(format!(
                 "fault injection: attempt {attempt} of step `{}` lost as if its host died",
                 claimed.name
@@ -223,14 +229,19 @@ impl Weft {
     /// conflicts) with backoff for as long as the step's lease, held since
     /// `from` was claimed, is live: an outcome whose side effect happened
     /// must not be dropped for a passing store error.
-    async fn commit_while_leased(&self, from: &StepRecord, write: &StateWrite) -> Result<(), StoreError> {
+    async fn commit_while_leased(
+        &self,
+        from: &StepRecord,
+        write: &StateWrite,
+    ) -> Result<(), StoreError> {
         let mut pause = Duration::from_millis(100);
         loop {
             match self.state.commit(write.clone()).await {
                 Err(StoreError::Backend(reason))
-                    if from.lease.as_ref().is_some_and(|l| {
-                        l.is_live(self.now() + pause.as_millis() as u64)
-                    }) =>
+                    if from
+                        .lease
+                        .as_ref()
+                        .is_some_and(|l| l.is_live(self.now() + pause.as_millis() as u64)) =>
                 {
                     tracing::warn!(
                         run = %from.run_id,

@@ -244,5 +244,12 @@ impl DbFailure for QueueError {
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    match e {
+        // What `rows::corrupt` and row decoding report: the row is not
+        // what Weft wrote.
+        rusqlite::Error::InvalidParameterName(what)
+        | rusqlite::Error::InvalidColumnType(_, what, _) => StoreError::Corrupt(what),
+        e @ rusqlite::Error::FromSqlConversionFailure(..) => StoreError::Corrupt(e.to_string()),
+        e => StoreError::Backend(e.to_string()),
+    }
 }

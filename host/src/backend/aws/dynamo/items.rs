@@ -24,7 +24,7 @@ pub fn n(v: impl ToString) -> AttributeValue {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("stored item has a missing or invalid `{what}`"))
+    StoreError::Corrupt(format!("stored item has a missing or invalid `{what}`"))
 }
 
 pub fn get_s(item: &Item, key: &str) -> Result<String, StoreError> {
@@ -203,7 +203,11 @@ pub fn step_item(st: &StepRecord) -> Item {
     put_opt_n(&mut item, "wakeAt", st.wake_at);
     put_opt_n(&mut item, "completedAt", st.completed_at);
     // Absent when zero: most steps never lose a host.
-    put_opt_n(&mut item, "hostLosses", (st.host_losses > 0).then_some(st.host_losses as u64));
+    put_opt_n(
+        &mut item,
+        "hostLosses",
+        (st.host_losses > 0).then_some(st.host_losses as u64),
+    );
     if let Some(l) = &st.lease {
         item.insert("leaseOwner".into(), s(&l.owner));
         item.insert("leaseExpiresAt".into(), n(l.expires_at));

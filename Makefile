@@ -22,7 +22,7 @@ WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo test setup build-examples build-test-guests guests host lint bench bench-engine bench-aws bench-lambda clean
+.PHONY: demo test chaos setup build-examples build-test-guests guests host lint bench bench-engine bench-aws bench-lambda clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py) and the npm tools
@@ -81,9 +81,16 @@ lint:
 	$(CARGO) clippy --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES) $(TEST_GUESTS)) -- -D warnings
 
 ## Every suite: lint, unit, end-to-end (the AWS suites against moto).
+# The chaos suite runs reduced in `make test` (40 sagas, one round);
+# `make chaos` runs it full size.
 test: setup guests host
 	$(MAKE) lint
-	scripts/with-moto $(CARGO) test --workspace $(addprefix --exclude ,$(EXAMPLES) $(TEST_GUESTS))
+	FAULT_RUNS=40 scripts/with-moto $(CARGO) test --workspace $(addprefix --exclude ,$(EXAMPLES) $(TEST_GUESTS))
+
+## The chaos suite full size: 100 sagas, three rounds in a row, workers
+## killed every few seconds. Not part of `make test`.
+chaos: guests host
+	FAULT_RUNS=100 FAULT_ROUNDS=3 scripts/with-moto $(CARGO) test -p weft-tests --test fault_injection -- --nocapture
 
 ## Weft against Pikku and Restate, same machine, one invocation: the
 ## table, target/bench/results.json and target/bench/latency.png. Installs

@@ -16,6 +16,12 @@ pub enum Handled {
     Requeue(Duration),
 }
 
+/// The first wait of a message whose work is busy elsewhere.
+const BUSY_BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// The longest wait a busy message's backoff adds (a step's lease can ask
+/// for longer: it is waited out).
+const BUSY_BACKOFF_CAP: Duration = Duration::from_secs(5);
+
 /// The wait before try `retries` + 1 of a message whose handling failed
 /// for a passing reason: 1 s doubling to a minute.
 fn transient_backoff(retries: u32) -> Duration {
@@ -104,11 +110,22 @@ impl Weft {
 
     /// Sends a fresh copy of `envelope` due after `delay`: how a message
     /// whose work is busy elsewhere comes back without counting as failed.
+    ///
+    /// Each time the same work is found busy again the copy waits longer
+    /// (from `delay`, doubling to [`BUSY_BACKOFF_CAP`]): a run held for a
+    /// while (its holder died and the lease has yet to lapse) is looked at a
+    /// handful of times, not hundreds, and duplicated messages for it do not
+    /// multiply lap after lap.
     pub async fn requeue(&self, envelope: &Envelope, delay: Duration) -> Result<(), ServiceError> {
-        Ok(self
-            .queue
-            .send(&Envelope::now(envelope.message.clone()), delay)
-            .await?)
+        let retries = envelope.retries.saturating_add(1);
+        let backoff = BUSY_BACKOFF_BASE
+            .saturating_mul(1u32 << retries.saturating_sub(1).min(16))
+            .min(BUSY_BACKOFF_CAP);
+        let copy = Envelope {
+            retries,
+            ..Envelope::now(envelope.message.clone())
+        };
+        Ok(self.queue.send(&copy, delay.max(backoff)).await?)
     }
 
     /// Handles a message that could not be processed after the queue's

@@ -112,7 +112,7 @@ impl Weft {
     /// whose work is busy elsewhere comes back without counting as failed.
     ///
     /// Each time the same work is found busy again the copy waits longer
-    /// (from `delay`, doubling to [`BUSY_BACKOFF_CAP`]): a run held for a
+    /// (from `delay`, doubling to `BUSY_BACKOFF_CAP`): a run held for a
     /// while (its holder died and the lease has yet to lapse) is looked at a
     /// handful of times, not hundreds, and duplicated messages for it do not
     /// multiply lap after lap.

@@ -4,7 +4,10 @@
 // a JSON input; every effect is a step (an RPC, an inline block, a durable
 // sleep) whose outcome the host records and hands back on replay. Between
 // steps the code must be deterministic; `Date.now()`, `Math.random()` and
-// friends already read the run's logical clock and seeded randomness.
+// friends already read the run's logical clock and seeded randomness. The
+// runtime asks the host for every `Math.random()` and `crypto` draw, and the
+// host keys its streams by journal position, so a draw inside a step body
+// that replay skips shifts nothing after it.
 //
 //   import { workflow, WeftError } from '@weft/sdk';
 //

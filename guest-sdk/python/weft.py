@@ -6,6 +6,14 @@ whose outcome the host records and hands back on replay. Between steps the
 code must be deterministic; `time.time()`, `random` and friends already read
 the run's logical clock and seeded randomness.
 
+The `random` module keeps its own generator, seeded once per process; a draw
+inside a step body that replay skips would shift every later draw. So the
+context reseeds it from the host at every journal position (the start of the
+run, each step's result, each step body's attempt): what `random` returns
+between two steps depends only on the run and where in the journal it is.
+`os.urandom`, `secrets` and `uuid.uuid4` read the host's random source
+directly, which the host keys the same way.
+
     import weft
 
     def checkout(ctx: weft.Context, order: dict) -> dict:
@@ -22,6 +30,7 @@ Build: `componentize-py -d wit -w workflow componentize app -p <your dir>
 """
 
 import json
+import random
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -98,11 +107,18 @@ _LEVELS = {
 }
 
 
+def _reseed() -> None:
+    """Restarts `random` from the host's stream for the current journal
+    position (see the module doc)."""
+    random.seed(steps.random())
+
+
 class Context:
     """A workflow's handle on the host."""
 
     def __init__(self) -> None:
         self._used: dict = {}
+        _reseed()
 
     def _unique(self, name: str) -> str:
         """Step names must be unique in a run: repeats get `#2`, `#3`..."""
@@ -117,7 +133,9 @@ class Context:
         try:
             result = steps.call_rpc(name, rpc_name, json.dumps(input), _options(retry, timeout_ms))
         except Err as e:
+            _reseed()
             raise WeftError.from_wire(e.value) from None
+        _reseed()
         return json.loads(result)
 
     def step(self, name: str, fn: Callable[[], Any], retry: Optional[RetryPolicy] = None) -> Any:
@@ -131,6 +149,7 @@ class Context:
         step_name = self._unique(name)
         answer = steps.begin_step(step_name, _options(retry, None))
         while True:
+            _reseed()
             if isinstance(answer, steps.InlineStart_Recorded):
                 if isinstance(answer.value, Ok):
                     return json.loads(answer.value.value)
@@ -144,6 +163,7 @@ class Context:
     def sleep(self, name: str, ms: int) -> None:
         """Sleeps durably for `ms` milliseconds."""
         steps.sleep(self._unique(name), max(0, int(ms)))
+        _reseed()
 
     def now(self) -> int:
         """The run's logical time, in milliseconds since the epoch."""

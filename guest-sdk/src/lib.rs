@@ -300,7 +300,11 @@ impl Context {
         steps::now()
     }
 
-    /// A random number that replays identically (seeded from the run id).
+    /// A random number that replays identically: a function of the run and
+    /// the journal position, so draws inside a skipped step body shift
+    /// nothing. `getrandom`-based crates (`uuid::new_v4`, `OsRng`) get the
+    /// same guarantee; generators seeded once per process (`rand::rng()`,
+    /// `HashMap` keys) do not: seed those from this after a step.
     pub fn random_u64(&mut self) -> u64 {
         steps::random()
     }

@@ -106,6 +106,32 @@ async fn replays_first_execution(probe: &str) {
     );
 }
 
+/// A probe's step body draws the language's own randomness; the draw after
+/// the step goes into a queued RPC's input. The first activation runs the
+/// body and enqueues the RPC; the resume skips the body. With one random
+/// stream per activation the resume would draw another value after the step
+/// and fail the run as `non_deterministic` at the RPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn randomness_drawn_inside_a_step_does_not_shift_later_draws() {
+    for probe in ["probe", "probe-js", "probe-py"] {
+        let e = Service::start(RpcMode::Queued, |_, _| {});
+        e.deploy("probe", &test_guest(probe)).await;
+        e.deploy("order-rpc", &example("order-rpc")).await;
+        let run = e
+            .run("probe", &json!({ "withRpc": true, "sleepMs": 1 }), T)
+            .await;
+        assert_eq!(run.status, RunStatus::Completed, "{probe}: {run:?}");
+        let out = output(&run);
+        let steps = e.svc.steps(&run.id).await.unwrap();
+        let remote = steps
+            .iter()
+            .find(|v| v.step.name == "remote")
+            .expect("the rpc step");
+        let sent: Value = serde_json::from_str(remote.step.input.as_deref().unwrap()).unwrap();
+        assert_eq!(sent["nonce"], out["nonce"], "{probe}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_that_takes_another_path_fails_as_non_deterministic() {
     let e = Service::without_worker(RpcMode::Inline, |_, _| {});

@@ -6,6 +6,7 @@
 
 pub mod bindings;
 pub mod convert;
+pub mod entropy;
 pub mod limiter;
 
 pub mod output;

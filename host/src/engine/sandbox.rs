@@ -3,17 +3,16 @@
 //! Workflows get a deterministic, capability-free WASI: no preopened
 //! directories, no network, an empty environment and no arguments, stdin
 //! closed, stdout/stderr captured, clocks that read the run's *logical* time,
-//! and random numbers seeded from the run id. Whatever the guest does, it
+//! and random numbers that are a function of the run and of the journal
+//! position (see [`super::entropy`]). Whatever the guest does, it
 //! sees the same world on every replay, and nothing of the host (files,
 //! environment variables, AWS credentials) is reachable.
 //!
 //! RPC step functions run once per attempt and are not replayed, so they get
 //! real clocks and real randomness, but otherwise the same closed box.
 
+use super::entropy::{Entropy, Stream, seeded_rng};
 use super::output::OutputCapture;
-use rand::SeedableRng;
-use rand::rngs::ChaCha20Rng;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -70,18 +69,6 @@ impl HostMonotonicClock for LogicalClock {
     }
 }
 
-/// A deterministic generator for one purpose (`label`) of one run.
-pub fn seeded_rng(run_id: &str, label: &str) -> ChaCha20Rng {
-    let seed: [u8; 32] = Sha256::new()
-        .chain_update(b"weft-random\0")
-        .chain_update(label.as_bytes())
-        .chain_update(b"\0")
-        .chain_update(run_id.as_bytes())
-        .finalize()
-        .into();
-    ChaCha20Rng::from_seed(seed)
-}
-
 /// Builds the closed-box WASI context shared by both kinds of guest.
 fn closed_box(stdout: &OutputCapture, stderr: &OutputCapture) -> WasiCtxBuilder {
     let mut b = WasiCtxBuilder::new();
@@ -99,6 +86,7 @@ fn closed_box(stdout: &OutputCapture, stderr: &OutputCapture) -> WasiCtxBuilder 
 /// The WASI context of a workflow activation.
 pub fn workflow_wasi(
     run_id: &str,
+    entropy: &Entropy,
     clock: &LogicalClock,
     stdout: &OutputCapture,
     stderr: &OutputCapture,
@@ -112,8 +100,8 @@ pub fn workflow_wasi(
     };
     b.wall_clock(clock.clone())
         .monotonic_clock(clock.clone())
-        .secure_random(seeded_rng(run_id, "wasi-secure"))
-        .insecure_random(seeded_rng(run_id, "wasi-insecure"))
+        .secure_random(entropy.source(Stream::WasiSecure))
+        .insecure_random(entropy.source(Stream::WasiInsecure))
         .insecure_random_seed(insecure_seed);
     b.build()
 }

@@ -6,8 +6,8 @@ use super::journal::Position;
 use super::state::{OpenInline, Stop, WorkflowState, non_deterministic};
 use crate::engine::bindings::workflow::weft::workflow::{steps, types};
 use crate::engine::convert::{error_from_guest, error_to_guest, options_from_guest};
+use crate::engine::entropy::Stream;
 use crate::model::{ErrorCode, StepCall, StepKind, StepOptions, StepOutcome};
-use rand::Rng;
 
 fn start(outcome: StepOutcome) -> steps::InlineStart {
     steps::InlineStart::Recorded(outcome.map_err(error_to_guest))
@@ -71,15 +71,12 @@ impl steps::Host for WorkflowState {
             }
         };
         match resolution {
-            Ok(Resolution::Execute { attempt, stored }) => {
-                self.open_inline = Some(OpenInline {
-                    seq,
-                    call,
-                    attempt,
-                    stored,
-                });
-                Ok(steps::InlineStart::Execute(attempt))
-            }
+            Ok(Resolution::Execute { attempt, stored }) => Ok(self.open_body(OpenInline {
+                seq,
+                call,
+                attempt,
+                stored,
+            })),
             Ok(Resolution::Recorded(step)) => Ok(start(self.settle(step))),
             Ok(Resolution::Suspend) => self.halt(Stop::Suspend),
             Err(e) => self.driver_failed(e),
@@ -129,14 +126,11 @@ impl steps::Host for WorkflowState {
             .await;
         match resolution {
             Ok(Resolution::Recorded(step)) => Ok(start(self.settle(step))),
-            Ok(Resolution::Execute { attempt, stored }) => {
-                self.open_inline = Some(OpenInline {
-                    attempt,
-                    stored,
-                    ..open
-                });
-                Ok(steps::InlineStart::Execute(attempt))
-            }
+            Ok(Resolution::Execute { attempt, stored }) => Ok(self.open_body(OpenInline {
+                attempt,
+                stored,
+                ..open
+            })),
             Ok(Resolution::Suspend) => self.halt(Stop::Suspend),
             Err(e) => self.driver_failed(e),
         }
@@ -166,7 +160,7 @@ impl steps::Host for WorkflowState {
     }
 
     async fn random(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.rng.next_u64())
+        Ok(self.entropy.next_u64(Stream::Steps))
     }
 
     async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {

@@ -6,11 +6,12 @@
 use super::driver::{DriverError, Resolution, StepDriver};
 use super::journal::{Divergence, Journal, Position};
 use crate::config::Limits;
+use crate::engine::bindings::workflow::weft::workflow::steps;
+use crate::engine::entropy::{Entropy, Segment};
 use crate::engine::limiter::GuestLimiter;
 use crate::engine::output::OutputCapture;
-use crate::engine::sandbox::{LogicalClock, seeded_rng, workflow_wasi};
+use crate::engine::sandbox::{LogicalClock, workflow_wasi};
 use crate::model::{ErrorCode, ErrorInfo, LogLine, StepCall, StepOutcome, StepRecord};
-use rand::rngs::ChaCha20Rng;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -44,7 +45,7 @@ pub struct WorkflowState {
     pub(crate) limiter: GuestLimiter,
     pub(crate) journal: Journal,
     pub(crate) clock: LogicalClock,
-    pub(super) rng: ChaCha20Rng,
+    pub(super) entropy: Entropy,
     pub(crate) driver: Box<dyn StepDriver>,
     stdout: OutputCapture,
     stderr: OutputCapture,
@@ -81,13 +82,14 @@ impl WorkflowState {
         let clock = LogicalClock::starting_at(started_at);
         let stdout = OutputCapture::new(limits.max_log_bytes);
         let stderr = OutputCapture::new(limits.max_log_bytes);
+        let entropy = Entropy::new(run_id);
         Self {
-            wasi: workflow_wasi(run_id, &clock, &stdout, &stderr),
+            wasi: workflow_wasi(run_id, &entropy, &clock, &stdout, &stderr),
             table: ResourceTable::new(),
             limiter: GuestLimiter::new(limits.memory_bytes),
             journal,
             clock,
-            rng: seeded_rng(run_id, "steps-random"),
+            entropy,
             driver,
             stdout,
             stderr,
@@ -257,21 +259,41 @@ impl WorkflowState {
         Ok(())
     }
 
-    /// Delivers a recorded outcome and moves logical time to when it happened.
-    pub(super) fn replay(&mut self, step: StepRecord) -> StepOutcome {
-        self.replayed_steps += 1;
+    /// Moves the guest's world past a resolved step: logical time to when it
+    /// completed, randomness to the stream of the code that follows it. Both
+    /// depend only on the journal, so replayed and live runs agree.
+    fn pass(&mut self, step: &StepRecord) {
         if let Some(at) = step.completed_at {
             self.clock.advance_to(at);
         }
+        self.entropy.enter(Segment::After {
+            steps: step.seq.saturating_add(1),
+        });
+    }
+
+    /// Opens the body of inline step `seq` for `attempt`: the body draws from
+    /// its own random streams, so skipping it on replay shifts nothing.
+    pub(super) fn open_body(&mut self, open: OpenInline) -> steps::InlineStart {
+        self.entropy.enter(Segment::Body {
+            seq: open.seq,
+            attempt: open.attempt,
+        });
+        let attempt = open.attempt;
+        self.open_inline = Some(open);
+        steps::InlineStart::Execute(attempt)
+    }
+
+    /// Delivers a recorded outcome and moves logical time to when it happened.
+    pub(super) fn replay(&mut self, step: StepRecord) -> StepOutcome {
+        self.replayed_steps += 1;
+        self.pass(&step);
         step.outcome()
             .unwrap_or_else(|| Err(missing_outcome(&step)))
     }
 
     /// Stores a freshly resolved step in the journal and delivers it.
     pub(super) fn settle(&mut self, step: StepRecord) -> StepOutcome {
-        if let Some(at) = step.completed_at {
-            self.clock.advance_to(at);
-        }
+        self.pass(&step);
         let outcome = step
             .outcome()
             .unwrap_or_else(|| Err(missing_outcome(&step)));

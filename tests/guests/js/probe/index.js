@@ -17,10 +17,19 @@ export const run = workflow((ctx, input) => {
   const wallClockMs = Date.now();
   const logicalNowMs = ctx.now();
   const random = Math.floor(Math.random() * 1e9);
-  const inlineValue = ctx.step('inline', () => random % 1000);
+  // The body draws randomness (as an id generator would); replay skips the
+  // body, so these draws must not shift the ones made after the step.
+  const inlineValue = ctx.step('inline', () => {
+    Math.random();
+    crypto.getRandomValues(new Uint32Array(4));
+    return random % 1000;
+  });
+  // Drawn after the step and sent in the RPC's input: a replay that drew a
+  // different value would send another input and fail as non-deterministic.
+  const nonce = Math.floor(Math.random() * 1e9);
   console.log(`after inline step: ${inlineValue}`);
   ctx.info('after inline step');
-  const rpcResult = input.withRpc ? ctx.rpc('remote', 'order-rpc/ship-order', { orderId: 'probe' }) : null;
+  const rpcResult = input.withRpc ? ctx.rpc('remote', 'order-rpc/ship-order', { orderId: 'probe', nonce }) : null;
   ctx.info('after rpc step');
   ctx.sleep('nap', input.sleepMs ?? 1);
   ctx.info('after sleep');
@@ -34,6 +43,7 @@ export const run = workflow((ctx, input) => {
     wallClockMs,
     logicalNowMs,
     random,
+    nonce,
     inlineValue,
     rpcResult,
     wallClockAfterSleepMs: Date.now(),

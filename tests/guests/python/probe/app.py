@@ -5,6 +5,7 @@ import os
 import random
 import socket
 import time
+import uuid
 
 import weft
 
@@ -38,10 +39,20 @@ def probe(ctx: weft.Context, input: dict) -> dict:
     wall_clock_ms = time.time_ns() // 1_000_000
     logical_now_ms = ctx.now()
     rnd = random.randint(0, 10**9)
-    inline_value = ctx.step("inline", lambda: rnd % 1000)
+    # The body draws randomness (as an id generator would); replay skips the
+    # body, so these draws must not shift the ones made after the step.
+    def make_id() -> int:
+        random.random()
+        uuid.uuid4()
+        return rnd % 1000
+
+    inline_value = ctx.step("inline", make_id)
+    # Drawn after the step and sent in the RPC's input: a replay that drew a
+    # different value would send another input and fail as non-deterministic.
+    nonce = random.randint(0, 10**9)
     print(f"after inline step: {inline_value}")
     ctx.info("after inline step")
-    rpc_result = ctx.rpc("remote", "order-rpc/ship-order", {"orderId": "probe"}) if input.get("withRpc") else None
+    rpc_result = ctx.rpc("remote", "order-rpc/ship-order", {"orderId": "probe", "nonce": nonce}) if input.get("withRpc") else None
     ctx.info("after rpc step")
     ctx.sleep("nap", input.get("sleepMs", 1))
     ctx.info("after sleep")
@@ -56,6 +67,7 @@ def probe(ctx: weft.Context, input: dict) -> dict:
         "logicalNowMs": logical_now_ms,
         "monotonicElapsedMs": int((time.monotonic() - started) * 1000),
         "random": rnd,
+        "nonce": nonce,
         "inlineValue": inline_value,
         "rpcResult": rpc_result,
         "wallClockAfterSleepMs": time.time_ns() // 1_000_000,

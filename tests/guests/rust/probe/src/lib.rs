@@ -25,6 +25,7 @@ struct Report {
     logical_now_ms: u64,
     monotonic_elapsed_ms: u128,
     random: u64,
+    nonce: u64,
     hash_seed: u64,
     inline_value: u64,
     rpc_result: Value,
@@ -37,6 +38,11 @@ fn try_file(path: &str) -> String {
         Ok(bytes) => format!("READ {} bytes", bytes.len()),
         Err(e) => format!("error: {e}"),
     }
+}
+
+/// A u64 from the platform's secure random source (WASI `random`).
+fn native_random() -> Result<u64, Error> {
+    getrandom::u64().map_err(|e| Error::new("random", e.to_string()))
 }
 
 fn wall_ms() -> u64 {
@@ -81,14 +87,22 @@ fn probe(ctx: &mut Context, input: Input) -> Result<Report, Error> {
     let random = ctx.random_u64();
     let hash_seed = RandomState::new().hash_one(42u32);
 
-    let inline_value: u64 = ctx.step("inline", || Ok::<_, Error>(random % 1000))?;
+    // The body draws native randomness, as `uuid::new_v4` would. Replay skips
+    // the body, so these draws must not shift the ones made after the step.
+    let inline_value: u64 = ctx.step("inline", || {
+        let _id = native_random()?;
+        Ok::<_, Error>(random % 1000)
+    })?;
+    // Drawn after the step and fed into the RPC's input: a replay that drew a
+    // different value would send another input and fail as non-deterministic.
+    let nonce = native_random()?;
     println!("after inline step: {inline_value}");
     ctx.info("after inline step");
     let rpc_result: Value = if input.with_rpc {
         ctx.rpc(
             "remote",
             "order-rpc/ship-order",
-            &json!({ "orderId": "probe" }),
+            &json!({ "orderId": "probe", "nonce": nonce }),
         )?
     } else {
         Value::Null
@@ -107,6 +121,7 @@ fn probe(ctx: &mut Context, input: Input) -> Result<Report, Error> {
         logical_now_ms,
         monotonic_elapsed_ms: started.elapsed().as_millis(),
         random,
+        nonce,
         hash_seed,
         inline_value,
         rpc_result,

@@ -132,6 +132,28 @@ async fn randomness_drawn_inside_a_step_does_not_shift_later_draws() {
     }
 }
 
+/// Each activation replays the whole journal before its new step. With the
+/// budget charged for replay too, the run would fail `cpu_limit` once the
+/// journal's replay alone cost more than one activation's fuel, although no
+/// stretch of its code ever came near it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_long_journal_is_not_charged_to_the_fuel_budget() {
+    const STEPS: u64 = 60;
+    let e = Service::start(RpcMode::Inline, |s, limits| {
+        s.replay_every_step = true;
+        limits.workflow_fuel = FUEL;
+    });
+    e.deploy("counter", &test_guest("counter")).await;
+    let run = e.run("counter", &json!({ "n": STEPS }), T).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output(&run)["x"], STEPS);
+}
+
+/// The counter's first activation burns about 4,300 fuel and each replayed
+/// step about 3,200 more: this is ten times one activation's new work and
+/// less than replaying sixteen steps.
+const FUEL: u64 = 50_000;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_that_takes_another_path_fails_as_non_deterministic() {
     let e = Service::without_worker(RpcMode::Inline, |_, _| {});

@@ -3,6 +3,7 @@
 
 use super::budget::{HostTime, Timed};
 use super::driver::{DriverError, StepDriver};
+use super::fuel;
 use super::journal::Divergence;
 use super::journal::Journal;
 use super::state::{Stop, WorkflowState, non_deterministic};
@@ -71,7 +72,7 @@ pub async fn activate(
     );
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
-    let fuel_ok = store.set_fuel(limits.workflow_fuel).is_ok()
+    let fuel_ok = fuel::install(&mut store)
         && store
             .fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))
             .is_ok();
@@ -98,9 +99,8 @@ pub async fn activate(
     };
 
     let fuel_used = if fuel_ok {
-        limits
-            .workflow_fuel
-            .saturating_sub(store.get_fuel().unwrap_or(0))
+        let left = store.get_fuel().unwrap_or(0);
+        store.data().fuel.used(left)
     } else {
         0
     };

@@ -16,6 +16,7 @@
 mod activation;
 mod budget;
 mod driver;
+mod fuel;
 mod host;
 mod journal;
 mod runtime;

@@ -4,6 +4,7 @@
 //! guest as the `weft:workflow/steps` imports.
 
 use super::driver::{DriverError, Resolution, StepDriver};
+use super::fuel::FuelBudget;
 use super::journal::{Divergence, Journal, Position};
 use crate::config::Limits;
 use crate::engine::bindings::workflow::weft::workflow::steps;
@@ -60,6 +61,7 @@ pub struct WorkflowState {
     pub(super) limits: Limits,
     pub(crate) replayed_steps: u32,
     pub(crate) new_steps: u32,
+    pub(super) fuel: FuelBudget,
 }
 
 impl WasiView for WorkflowState {
@@ -83,6 +85,7 @@ impl WorkflowState {
         let stdout = OutputCapture::new(limits.max_log_bytes);
         let stderr = OutputCapture::new(limits.max_log_bytes);
         let entropy = Entropy::new(run_id);
+        let journal_len = journal.len();
         Self {
             wasi: workflow_wasi(run_id, &entropy, &clock, &stdout, &stderr),
             table: ResourceTable::new(),
@@ -102,6 +105,7 @@ impl WorkflowState {
             limits: limits.clone(),
             replayed_steps: 0,
             new_steps: 0,
+            fuel: FuelBudget::new(limits.workflow_fuel, journal_len),
         }
     }
 

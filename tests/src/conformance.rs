@@ -251,6 +251,7 @@ pub async fn a_failed_condition_applies_nothing(b: Backend) {
             ended_at: Some(2),
         }],
         logs: vec![],
+        require_running: None,
     };
     assert!(is_conflict(b.state.commit(write).await));
     assert!(b.state.get_step(&run.id, "second").await.unwrap().is_none());
@@ -322,6 +323,60 @@ pub async fn a_step_gets_exactly_one_outcome(b: Backend) {
     assert_eq!(stored.status, StepStatus::Succeeded);
     assert_eq!(stored.result.as_deref(), Some("\"first\""));
     assert_eq!(stored.attempt_count, 1);
+}
+
+/// A claim that requires its run to be running lands while it is, and
+/// conflicts, writing nothing, once the run has ended (a cancel landed).
+pub async fn a_claim_requires_its_run_to_be_running(b: Backend) {
+    let claim = |s: &StepRecord, run: &RunRecord| {
+        let mut c = s.clone();
+        c.status = StepStatus::Running;
+        c.attempt_count = 1;
+        StateWrite {
+            require_running: Some(run.id.clone()),
+            steps: vec![StepWrite {
+                record: c,
+                expect: StepExpect::State {
+                    status: StepStatus::Pending,
+                    attempt_count: 0,
+                },
+            }],
+            ..Default::default()
+        }
+    };
+    let mut live = run_record("wf-claim-live");
+    b.state.create_run(&live).await.unwrap();
+    let s = step(&live, 0, "charge");
+    append(b.state.as_ref(), &mut live, &s).await.unwrap();
+    b.state.commit(claim(&s, &live)).await.unwrap();
+
+    let mut ended = run_record("wf-claim-ended");
+    b.state.create_run(&ended).await.unwrap();
+    let s = step(&ended, 0, "charge");
+    append(b.state.as_ref(), &mut ended, &s).await.unwrap();
+    let mut cancelled = ended.clone();
+    cancelled.status = RunStatus::Cancelled;
+    b.state
+        .commit(StateWrite {
+            run: Some(RunWrite {
+                record: cancelled,
+                expected_version: ended.version,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(is_conflict(b.state.commit(claim(&s, &ended)).await));
+    let stored = b
+        .state
+        .get_step(&ended.id, "charge")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status, stored.attempt_count),
+        (StepStatus::Pending, 0)
+    );
 }
 
 pub async fn steps_are_read_by_key_in_journal_order(b: Backend) {
@@ -671,6 +726,7 @@ pub async fn a_write_conflicting_in_its_last_part_applies_nothing(b: Backend) {
         ],
         attempts: vec![],
         logs: vec![],
+        require_running: None,
     };
     assert!(is_conflict(b.state.commit(write).await));
     let stored = b.state.get_run(&run.id).await.unwrap().unwrap();
@@ -836,6 +892,7 @@ macro_rules! conformance_suite {
             a_runs_pinned_fields_never_change,
             a_failed_condition_applies_nothing,
             a_step_gets_exactly_one_outcome,
+            a_claim_requires_its_run_to_be_running,
             steps_are_read_by_key_in_journal_order,
             attempts_and_logs_are_idempotent_and_ordered,
             runs_are_listed_by_status,

@@ -566,26 +566,75 @@ pub async fn timer_hops_end_when_nothing_waits_for_them(b: Backend) {
     );
 }
 
-/// A state store with passing failures at the worst moments: once, the
-/// commit recording a successful attempt of step `step` (while `armed`);
-/// and the next `lease_failures` attempts to take a run's lease.
+/// A state store that misbehaves at the worst moments: once, the commit
+/// recording a successful attempt of step `step` fails (while `armed`); the
+/// next `lease_failures` attempts to take a run's lease fail; and, once, a
+/// cancel lands just before the commit claiming an attempt of step
+/// `cancel_before_claiming`, after the worker read the run as running.
+#[derive(Default)]
 struct FlakyStore {
-    inner: Arc<dyn StateStore>,
+    inner: Option<Arc<dyn StateStore>>,
     step: String,
     armed: std::sync::atomic::AtomicBool,
     lease_failures: std::sync::atomic::AtomicU32,
+    cancel_before_claiming: std::sync::Mutex<Option<String>>,
+}
+
+impl FlakyStore {
+    fn over(inner: Arc<dyn StateStore>) -> Self {
+        Self {
+            inner: Some(inner),
+            ..Default::default()
+        }
+    }
+
+    fn inner(&self) -> &Arc<dyn StateStore> {
+        self.inner.as_ref().expect("a FlakyStore wraps a store")
+    }
+
+    /// Whether `write` claims an attempt of the step named in
+    /// `cancel_before_claiming` (taking that name: the cancel lands once).
+    fn claims_the_armed_step(&self, write: &StateWrite) -> bool {
+        let mut armed = self.cancel_before_claiming.lock().unwrap();
+        let claims = write.steps.iter().any(|w| {
+            Some(&w.record.name) == armed.as_ref() && w.record.status == StepStatus::Running
+        });
+        if claims {
+            armed.take();
+        }
+        claims
+    }
+
+    /// Cancels run `id` directly in the wrapped store.
+    async fn cancel_behind_the_workers_back(&self, id: &RunId) {
+        let mut run = self.inner().get_run(id).await.unwrap().unwrap();
+        let expected_version = run.version;
+        run.status = RunStatus::Cancelled;
+        run.lease = None;
+        run.wake_at = None;
+        self.inner()
+            .commit(StateWrite {
+                run: Some(weft::backend::RunWrite {
+                    record: run,
+                    expected_version,
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
 }
 
 #[async_trait::async_trait]
 impl StateStore for FlakyStore {
     async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        self.inner.create_run(run).await
+        self.inner().create_run(run).await
     }
     async fn get_run(&self, id: &RunId) -> Result<Option<RunRecord>, StoreError> {
-        self.inner.get_run(id).await
+        self.inner().get_run(id).await
     }
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
-        self.inner.list_runs(query).await
+        self.inner().list_runs(query).await
     }
     async fn acquire_run_lease(
         &self,
@@ -601,7 +650,7 @@ impl StateStore for FlakyStore {
         if failing {
             return Err(StoreError::Backend("injected: throttled".into()));
         }
-        self.inner.acquire_run_lease(id, owner, now, ttl_ms).await
+        self.inner().acquire_run_lease(id, owner, now, ttl_ms).await
     }
     async fn commit(&self, write: StateWrite) -> Result<(), StoreError> {
         let records_success = write.attempts.iter().any(|a| {
@@ -612,26 +661,32 @@ impl StateStore for FlakyStore {
                 "injected: the store is briefly unavailable".into(),
             ));
         }
-        self.inner.commit(write).await
+        if self.claims_the_armed_step(&write)
+            && let Some(step) = write.steps.first()
+        {
+            self.cancel_behind_the_workers_back(&step.record.run_id)
+                .await;
+        }
+        self.inner().commit(write).await
     }
     async fn get_step(&self, run_id: &RunId, name: &str) -> Result<Option<StepRecord>, StoreError> {
-        self.inner.get_step(run_id, name).await
+        self.inner().get_step(run_id, name).await
     }
     async fn get_steps(
         &self,
         run_id: &RunId,
         names: &[String],
     ) -> Result<Vec<StepRecord>, StoreError> {
-        self.inner.get_steps(run_id, names).await
+        self.inner().get_steps(run_id, names).await
     }
     async fn list_steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>, StoreError> {
-        self.inner.list_steps(run_id).await
+        self.inner().list_steps(run_id).await
     }
     async fn list_attempts(&self, step_key: &str) -> Result<Vec<AttemptRecord>, StoreError> {
-        self.inner.list_attempts(step_key).await
+        self.inner().list_attempts(step_key).await
     }
     async fn list_logs(&self, run_id: &RunId) -> Result<Vec<LogLine>, StoreError> {
-        self.inner.list_logs(run_id).await
+        self.inner().list_logs(run_id).await
     }
 }
 
@@ -640,10 +695,9 @@ impl StateStore for FlakyStore {
 /// and is booked once, with no second attempt.
 pub async fn a_result_is_recorded_through_a_passing_store_error(b: Backend) {
     let flaky = Arc::new(FlakyStore {
-        inner: b.state.clone(),
         step: "charge".into(),
         armed: std::sync::atomic::AtomicBool::new(true),
-        lease_failures: Default::default(),
+        ..FlakyStore::over(b.state.clone())
     });
     let backend = Backend {
         state: flaky.clone(),
@@ -670,10 +724,8 @@ pub async fn a_result_is_recorded_through_a_passing_store_error(b: Backend) {
 pub async fn a_throttled_store_delays_a_run_but_never_dead_letters_it(b: Backend) {
     let receive_limit = b.max_receives;
     let flaky = Arc::new(FlakyStore {
-        inner: b.state.clone(),
-        step: String::new(),
-        armed: std::sync::atomic::AtomicBool::new(false),
         lease_failures: std::sync::atomic::AtomicU32::new(receive_limit + 1),
+        ..FlakyStore::over(b.state.clone())
     });
     let s = saga_service(
         Backend {
@@ -800,6 +852,50 @@ pub async fn a_cancelled_run_stays_cancelled(b: Backend) {
         StepStatus::Succeeded,
         "the late result is recorded"
     );
+    // `step_names` cannot show a new attempt of a known step: count them.
+    assert_eq!(reserve.attempt_count, 1, "no attempt after the cancel");
+    let key = StepRecord::key(&id, "reserve");
+    assert_eq!(s.svc.state().list_attempts(&key).await.unwrap().len(), 1);
+}
+
+/// A cancel that lands after a worker read the run as running and before
+/// it claimed the next attempt: the claim is conditioned on the run, so no
+/// attempt starts once the cancel returned (no RPC call, no attempt count).
+pub async fn no_attempt_starts_once_a_cancel_landed(b: Backend) {
+    let flaky = Arc::new(FlakyStore::over(b.state.clone()));
+    *flaky.cancel_before_claiming.lock().unwrap() = Some("reserve".into());
+    let s = saga_service(
+        Backend {
+            state: flaky.clone(),
+            ..b
+        },
+        RpcMode::Queued,
+    )
+    .await;
+    let id = s
+        .svc
+        .start_run("order-saga", &saga_input("o-cancel-claim").to_string())
+        .await
+        .unwrap();
+    let run = until(&s, &id, |r| r.status.is_terminal()).await;
+    assert_eq!(run.status, RunStatus::Cancelled, "{run:?}");
+    assert!(
+        flaky.cancel_before_claiming.lock().unwrap().is_none(),
+        "the cancel landed"
+    );
+    // Give a wrongly started attempt time to run and record.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let reserve = s
+        .svc
+        .state()
+        .get_step(&id, "reserve")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reserve.attempt_count, 0, "no attempt started: {reserve:?}");
+    assert_ne!(reserve.status, StepStatus::Running, "{reserve:?}");
+    let key = StepRecord::key(&id, "reserve");
+    assert!(s.svc.state().list_attempts(&key).await.unwrap().is_empty());
 }
 
 pub async fn a_run_past_its_deadline_fails_with_run_timeout(b: Backend) {
@@ -924,6 +1020,7 @@ macro_rules! scenario_suite {
             an_inline_step_is_retried_and_recorded_once,
             a_hung_rpc_attempt_is_abandoned_and_retried,
             a_cancelled_run_stays_cancelled,
+            no_attempt_starts_once_a_cancel_landed,
             a_run_past_its_deadline_fails_with_run_timeout,
             the_saga_behaves_the_same_in_every_language,
             runs_keep_the_module_version_they_started_with,

@@ -83,6 +83,10 @@ pub struct StepWrite {
 #[derive(Clone, Debug, Default)]
 pub struct StateWrite {
     pub run: Option<RunWrite>,
+    /// The batch also requires this run to be `running`, without writing
+    /// it: a step claim carries it, so no attempt of a run that was
+    /// cancelled (or ended otherwise) can start after the run ended.
+    pub require_running: Option<RunId>,
     pub steps: Vec<StepWrite>,
     pub attempts: Vec<AttemptRecord>,
     pub logs: Vec<(RunId, LogLine)>,

@@ -121,6 +121,8 @@ impl RunDriver {
                 record: self.run.clone(),
                 expected_version,
             }),
+            // The run write's version fences this batch already.
+            require_running: None,
             steps,
             attempts,
             logs: self.logs.drain(..).map(|l| (run_id.clone(), l)).collect(),

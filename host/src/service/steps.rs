@@ -54,6 +54,8 @@ impl Weft {
 
         let claimed = self.claimed(step, now);
         let claim = StateWrite {
+            // No attempt starts once the run has ended (a cancel).
+            require_running: Some(step.run_id.clone()),
             steps: vec![StepWrite {
                 record: claimed.clone(),
                 expect: StepExpect::State {

@@ -3,7 +3,7 @@
 
 use super::{SqliteBackend, db_err, rows};
 use crate::backend::{RunQuery, StateStore, StateWrite, StepExpect, StoreError};
-use crate::model::{AttemptRecord, LogLine, Millis, RunId, RunRecord, StepRecord};
+use crate::model::{AttemptRecord, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -125,6 +125,22 @@ fn apply_write(c: &Connection, write: &StateWrite) -> Result<(), StoreError> {
             return Err(StoreError::Conflict(format!(
                 "run {} is no longer at version {}",
                 run.record.id, run.expected_version
+            )));
+        }
+    }
+    if let Some(id) = &write.require_running {
+        let status: Option<String> = c
+            .query_row(
+                "SELECT status FROM runs WHERE id = ?1",
+                params![id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        if status.as_deref() != Some(RunStatus::Running.as_str()) {
+            return Err(StoreError::Conflict(format!(
+                "run {id} is {}, not running",
+                status.as_deref().unwrap_or("gone")
             )));
         }
     }

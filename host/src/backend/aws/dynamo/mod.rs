@@ -22,7 +22,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
+    WriteRequest,
 };
 use items::{Item, check_size, n, s};
 use std::collections::HashMap;
@@ -65,6 +66,14 @@ enum Write {
         names: HashMap<String, String>,
         values: HashMap<String, AttributeValue>,
     },
+    /// A condition on an item the batch does not write (transactions only).
+    Check {
+        table: String,
+        key: Item,
+        condition: String,
+        names: HashMap<String, String>,
+        values: HashMap<String, AttributeValue>,
+    },
 }
 
 impl Write {
@@ -101,6 +110,24 @@ impl Write {
                         .table_name(table)
                         .set_key(Some(key))
                         .update_expression(expression)
+                        .condition_expression(condition)
+                        .set_expression_attribute_names(Some(names))
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+            Write::Check {
+                table,
+                key,
+                condition,
+                names,
+                values,
+            } => TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(table)
+                        .set_key(Some(key))
                         .condition_expression(condition)
                         .set_expression_attribute_names(Some(names))
                         .set_expression_attribute_values(Some(values))
@@ -175,6 +202,17 @@ impl DynamoStore {
     /// The update of a run's mutable fields, guarded by its version. The
     /// pinned fields (workflow, module digest, input, creation time) are
     /// never written after creation.
+    /// The condition that run `id` is still `running`.
+    fn run_is_running(&self, id: &RunId) -> Write {
+        Write::Check {
+            table: self.runs.clone(),
+            key: HashMap::from([("id".to_string(), s(id.as_str()))]),
+            condition: "#status = :running".into(),
+            names: HashMap::from([("#status".to_string(), "status".to_string())]),
+            values: HashMap::from([(":running".to_string(), s(RunStatus::Running.as_str()))]),
+        }
+    }
+
     fn run_update(&self, w: &RunWrite) -> Write {
         let r = &w.record;
         let mut set = vec![
@@ -295,6 +333,8 @@ impl DynamoStore {
     async fn write_one(&self, write: Write) -> Result<(), StoreError> {
         let conflict = |code: Option<&str>| code == Some("ConditionalCheckFailedException");
         match write {
+            // A check on its own has no single-item form.
+            check @ Write::Check { .. } => self.transact(vec![check]).await,
             Write::Put {
                 table,
                 item,
@@ -580,6 +620,9 @@ impl StateStore for DynamoStore {
         let mut conditional = Vec::new();
         if let Some(run) = &write.run {
             conditional.push(self.run_update(run));
+        }
+        if let Some(id) = &write.require_running {
+            conditional.push(self.run_is_running(id));
         }
         for step in &write.steps {
             conditional.push(self.step_put(step)?);

@@ -102,6 +102,7 @@ fn replay(c: &mut Criterion) {
                     input: input.clone(),
                     started_at: run.created_at,
                     journal: journal.clone(),
+                    ends_by: None,
                 };
                 let report = replay::activate(&pre, &limits, input, Box::new(ReplayOnly))
                     .await

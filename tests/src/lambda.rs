@@ -77,6 +77,9 @@ impl LambdaFunction {
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
         .env("WEFT_LOG", "warn,weft=info")
+        // As the template sets it: the emulator's deadline header carries
+        // the timeout, not the instant, so the function counts from this.
+        .env("WEFT_INVOCATION_TIMEOUT_SECS", "180")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
         for (k, v) in env {

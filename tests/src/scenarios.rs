@@ -898,6 +898,114 @@ pub async fn no_attempt_starts_once_a_cancel_landed(b: Backend) {
     assert!(s.svc.state().list_attempts(&key).await.unwrap().is_empty());
 }
 
+/// Takes messages off `s`'s queue and handles them (outside any
+/// invocation) until one matches `wanted`, which is returned unhandled and
+/// acknowledged.
+async fn handle_until(s: &Service, wanted: impl Fn(&WorkMessage) -> bool) -> Envelope {
+    for _ in 0..200 {
+        for delivery in s
+            .svc
+            .queue()
+            .receive(1, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            let envelope = delivery.envelope.expect("a Weft envelope");
+            s.svc.queue().ack(&delivery.receipt).await.unwrap();
+            if wanted(&envelope.message) {
+                return envelope;
+            }
+            s.svc.process_envelope(&envelope).await.unwrap();
+        }
+    }
+    panic!("the awaited message never came");
+}
+
+/// On Lambda every deadline comes from the invocation's end. An RPC
+/// attempt whose timeout would outlast the invocation is not claimed (a
+/// fresh copy of its message goes to the next invocation, no retry spent),
+/// and a guest still running when the invocation is about to end stops and
+/// continues from a fresh message instead of failing the run.
+pub async fn work_never_outlives_its_invocation(b: Backend) {
+    use std::time::Instant;
+    use weft::service::invocation::{WRAP_UP, within};
+    let short = || Instant::now() + WRAP_UP + Duration::from_secs(1);
+    let mut s = Service::on(b, RpcMode::Queued, |_, limits| {
+        limits.activation_timeout = Duration::from_secs(4);
+        limits.workflow_fuel = u64::MAX / 4;
+    });
+    s.deploy("order-saga", &example("order-saga")).await;
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.deploy("hostile", &test_guest("hostile")).await;
+
+    // A guest that computes past the invocation's end.
+    let busy = s
+        .svc
+        .start_run("hostile", &json!({"mode": "loop"}).to_string())
+        .await
+        .unwrap();
+    let resume = handle_until(&s, |m| m.run_id() == &busy).await;
+    let started = Instant::now();
+    within(short(), s.svc.process_envelope(&resume))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut at the invocation's end"
+    );
+    let run = s.svc.get_run(&busy).await.unwrap();
+    assert_eq!(run.status, RunStatus::Running, "not failed: {run:?}");
+    assert!(run.lease.is_none(), "the lease is given up: {run:?}");
+    let next = handle_until(&s, |m| m.run_id() == &busy).await;
+    assert!(
+        matches!(next.message, WorkMessage::Resume { .. }),
+        "{next:?}"
+    );
+    s.svc.cancel(&busy, "done looping").await.unwrap();
+
+    // Out of time from the start, time after time: each activation stops
+    // in the guest's own code (never half-way through a store write) and
+    // the run loses nothing.
+    let cut = s
+        .svc
+        .start_run("order-saga", &saga_input("o-cut").to_string())
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        let message = handle_until(&s, |m| m.run_id() == &cut).await;
+        within(Instant::now(), s.svc.process_envelope(&message))
+            .await
+            .unwrap();
+    }
+
+    // An attempt that would outlast the invocation.
+    let id = s
+        .svc
+        .start_run("order-saga", &saga_input("o-invocation").to_string())
+        .await
+        .unwrap();
+    let execute = handle_until(&s, |m| matches!(m, WorkMessage::ExecuteStep { .. })).await;
+    let WorkMessage::ExecuteStep { step, .. } = &execute.message else {
+        unreachable!()
+    };
+    within(short(), s.svc.process_envelope(&execute))
+        .await
+        .unwrap();
+    let stored = s.svc.state().get_step(&id, step).await.unwrap().unwrap();
+    assert_eq!(stored.attempt_count, 0, "not claimed: {stored:?}");
+    let again = handle_until(&s, |m| matches!(m, WorkMessage::ExecuteStep { .. })).await;
+    assert_eq!(again.message, execute.message, "a fresh copy of it");
+    s.svc.process_envelope(&again).await.unwrap();
+    s.start_worker();
+    let run = s.wait(&id, T).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    let stored = s.svc.state().get_step(&id, step).await.unwrap().unwrap();
+    assert_eq!(stored.attempt_count, 1, "{stored:?}");
+    let run = s.wait(&cut, T).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(output(&run)["trackingNumber"], "trk-o-cut");
+}
+
 pub async fn a_run_past_its_deadline_fails_with_run_timeout(b: Backend) {
     let mut s = Service::on(b, RpcMode::Inline, |_, _| {});
     s.deploy("order-saga", &example("order-saga")).await;
@@ -1021,6 +1129,7 @@ macro_rules! scenario_suite {
             a_hung_rpc_attempt_is_abandoned_and_retried,
             a_cancelled_run_stays_cancelled,
             no_attempt_starts_once_a_cancel_landed,
+            work_never_outlives_its_invocation,
             a_run_past_its_deadline_fails_with_run_timeout,
             the_saga_behaves_the_same_in_every_language,
             runs_keep_the_module_version_they_started_with,

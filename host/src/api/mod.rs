@@ -15,7 +15,7 @@ pub use error::ApiError;
 
 use crate::backend::RunQuery;
 use crate::model::{RunId, RunStatus};
-use crate::service::{StagedUpload, StartOptions, Weft};
+use crate::service::{StagedUpload, StartOptions, Weft, invocation};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -301,7 +301,12 @@ async fn start_run(
             format!("the body is not valid JSON: {e}"),
         ));
     }
-    let wait = seconds("wait", query.wait)?.map(|w| w.min(MAX_WAIT));
+    // Never longer than the serving process can wait (a Lambda function's
+    // timeout): a client must get an answer, not a gateway timeout.
+    let longest = svc.settings().invocation_limit.map_or(MAX_WAIT, |limit| {
+        MAX_WAIT.min(invocation::longest_attempt(limit))
+    });
+    let wait = seconds("wait", query.wait)?.map(|w| w.min(longest));
     let options = StartOptions {
         timeout: seconds("timeout", query.timeout)?,
         idempotency_key: idempotency_key(&headers)?,

@@ -10,7 +10,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let svc = Arc::clone(&svc);
-            async move { weft::lambda::worker::handle_event(&svc, event.payload).await }
+            async move {
+                let limit = svc.settings().invocation_limit;
+                let ends_at = weft::lambda::invocation_end(&event.context, limit);
+                weft::lambda::worker::handle_event(&svc, event.payload, ends_at).await
+            }
         },
     ))
     .await

@@ -15,6 +15,7 @@ use crate::backend::aws::{AwsClients, AwsSettings};
 use crate::config::Limits;
 use crate::service::{Settings, Weft};
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Builds the service from the environment (the AWS backend). Runs during
 /// the Lambda init phase: clients and the engine are ready before the first
@@ -29,6 +30,25 @@ pub async fn service_from_env() -> anyhow::Result<Arc<Weft>> {
         settings.worker_id = format!("lambda-{name}");
     }
     Weft::new(backends, limits, settings)
+}
+
+/// When the invocation described by `context` ends. The runtime gives its
+/// deadline in milliseconds since the epoch; a deadline that has already
+/// passed as the invocation starts is not one (emulators send the timeout
+/// itself there), and then the function's configured timeout, `limit`
+/// (`WEFT_INVOCATION_TIMEOUT_SECS`), counts from now. `None`: no deadline
+/// is known.
+pub fn invocation_end(
+    context: &lambda_runtime::Context,
+    limit: Option<Duration>,
+) -> Option<Instant> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    match context.deadline.checked_sub(now_ms) {
+        Some(left) if left > 0 => Some(Instant::now() + Duration::from_millis(left)),
+        _ => limit.map(|limit| Instant::now() + limit),
+    }
 }
 
 /// The API router as the HTTP function serves it. API Gateway REST APIs
@@ -86,4 +106,27 @@ pub fn init_logging() {
         .without_time()
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_is_an_instant_or_else_the_configured_timeout() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = now_ms + 30_000;
+        let end = invocation_end(&context, Some(Duration::from_secs(900))).unwrap();
+        let left = end.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(28) && left <= Duration::from_secs(30));
+        // An emulator's timeout in the deadline's place.
+        context.deadline = 600_000;
+        let end = invocation_end(&context, Some(Duration::from_secs(60))).unwrap();
+        assert!(end.saturating_duration_since(Instant::now()) > Duration::from_secs(58));
+        assert!(invocation_end(&context, None).is_none());
+    }
 }

@@ -1,15 +1,29 @@
 //! The worker function: SQS batches and the scheduled sweep.
 
 use crate::model::Envelope;
-use crate::service::Weft;
 use crate::service::worker::sweep_runs;
+use crate::service::{Weft, invocation};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Instant;
 
-/// Handles one Lambda event: an SQS batch (`Records`), or a scheduled
-/// event (EventBridge), which runs the recovery sweep.
-pub async fn handle_event(svc: &Arc<Weft>, event: Value) -> Result<Value, lambda_runtime::Error> {
+/// Handles one Lambda event, an invocation that ends at `ends_at`: an SQS
+/// batch (`Records`), or a scheduled event (EventBridge), which runs the
+/// recovery sweep. Every deadline inside is derived from `ends_at`
+/// ([`invocation`]).
+pub async fn handle_event(
+    svc: &Arc<Weft>,
+    event: Value,
+    ends_at: Option<Instant>,
+) -> Result<Value, lambda_runtime::Error> {
+    match ends_at {
+        Some(end) => invocation::within(end, dispatch(svc, event)).await,
+        None => dispatch(svc, event).await,
+    }
+}
+
+async fn dispatch(svc: &Arc<Weft>, event: Value) -> Result<Value, lambda_runtime::Error> {
     if event.get("Records").is_some() {
         let batch: SqsEvent = serde_json::from_value(event)?;
         return Ok(handle_batch(svc, batch).await);

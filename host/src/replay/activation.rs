@@ -24,6 +24,10 @@ pub enum ActivationEnd {
     Failed(ErrorInfo),
     /// The workflow reached a step without an outcome.
     Suspended,
+    /// The process's time ran out (`ActivationInput::ends_by`) before the
+    /// workflow finished or suspended. Nothing past what the driver already
+    /// recorded was decided: the run continues in another activation.
+    OutOfTime,
 }
 
 /// What an activation needs to know about the run.
@@ -34,6 +38,10 @@ pub struct ActivationInput {
     pub started_at: Millis,
     /// Recorded steps in journal order.
     pub journal: Vec<StepRecord>,
+    /// When the process running the activation must have it ended (a
+    /// Lambda invocation's end, less time to wrap up). `None`: no limit
+    /// but the guest's own budget.
+    pub ends_by: Option<Instant>,
 }
 
 /// Figures about one activation, for logs and benchmarks.
@@ -44,6 +52,14 @@ pub struct ActivationReport {
     pub new_steps: u32,
     pub fuel_used: u64,
     pub elapsed: Duration,
+}
+
+/// Why an activation was stopped before the guest returned.
+enum Cut {
+    /// The guest's own time ran past `WEFT_ACTIVATION_TIMEOUT_SECS`.
+    Budget,
+    /// The process's time ran out ([`ActivationInput::ends_by`]).
+    OutOfTime,
 }
 
 /// How often a long-running guest yields to the async runtime, in fuel.
@@ -85,13 +101,18 @@ pub async fn activate(
         };
         let mut run = std::pin::pin!(run);
         loop {
-            let deadline = host_time.deadline(started, limits.activation_timeout);
+            let budget = host_time.deadline(started, limits.activation_timeout);
+            let cut_at = || input.ends_by.map(|end| host_time.outside_calls(end));
+            let deadline = cut_at().map_or(budget, |end| end.min(budget));
             match tokio::time::timeout_at(deadline.into(), run.as_mut()).await {
                 Ok(returned) => break Ok(returned),
-                Err(elapsed)
+                Err(_) if cut_at().is_some_and(|end| Instant::now() >= end) => {
+                    break Err(Cut::OutOfTime);
+                }
+                Err(_)
                     if Instant::now() >= host_time.deadline(started, limits.activation_timeout) =>
                 {
-                    break Err(elapsed);
+                    break Err(Cut::Budget);
                 }
                 Err(_) => continue,
             }
@@ -107,7 +128,8 @@ pub async fn activate(
     let state = store.data_mut();
     state.flush_output();
     let outcome = match result {
-        Err(_) => ActivationEnd::Failed(ErrorInfo::host(
+        Err(Cut::OutOfTime) => ActivationEnd::OutOfTime,
+        Err(Cut::Budget) => ActivationEnd::Failed(ErrorInfo::host(
             ErrorCode::ActivationTimeout,
             format!(
                 "the workflow's own code ran longer than {} s in one activation, time in host calls not counted (WEFT_ACTIVATION_TIMEOUT_SECS)",

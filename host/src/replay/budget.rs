@@ -58,12 +58,20 @@ impl HostTime {
     /// stand: later by every host call, and not before `HOST_CALL_POLL`
     /// from now while a call is under way.
     pub(super) fn deadline(&self, started: Instant, budget: Duration) -> Instant {
-        let (spent, in_call) = self.spent();
-        let due = started + budget + spent;
+        let (spent, _) = self.spent();
+        self.outside_calls(started + budget + spent)
+    }
+
+    /// `at`, or, while a host call is under way, no sooner than
+    /// `HOST_CALL_POLL` from now: an activation is only ever stopped in the
+    /// guest's own code, never half-way through a store write or the send
+    /// of the message that carries a new step.
+    pub(super) fn outside_calls(&self, at: Instant) -> Instant {
+        let (_, in_call) = self.spent();
         if in_call {
-            due.max(Instant::now() + HOST_CALL_POLL)
+            at.max(Instant::now() + HOST_CALL_POLL)
         } else {
-            due
+            at
         }
     }
 }

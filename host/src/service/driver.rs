@@ -4,6 +4,7 @@
 //! step, update it, release the lease) and, where the run must wait, a
 //! message that resumes it. RPCs run here in inline mode.
 
+use super::invocation;
 use super::steps::AttemptResult;
 use super::{ServiceError, Weft};
 use crate::backend::{RunWrite, StateWrite, StepExpect, StepWrite, StoreError};
@@ -251,6 +252,11 @@ impl RunDriver {
                 AttemptResult::Busy(_) | AttemptResult::Gone => {
                     return self.suspend(None, None).await;
                 }
+                // This invocation cannot hold the attempt: a fresh one will.
+                AttemptResult::Deferred => {
+                    let resume = self.resume_message();
+                    return self.suspend(None, Some((resume, None))).await;
+                }
             }
         }
     }
@@ -294,10 +300,17 @@ impl StepDriver for RunDriver {
                     .await
             }
             StepKind::Rpc => match self.svc.settings.rpc_mode {
-                RpcMode::Inline => {
+                RpcMode::Inline if invocation::fits(self.svc.rpc_timeout(&step)) => {
                     let claimed = self.svc.claimed(&step, now);
                     self.append(&claimed, vec![], After::Continue).await?;
                     self.run_rpc_inline(claimed, true).await
+                }
+                // Recorded unclaimed; a fresh invocation runs the attempt.
+                RpcMode::Inline => {
+                    self.append(&step, vec![], After::Release { wake_at: None })
+                        .await?;
+                    let resume = self.resume_message();
+                    self.suspend(None, Some((resume, None))).await
                 }
                 RpcMode::Queued => {
                     let after = After::Release { wake_at: None };
@@ -460,6 +473,10 @@ impl StepDriver for RunDriver {
                     .await
             }
             ActivationEnd::Suspended => Ok(()),
+            // The cut may have dropped a commit half-way, leaving this
+            // driver's copy of the run ahead of the store: write nothing
+            // from it. The caller gives the lease up from a fresh read.
+            ActivationEnd::OutOfTime => Ok(()),
         }
     }
 }

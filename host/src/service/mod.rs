@@ -7,6 +7,7 @@
 
 mod driver;
 mod handler;
+pub mod invocation;
 mod modules;
 mod queries;
 mod resume;
@@ -62,6 +63,10 @@ pub struct Settings {
     pub start_locally: bool,
     /// Where the service reads the time.
     pub clock: Arc<dyn Clock>,
+    /// How long one invocation of the process may run (a Lambda function's
+    /// timeout, `WEFT_INVOCATION_TIMEOUT_SECS`): RPC attempt timeouts are
+    /// capped to fit in one, see [`invocation`]. `None`: no such limit.
+    pub invocation_limit: Option<Duration>,
     /// Test-only: when it returns true for a claimed attempt, the attempt
     /// is dropped exactly as a crash would drop it (claimed, never run,
     /// never recorded, its message not acknowledged). `None` in production.
@@ -82,6 +87,27 @@ impl Settings {
             "WEFT_STEP_LEASE_SLACK_SECS",
             s.step_lease_grace.as_secs(),
         )?);
+        if let Ok(v) = std::env::var("WEFT_INVOCATION_TIMEOUT_SECS") {
+            let limit = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|secs| *secs > 0)
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("WEFT_INVOCATION_TIMEOUT_SECS={v:?} is not a number of seconds")
+                })?;
+            let longest = invocation::longest_attempt(limit);
+            anyhow::ensure!(
+                limits.default_rpc_timeout <= longest,
+                "WEFT_RPC_TIMEOUT_SECS ({} s) must fit in one invocation: at most {} s for WEFT_INVOCATION_TIMEOUT_SECS={} (the function's timeout less {} s to start and wrap up)",
+                limits.default_rpc_timeout.as_secs(),
+                longest.as_secs(),
+                limit.as_secs(),
+                (limit - longest).as_secs()
+            );
+            s.invocation_limit = Some(limit);
+        }
         Ok(s)
     }
 
@@ -101,6 +127,7 @@ impl Settings {
             repair_after: Duration::from_secs(60),
             start_locally: false,
             clock: Arc::new(SystemClock),
+            invocation_limit: None,
             lose_attempt: None,
         }
     }

@@ -4,6 +4,7 @@
 
 use super::driver::RunDriver;
 use super::handler::Handled;
+use super::invocation;
 use super::runs::Edit;
 use super::{ServiceError, Weft};
 use crate::backend::StoreError;
@@ -92,6 +93,7 @@ impl Weft {
             input: run.input.clone(),
             started_at: run.created_at,
             journal,
+            ends_by: invocation::usable_until(),
         };
         let driver = RunDriver::new(Arc::clone(self), run);
         match replay::activate(&pre, &self.limits, input, Box::new(driver)).await {
@@ -105,8 +107,17 @@ impl Weft {
                     elapsed_us = report.elapsed.as_micros() as u64,
                     "activation ended"
                 );
-                if !matches!(report.outcome, ActivationEnd::Suspended) {
-                    self.finished.notify_waiters();
+                match report.outcome {
+                    // Give the lease up from a fresh read (the driver wrote
+                    // nothing after the cut) and go on from a fresh message.
+                    ActivationEnd::OutOfTime => {
+                        self.release_lease(id).await;
+                        return Ok(Handled::Requeue(Duration::ZERO));
+                    }
+                    ActivationEnd::Suspended => {}
+                    ActivationEnd::Completed(_) | ActivationEnd::Failed(_) => {
+                        self.finished.notify_waiters();
+                    }
                 }
                 Ok(Handled::Settled)
             }

@@ -6,6 +6,7 @@
 //! attempt's outcome and a step gets exactly one final outcome.
 
 use super::handler::Handled;
+use super::invocation;
 use super::{ServiceError, Weft};
 use crate::backend::{StateWrite, StepExpect, StepWrite, StoreError};
 use crate::model::{
@@ -27,6 +28,9 @@ pub(crate) enum AttemptResult {
     Busy(Lease),
     /// Another worker changed the step first; its outcome stands.
     Gone,
+    /// Not claimed: the attempt's timeout would outlast this invocation
+    /// ([`invocation`]). A fresh invocation should take it; no retry spent.
+    Deferred,
 }
 
 impl Weft {
@@ -52,6 +56,9 @@ impl Weft {
             return Ok(AttemptResult::RetryAt(step.clone(), at));
         }
 
+        if !invocation::fits(self.rpc_timeout(step)) {
+            return Ok(AttemptResult::Deferred);
+        }
         let claimed = self.claimed(step, now);
         let claim = StateWrite {
             // No attempt starts once the run has ended (a cancel).
@@ -115,12 +122,18 @@ impl Weft {
             .await
     }
 
-    /// The attempt timeout of an RPC step.
-    fn rpc_timeout(&self, step: &StepRecord) -> Duration {
-        step.options
+    /// The attempt timeout of an RPC step: its own or the default, capped
+    /// to what one invocation can hold where invocations are limited.
+    pub(crate) fn rpc_timeout(&self, step: &StepRecord) -> Duration {
+        let timeout = step
+            .options
             .timeout_ms
             .map(Duration::from_millis)
-            .unwrap_or(self.limits.default_rpc_timeout)
+            .unwrap_or(self.limits.default_rpc_timeout);
+        match self.settings.invocation_limit {
+            Some(limit) => timeout.min(invocation::longest_attempt(limit)),
+            None => timeout,
+        }
     }
 
     /// `step` with its next attempt claimed by this worker: running, under a
@@ -349,6 +362,8 @@ impl Weft {
                 return Ok(Handled::Requeue(Duration::from_millis(wait)));
             }
             AttemptResult::Gone => {}
+            // A fresh invocation has the time: a fresh copy, due at once.
+            AttemptResult::Deferred => return Ok(Handled::Requeue(Duration::ZERO)),
         }
         Ok(Handled::Settled)
     }

@@ -1,0 +1,87 @@
+//! The deployment template's timeouts agree with the engine: the queue's
+//! visibility timeout is at least six times the worker's (AWS's advice for
+//! SQS event sources), the default RPC attempt fits in one worker
+//! invocation with room to record its outcome, and each function is told
+//! its own timeout (`WEFT_INVOCATION_TIMEOUT_SECS`), from which the engine
+//! derives every in-invocation deadline.
+
+use weft::config::Limits;
+use weft::service::invocation;
+
+fn template() -> String {
+    std::fs::read_to_string(weft_tests::root().join("deploy/template.yaml")).expect("template")
+}
+
+/// The `Default:` of parameter `name`.
+fn default_of(template: &str, name: &str) -> u64 {
+    let start = template
+        .find(&format!("  {name}:\n"))
+        .unwrap_or_else(|| panic!("parameter {name} is missing"));
+    template[start..]
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Default: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("parameter {name} has no numeric default"))
+}
+
+/// The lines of resource `name`, up to the next resource.
+fn resource(template: &str, name: &str) -> String {
+    let header = format!("  {name}:");
+    let mut lines = template.lines().skip_while(|l| *l != header);
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("resource {name} is missing"));
+    let body = lines.take_while(|l| l.is_empty() || l.starts_with("   "));
+    std::iter::once(first)
+        .chain(body)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_queue_outlasts_six_worker_invocations() {
+    let t = template();
+    let worker = default_of(&t, "WorkerTimeoutSeconds");
+    let visibility = default_of(&t, "VisibilityTimeoutSeconds");
+    assert!(
+        visibility >= 6 * worker,
+        "visibility {visibility} s < 6 x worker timeout {worker} s"
+    );
+    assert!(t.contains("VisibilityTimeout: !Ref VisibilityTimeoutSeconds"));
+}
+
+#[test]
+fn an_rpc_attempt_fits_in_one_worker_invocation() {
+    let t = template();
+    let worker = std::time::Duration::from_secs(default_of(&t, "WorkerTimeoutSeconds"));
+    let rpc = Limits::default().default_rpc_timeout;
+    assert!(
+        rpc <= invocation::longest_attempt(worker),
+        "default RPC timeout {rpc:?} does not fit a {worker:?} invocation"
+    );
+}
+
+#[test]
+fn each_function_knows_its_own_timeout() {
+    let t = template();
+    let worker = resource(&t, "WorkerFunction");
+    assert!(
+        worker.contains("Timeout: !Ref WorkerTimeoutSeconds"),
+        "{worker}"
+    );
+    assert!(
+        worker.contains("WEFT_INVOCATION_TIMEOUT_SECS: !Ref WorkerTimeoutSeconds"),
+        "{worker}"
+    );
+    // The API function takes the global timeout and environment.
+    let globals =
+        &t[t.find("Globals:").expect("Globals")..t.find("Resources:").expect("Resources")];
+    assert!(
+        globals.contains("Timeout: !Ref HttpTimeoutSeconds"),
+        "{globals}"
+    );
+    assert!(
+        globals.contains("WEFT_INVOCATION_TIMEOUT_SECS: !Ref HttpTimeoutSeconds"),
+        "{globals}"
+    );
+}

@@ -1006,6 +1006,33 @@ pub async fn work_never_outlives_its_invocation(b: Backend) {
     assert_eq!(output(&run)["trackingNumber"], "trk-o-cut");
 }
 
+/// Each payload within `WEFT_MAX_PAYLOAD_BYTES`, but input and output
+/// together past what the backend stores in one run (DynamoDB: 400 KB per
+/// item). The run either completes (SQLite has no such limit) or fails at
+/// once with `payload_too_large`; it is never retried as if the store had
+/// hiccuped, nor dead-lettered.
+pub async fn a_run_too_large_for_its_store_fails_payload_too_large(b: Backend) {
+    let mut s = Service::on(b, RpcMode::Queued, |_, _| {});
+    s.deploy("hostile", &test_guest("hostile")).await;
+    s.start_worker();
+    let input = json!({ "mode": "big-output", "n": 210_000, "pad": "p".repeat(200_000) });
+    let id = s
+        .svc
+        .start_run("hostile", &input.to_string())
+        .await
+        .unwrap();
+    let run = s.wait(&id, Duration::from_secs(30)).await;
+    match run.status {
+        RunStatus::Completed => assert_eq!(run.output.map(|o| o.len()), Some(210_002)),
+        RunStatus::Failed => {
+            let error = run.error.expect("an error");
+            assert_eq!(error.code, ErrorCode::PayloadTooLarge.as_str(), "{error:?}");
+            assert!(error.message.contains("400 KB"), "{}", error.message);
+        }
+        other => panic!("the run ended {other:?}"),
+    }
+}
+
 pub async fn a_run_past_its_deadline_fails_with_run_timeout(b: Backend) {
     let mut s = Service::on(b, RpcMode::Inline, |_, _| {});
     s.deploy("order-saga", &example("order-saga")).await;
@@ -1130,6 +1157,7 @@ macro_rules! scenario_suite {
             a_cancelled_run_stays_cancelled,
             no_attempt_starts_once_a_cancel_landed,
             work_never_outlives_its_invocation,
+            a_run_too_large_for_its_store_fails_payload_too_large,
             a_run_past_its_deadline_fails_with_run_timeout,
             the_saga_behaves_the_same_in_every_language,
             runs_keep_the_module_version_they_started_with,

@@ -24,13 +24,24 @@ where
     }
 }
 
-/// An SDK error as a [`StoreError::Backend`].
+/// An SDK error as a [`StoreError`]: [`StoreError::TooLarge`] when
+/// DynamoDB refused an item for its size (a write the size checks did not
+/// foresee: retrying cannot help), [`StoreError::Backend`] otherwise.
 pub(crate) fn store_error<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,
 {
-    StoreError::Backend(describe(&e))
+    let too_large = e.as_service_error().is_some_and(|s| {
+        s.code() == Some("ValidationException")
+            && s.message()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
+    });
+    if too_large {
+        StoreError::TooLarge(describe(&e))
+    } else {
+        StoreError::Backend(describe(&e))
+    }
 }
 
 /// An SDK error as a [`QueueError::Backend`].

@@ -619,6 +619,11 @@ impl StateStore for DynamoStore {
     async fn commit(&self, write: StateWrite) -> Result<(), StoreError> {
         let mut conditional = Vec::new();
         if let Some(run) = &write.run {
+            // An update rewrites the whole item in effect: check what the
+            // run will be, so an oversized output or journal index is a
+            // clear `TooLarge`, not a ValidationException retried.
+            let after = items::run_item(&run.record);
+            check_size(&after, || format!("run {}", run.record.id))?;
             conditional.push(self.run_update(run));
         }
         if let Some(id) = &write.require_running {

@@ -578,6 +578,10 @@ struct FlakyStore {
     armed: std::sync::atomic::AtomicBool,
     lease_failures: std::sync::atomic::AtomicU32,
     cancel_before_claiming: std::sync::Mutex<Option<String>>,
+    /// Once, the claim of an attempt of this step lands but is reported as
+    /// a conflict: what the SDK reports when it retries a conditional write
+    /// whose first try succeeded.
+    ambiguous_claim: std::sync::Mutex<Option<String>>,
 }
 
 impl FlakyStore {
@@ -592,10 +596,10 @@ impl FlakyStore {
         self.inner.as_ref().expect("a FlakyStore wraps a store")
     }
 
-    /// Whether `write` claims an attempt of the step named in
-    /// `cancel_before_claiming` (taking that name: the cancel lands once).
-    fn claims_the_armed_step(&self, write: &StateWrite) -> bool {
-        let mut armed = self.cancel_before_claiming.lock().unwrap();
+    /// Whether `write` claims an attempt of the step named in `armed`
+    /// (taking that name: the fault fires once).
+    fn claims(armed: &std::sync::Mutex<Option<String>>, write: &StateWrite) -> bool {
+        let mut armed = armed.lock().unwrap();
         let claims = write.steps.iter().any(|w| {
             Some(&w.record.name) == armed.as_ref() && w.record.status == StepStatus::Running
         });
@@ -661,11 +665,17 @@ impl StateStore for FlakyStore {
                 "injected: the store is briefly unavailable".into(),
             ));
         }
-        if self.claims_the_armed_step(&write)
+        if Self::claims(&self.cancel_before_claiming, &write)
             && let Some(step) = write.steps.first()
         {
             self.cancel_behind_the_workers_back(&step.record.run_id)
                 .await;
+        }
+        if Self::claims(&self.ambiguous_claim, &write) {
+            self.inner().commit(write).await?;
+            return Err(StoreError::Conflict(
+                "injected: the retry of a write whose first try landed".into(),
+            ));
         }
         self.inner().commit(write).await
     }
@@ -1033,6 +1043,48 @@ pub async fn a_run_too_large_for_its_store_fails_payload_too_large(b: Backend) {
     }
 }
 
+/// A claim that landed but came back as a conflict (the SDK retried a
+/// write whose first try succeeded) is read back and found to be this
+/// worker's own: the attempt runs at once. Read as a lost race, the step
+/// would sit `running` under this worker's lease, unexecuted, until the
+/// lease lapsed and a second attempt was booked.
+pub async fn an_ambiguous_claim_is_read_back_not_taken_as_lost(b: Backend) {
+    let flaky = Arc::new(FlakyStore::over(b.state.clone()));
+    *flaky.ambiguous_claim.lock().unwrap() = Some("reserve".into());
+    let s = saga_service(
+        Backend {
+            state: flaky.clone(),
+            ..b
+        },
+        RpcMode::Queued,
+    )
+    .await;
+    let run = s
+        .run(
+            "order-saga",
+            &saga_input("o-ambiguous"),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert!(
+        flaky.ambiguous_claim.lock().unwrap().is_none(),
+        "the fault fired"
+    );
+    let reserve = s
+        .svc
+        .state()
+        .get_step(&run.id, "reserve")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reserve.attempt_count, 1, "{reserve:?}");
+    let key = StepRecord::key(&run.id, "reserve");
+    let history = s.svc.state().list_attempts(&key).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].status, StepStatus::Succeeded, "{history:?}");
+}
+
 pub async fn a_run_past_its_deadline_fails_with_run_timeout(b: Backend) {
     let mut s = Service::on(b, RpcMode::Inline, |_, _| {});
     s.deploy("order-saga", &example("order-saga")).await;
@@ -1158,6 +1210,7 @@ macro_rules! scenario_suite {
             no_attempt_starts_once_a_cancel_landed,
             work_never_outlives_its_invocation,
             a_run_too_large_for_its_store_fails_payload_too_large,
+            an_ambiguous_claim_is_read_back_not_taken_as_lost,
             a_run_past_its_deadline_fails_with_run_timeout,
             the_saga_behaves_the_same_in_every_language,
             runs_keep_the_module_version_they_started_with,

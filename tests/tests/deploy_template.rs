@@ -85,3 +85,16 @@ fn each_function_knows_its_own_timeout() {
         "{globals}"
     );
 }
+
+/// The run listing index holds keys and the workflow only: a step's write
+/// to the run item (its journal index, lease, status) then costs no index
+/// write, whatever the run's size, and listings read runs by key.
+#[test]
+fn the_status_index_copies_no_run_payloads() {
+    let t = template();
+    let runs = resource(&t, "RunsTable");
+    assert!(
+        runs.contains("Projection: { ProjectionType: INCLUDE, NonKeyAttributes: [workflow] }"),
+        "{runs}"
+    );
+}

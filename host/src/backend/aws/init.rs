@@ -50,6 +50,8 @@ struct IndexSpec {
     name: &'static str,
     hash: KeyAttr,
     range: Option<KeyAttr>,
+    /// Attributes copied into the index besides the keys; `None`: all.
+    include: Option<&'static [&'static str]>,
 }
 
 struct TableSpec {
@@ -70,6 +72,9 @@ fn tables(s: &AwsSettings) -> Vec<TableSpec> {
                 name: "status-index",
                 hash: ("status", S),
                 range: Some(("createdAt", N)),
+                // Keys and the workflow filter only: a run's other updates
+                // cost no index write, and listings read runs by key.
+                include: Some(&["workflow"]),
             }),
         },
         TableSpec {
@@ -80,6 +85,7 @@ fn tables(s: &AwsSettings) -> Vec<TableSpec> {
                 name: "runId-index",
                 hash: ("runId", S),
                 range: None,
+                include: None,
             }),
         },
         TableSpec {
@@ -141,11 +147,15 @@ async fn create_table(clients: &AwsClients, spec: TableSpec) -> anyhow::Result<P
             GlobalSecondaryIndex::builder()
                 .index_name(index.name)
                 .set_key_schema(Some(index_schema))
-                .projection(
-                    Projection::builder()
+                .projection(match index.include {
+                    None => Projection::builder()
                         .projection_type(ProjectionType::All)
                         .build(),
-                )
+                    Some(attrs) => Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(attrs.iter().map(|a| a.to_string()).collect()))
+                        .build(),
+                })
                 .build()?,
         );
     }

@@ -32,6 +32,8 @@ use std::collections::HashMap;
 const MAX_TRANSACTION_ITEMS: usize = 100;
 /// Keys per `BatchGetItem`.
 const MAX_BATCH_GET: usize = 100;
+/// Index entries read per listing query: each page is then read by key.
+const MAX_LIST_PAGE: usize = 100;
 /// Items per `BatchWriteItem`.
 const MAX_BATCH_WRITE: usize = 25;
 
@@ -152,7 +154,12 @@ impl DynamoStore {
         let mut start: Option<Item> = None;
         loop {
             // The status-index GSI keeps listing (and the recovery sweep)
-            // proportional to the runs in that status, not the table.
+            // proportional to the runs in that status, not the table. It
+            // holds keys and the workflow only (so step writes, which do
+            // not touch them, cost no index writes), and it is eventually
+            // consistent: it only says which runs to read, by key,
+            // consistently, and the runs as read decide.
+            let page = (limit - runs.len()).clamp(1, MAX_LIST_PAGE);
             let mut request = self
                 .client
                 .query()
@@ -161,6 +168,7 @@ impl DynamoStore {
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":status", s(status.as_str()))
                 .scan_index_forward(false)
+                .limit(page as i32)
                 .set_exclusive_start_key(start);
             request = match &query.after {
                 // The cursor's own time is included; ties are settled below.
@@ -175,9 +183,21 @@ impl DynamoStore {
                     .expression_attribute_values(":workflow", s(w));
             }
             let out = request.send().await.map_err(store_error)?;
-            for item in out.items() {
-                let run = items::run_from(item)?;
-                if query.after.as_ref().is_none_or(|c| c.precedes(&run)) {
+            let ids: Vec<String> = out
+                .items()
+                .iter()
+                .filter_map(|item| item.get("id")?.as_s().ok().cloned())
+                .collect();
+            let mut read = self.batch_get(&self.runs, "id", &ids).await?;
+            for id in &ids {
+                let Some(item) = read.remove(id) else {
+                    continue;
+                };
+                let run = items::run_from(&item)?;
+                let listed = run.status == status
+                    && query.workflow.as_ref().is_none_or(|w| &run.workflow == w)
+                    && query.after.as_ref().is_none_or(|c| c.precedes(&run));
+                if listed && runs.len() < limit {
                     runs.push(run);
                 }
             }
@@ -187,6 +207,58 @@ impl DynamoStore {
             }
         }
         Ok(runs)
+    }
+
+    /// Items of `table` by their string key `key`, read consistently, in
+    /// batches; missing ones are absent from the answer.
+    async fn batch_get(
+        &self,
+        table: &str,
+        key: &str,
+        values: &[String],
+    ) -> Result<HashMap<String, Item>, StoreError> {
+        let mut found = HashMap::with_capacity(values.len());
+        for chunk in values.chunks(MAX_BATCH_GET) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|v| Item::from([(key.to_string(), s(v))]))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?,
+            );
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, request)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(k) = item.get(key).and_then(|v| v.as_s().ok()) {
+                        found.insert(k.clone(), item.clone());
+                    }
+                }
+                pending = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+                if pending.is_some() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }
+        Ok(found)
     }
 
     pub fn new(client: Client, settings: &AwsSettings) -> Self {
@@ -199,9 +271,6 @@ impl DynamoStore {
         }
     }
 
-    /// The update of a run's mutable fields, guarded by its version. The
-    /// pinned fields (workflow, module digest, input, creation time) are
-    /// never written after creation.
     /// The condition that run `id` is still `running`.
     fn run_is_running(&self, id: &RunId) -> Write {
         Write::Check {
@@ -213,6 +282,9 @@ impl DynamoStore {
         }
     }
 
+    /// The update of a run's mutable fields, guarded by its version. The
+    /// pinned fields (workflow, module digest, input, creation time) are
+    /// never written after creation.
     fn run_update(&self, w: &RunWrite) -> Write {
         let r = &w.record;
         let mut set = vec![
@@ -690,47 +762,12 @@ impl StateStore for DynamoStore {
         run_id: &RunId,
         names: &[String],
     ) -> Result<Vec<StepRecord>, StoreError> {
-        let mut found: HashMap<String, StepRecord> = HashMap::with_capacity(names.len());
-        for chunk in names.chunks(MAX_BATCH_GET) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|name| Item::from([("runStepKey".into(), s(StepRecord::key(run_id, name)))]))
-                .collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(build_err)?,
-            );
-            while let Some(request) = pending.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.steps, request)
-                    .send()
-                    .await
-                    .map_err(store_error)?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.steps))
-                    .into_iter()
-                    .flatten()
-                {
-                    let step = items::step_from(item)?;
-                    found.insert(step.name.clone(), step);
-                }
-                pending = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.steps))
-                    .filter(|k| !k.keys().is_empty())
-                    .cloned();
-                if pending.is_some() {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            }
-        }
-        Ok(names.iter().filter_map(|name| found.remove(name)).collect())
+        let keys: Vec<String> = names.iter().map(|n| StepRecord::key(run_id, n)).collect();
+        let mut found = self.batch_get(&self.steps, "runStepKey", &keys).await?;
+        keys.iter()
+            .filter_map(|k| found.remove(k))
+            .map(|item| items::step_from(&item))
+            .collect()
     }
 
     async fn list_steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>, StoreError> {

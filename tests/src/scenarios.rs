@@ -582,6 +582,10 @@ struct FlakyStore {
     /// a conflict: what the SDK reports when it retries a conditional write
     /// whose first try succeeded.
     ambiguous_claim: std::sync::Mutex<Option<String>>,
+    /// The first two claims wait here for each other before they commit,
+    /// so both were built from the same read.
+    claim_barrier: Option<Arc<tokio::sync::Barrier>>,
+    claims_seen: std::sync::atomic::AtomicU32,
 }
 
 impl FlakyStore {
@@ -670,6 +674,22 @@ impl StateStore for FlakyStore {
         {
             self.cancel_behind_the_workers_back(&step.record.run_id)
                 .await;
+        }
+        let claims_any = write.steps.iter().any(|w| {
+            w.record.status == StepStatus::Running
+                && !matches!(
+                    w.expect,
+                    weft::backend::StepExpect::State {
+                        status: StepStatus::Running,
+                        ..
+                    }
+                )
+        });
+        if let Some(barrier) = &self.claim_barrier
+            && claims_any
+            && self.claims_seen.fetch_add(1, Ordering::SeqCst) < 2
+        {
+            barrier.wait().await;
         }
         if Self::claims(&self.ambiguous_claim, &write) {
             self.inner().commit(write).await?;
@@ -1087,6 +1107,57 @@ pub async fn an_ambiguous_claim_is_read_back_not_taken_as_lost(b: Backend) {
     assert_eq!(history[0].status, StepStatus::Succeeded, "{history:?}");
 }
 
+/// Two copies of one `execute-step` message handled at once by the same
+/// worker, in the same millisecond, from the same read: one claim wins and
+/// the other, read back after its conflict, is not taken for our own. The
+/// attempt runs once. (Before claims carried a token of their own, the two
+/// claims were identical and the attempt ran twice.)
+pub async fn twin_copies_of_a_message_run_the_attempt_once(b: Backend) {
+    struct Frozen(u64);
+    impl weft::model::Clock for Frozen {
+        fn now_millis(&self) -> u64 {
+            self.0
+        }
+    }
+    let flaky = Arc::new(FlakyStore {
+        claim_barrier: Some(Arc::new(tokio::sync::Barrier::new(2))),
+        ..FlakyStore::over(b.state.clone())
+    });
+    let started: Arc<std::sync::Mutex<Vec<(String, u32)>>> = Arc::default();
+    let spy = started.clone();
+    let s = Service::on(
+        Backend {
+            state: flaky.clone(),
+            ..b
+        },
+        RpcMode::Queued,
+        move |settings, _| {
+            settings.clock = Arc::new(Frozen(weft::model::now_millis()));
+            settings.lose_attempt = Some(Arc::new(move |step: &StepRecord| {
+                spy.lock()
+                    .unwrap()
+                    .push((step.name.clone(), step.attempt_count));
+                false
+            }));
+        },
+    );
+    s.deploy("order-saga", &example("order-saga")).await;
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.svc
+        .start_run("order-saga", &saga_input("o-twins").to_string())
+        .await
+        .unwrap();
+    let execute = handle_until(&s, |m| matches!(m, WorkMessage::ExecuteStep { .. })).await;
+    let (a, b) = tokio::join!(
+        s.svc.process_envelope(&execute),
+        s.svc.process_envelope(&execute)
+    );
+    a.unwrap();
+    b.unwrap();
+    let started = started.lock().unwrap().clone();
+    assert_eq!(started.len(), 1, "the attempt ran once: {started:?}");
+}
+
 pub async fn a_run_past_its_deadline_fails_with_run_timeout(b: Backend) {
     let mut s = Service::on(b, RpcMode::Inline, |_, _| {});
     s.deploy("order-saga", &example("order-saga")).await;
@@ -1213,6 +1284,7 @@ macro_rules! scenario_suite {
             work_never_outlives_its_invocation,
             a_run_too_large_for_its_store_fails_payload_too_large,
             an_ambiguous_claim_is_read_back_not_taken_as_lost,
+            twin_copies_of_a_message_run_the_attempt_once,
             a_run_past_its_deadline_fails_with_run_timeout,
             the_saga_behaves_the_same_in_every_language,
             runs_keep_the_module_version_they_started_with,

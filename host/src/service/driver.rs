@@ -473,9 +473,9 @@ impl StepDriver for RunDriver {
                     .await
             }
             ActivationEnd::Suspended => Ok(()),
-            // The cut may have dropped a commit half-way, leaving this
-            // driver's copy of the run ahead of the store: write nothing
-            // from it. The caller gives the lease up from a fresh read.
+            // Write nothing from this driver's copy of the run: the caller
+            // gives the lease up from a fresh read and sends the message
+            // that carries the run on, so the cut's timing cannot matter.
             ActivationEnd::OutOfTime => Ok(()),
         }
     }

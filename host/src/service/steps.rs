@@ -138,14 +138,22 @@ impl Weft {
 
     /// `step` with its next attempt claimed by this worker: running, under a
     /// lease that outlasts the attempt's timeout. The caller persists it.
+    ///
+    /// The lease's owner is this worker plus a token of this claim alone.
+    /// A claim that comes back as a conflict is read back and recognised as
+    /// our own by it; without the token, two copies of one message handled
+    /// by the same worker in the same millisecond would build identical
+    /// claims, and the loser would take the winner's claim for its own and
+    /// run the attempt a second time.
     pub(crate) fn claimed(&self, step: &StepRecord, now: Millis) -> StepRecord {
         let lease_ms = (self.rpc_timeout(step) + self.settings.step_lease_grace).as_millis() as u64;
+        let token = &uuid::Uuid::new_v4().simple().to_string()[..12];
         let mut claimed = step.clone();
         claimed.status = StepStatus::Running;
         claimed.attempt_count = step.attempt_count + 1;
         claimed.updated_at = now;
         claimed.lease = Some(Lease {
-            owner: self.settings.worker_id.clone(),
+            owner: format!("{}/{token}", self.settings.worker_id),
             expires_at: now + lease_ms,
         });
         claimed

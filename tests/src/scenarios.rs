@@ -588,6 +588,25 @@ struct FlakyStore {
     claims_seen: std::sync::atomic::AtomicU32,
 }
 
+/// The step whose next attempt `write` claims: written `running` from a
+/// state that was not.
+fn claimed_step(write: &StateWrite) -> Option<&StepRecord> {
+    write
+        .steps
+        .iter()
+        .find(|w| {
+            w.record.status == StepStatus::Running
+                && !matches!(
+                    w.expect,
+                    weft::backend::StepExpect::State {
+                        status: StepStatus::Running,
+                        ..
+                    }
+                )
+        })
+        .map(|w| &w.record)
+}
+
 impl FlakyStore {
     fn over(inner: Arc<dyn StateStore>) -> Self {
         Self {
@@ -604,9 +623,7 @@ impl FlakyStore {
     /// (taking that name: the fault fires once).
     fn claims(armed: &std::sync::Mutex<Option<String>>, write: &StateWrite) -> bool {
         let mut armed = armed.lock().unwrap();
-        let claims = write.steps.iter().any(|w| {
-            Some(&w.record.name) == armed.as_ref() && w.record.status == StepStatus::Running
-        });
+        let claims = claimed_step(write).is_some_and(|step| Some(&step.name) == armed.as_ref());
         if claims {
             armed.take();
         }
@@ -675,18 +692,8 @@ impl StateStore for FlakyStore {
             self.cancel_behind_the_workers_back(&step.record.run_id)
                 .await;
         }
-        let claims_any = write.steps.iter().any(|w| {
-            w.record.status == StepStatus::Running
-                && !matches!(
-                    w.expect,
-                    weft::backend::StepExpect::State {
-                        status: StepStatus::Running,
-                        ..
-                    }
-                )
-        });
         if let Some(barrier) = &self.claim_barrier
-            && claims_any
+            && claimed_step(&write).is_some()
             && self.claims_seen.fetch_add(1, Ordering::SeqCst) < 2
         {
             barrier.wait().await;

@@ -56,7 +56,7 @@ fn an_rpc_attempt_fits_in_one_worker_invocation() {
     let worker = std::time::Duration::from_secs(default_of(&t, "WorkerTimeoutSeconds"));
     let rpc = Limits::default().default_rpc_timeout;
     assert!(
-        rpc <= invocation::longest_attempt(worker),
+        rpc <= invocation::usable_span(worker),
         "default RPC timeout {rpc:?} does not fit a {worker:?} invocation"
     );
 }

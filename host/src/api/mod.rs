@@ -304,7 +304,7 @@ async fn start_run(
     // Never longer than the serving process can wait (a Lambda function's
     // timeout): a client must get an answer, not a gateway timeout.
     let longest = svc.settings().invocation_limit.map_or(MAX_WAIT, |limit| {
-        MAX_WAIT.min(invocation::longest_attempt(limit))
+        MAX_WAIT.min(invocation::usable_span(limit))
     });
     let wait = seconds("wait", query.wait)?.map(|w| w.min(longest));
     let options = StartOptions {

@@ -45,9 +45,10 @@ pub fn fits(duration: Duration) -> bool {
     usable_until().is_none_or(|until| Instant::now() + duration <= until)
 }
 
-/// The longest RPC attempt an invocation of `limit` can hold: the limit less
-/// room to start (a batch's other work) and to wrap up.
-pub fn longest_attempt(limit: Duration) -> Duration {
+/// The part of an invocation of `limit` that one piece of work may span (an
+/// RPC attempt, an API request's `?wait`): the limit less room to start (a
+/// batch's other work) and to wrap up.
+pub fn usable_span(limit: Duration) -> Duration {
     limit.saturating_sub(WRAP_UP * 2)
 }
 

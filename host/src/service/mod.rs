@@ -97,7 +97,7 @@ impl Settings {
                 .ok_or_else(|| {
                     anyhow::anyhow!("WEFT_INVOCATION_TIMEOUT_SECS={v:?} is not a number of seconds")
                 })?;
-            let longest = invocation::longest_attempt(limit);
+            let longest = invocation::usable_span(limit);
             anyhow::ensure!(
                 limits.default_rpc_timeout <= longest,
                 "WEFT_RPC_TIMEOUT_SECS ({} s) must fit in one invocation: at most {} s for WEFT_INVOCATION_TIMEOUT_SECS={} (the function's timeout less {} s to start and wrap up)",

@@ -131,7 +131,7 @@ impl Weft {
             .map(Duration::from_millis)
             .unwrap_or(self.limits.default_rpc_timeout);
         match self.settings.invocation_limit {
-            Some(limit) => timeout.min(invocation::longest_attempt(limit)),
+            Some(limit) => timeout.min(invocation::usable_span(limit)),
             None => timeout,
         }
     }

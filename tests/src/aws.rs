@@ -18,7 +18,7 @@ pub fn endpoint() -> String {
     std::env::var("WEFT_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
         panic!(
             "WEFT_TEST_AWS_ENDPOINT is not set: run the AWS suites through `make test` (which installs and \
-             starts moto_server), or start `moto_server -p 5123` and set WEFT_TEST_AWS_ENDPOINT=http://127.0.0.1:5123"
+             starts moto), or start `.venv/bin/python scripts/moto-server -p 5123` and set WEFT_TEST_AWS_ENDPOINT=http://127.0.0.1:5123"
         )
     })
 }

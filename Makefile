@@ -25,12 +25,14 @@ SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":
 .PHONY: demo test chaos setup build-examples build-test-guests guests host lint bench bench-engine bench-aws bench-lambda clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
-## virtualenv (moto, the AWS emulator; componentize-py) and the npm tools
-## (componentize-js, esbuild) from their lock files.
+## virtualenv (moto, the AWS emulator; componentize-py), the npm tools
+## (componentize-js, esbuild) from their lock files, and Debian packages
+## the tests use (strace).
 setup:
 	rustup target add $(WASM_TARGET)
 	scripts/setup-python
 	scripts/setup-js
+	scripts/setup-debian
 
 # Builds guest crates as components and copies them to a stable path:
 # target/<dir>/<crate>.wasm (cargo names the artefact with underscores).

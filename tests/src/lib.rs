@@ -23,6 +23,7 @@ use weft::service::{Settings, Weft};
 pub mod aws;
 pub mod conformance;
 pub mod lambda;
+pub mod power_cut;
 pub mod scenarios;
 
 /// The repository root.

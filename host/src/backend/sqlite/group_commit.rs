@@ -119,3 +119,52 @@ fn commit_batch(conn: &Mutex<Connection>, works: Vec<Work>) -> Vec<Result<(), St
         Err(e) => fail_all(db_err(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that fills the disk makes SQLite roll the whole shared
+    /// transaction back on its own. Whatever the batch answers, each answer
+    /// must match the database: "done" only for a row that is there.
+    #[test]
+    fn answers_match_the_database_when_sqlite_rolls_a_batch_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conn = Connection::open(dir.path().join("t.db")).expect("open");
+        conn.execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY, body BLOB)")
+            .expect("schema");
+        // A tiny database: the second write below cannot fit (SQLITE_FULL).
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .expect("page count");
+        conn.pragma_update(None, "max_page_count", pages + 2)
+            .expect("cap");
+        let insert = |id: &'static str, size: usize| -> Work {
+            Box::new(move |c: &Connection| {
+                c.execute(
+                    "INSERT INTO t (id, body) VALUES (?1, ?2)",
+                    rusqlite::params![id, vec![7u8; size]],
+                )
+                .map(drop)
+                .map_err(db_err)
+            })
+        };
+        let conn = Mutex::new(conn);
+        let works = vec![insert("a", 10), insert("full", 1 << 20), insert("c", 10)];
+        let results = commit_batch(&conn, works);
+
+        let guard = conn.lock().expect("lock");
+        for (id, result) in ["a", "full", "c"].into_iter().zip(&results) {
+            let present = guard
+                .query_row("SELECT 1 FROM t WHERE id = ?1", [id], |_| Ok(()))
+                .is_ok();
+            assert_eq!(
+                result.is_ok(),
+                present,
+                "write {id} was answered {result:?} but is {} the database",
+                if present { "in" } else { "not in" }
+            );
+        }
+        assert!(results[1].is_err(), "the oversized write must fail");
+    }
+}

@@ -79,6 +79,7 @@ async fn append(
             run: Some(RunWrite {
                 record: next.clone(),
                 expected_version: run.version,
+                expected_steps: run.step_names.len(),
             }),
             steps: vec![StepWrite {
                 record: step.clone(),
@@ -144,6 +145,7 @@ pub async fn leases_exclude_other_owners_until_they_expire(b: Backend) {
         run: Some(RunWrite {
             record: late,
             expected_version: again.version,
+            expected_steps: again.step_names.len(),
         }),
         ..Default::default()
     };
@@ -174,6 +176,7 @@ pub async fn a_runs_pinned_fields_never_change(b: Backend) {
             run: Some(RunWrite {
                 record: rewritten,
                 expected_version: run.version,
+                expected_steps: run.step_names.len(),
             }),
             ..Default::default()
         })
@@ -208,6 +211,7 @@ pub async fn finished_runs_cannot_be_leased(b: Backend) {
             run: Some(RunWrite {
                 record: run.clone(),
                 expected_version: expected,
+                expected_steps: run.step_names.len(),
             }),
             ..Default::default()
         })
@@ -237,6 +241,7 @@ pub async fn a_failed_condition_applies_nothing(b: Backend) {
         run: Some(RunWrite {
             record: stale,
             expected_version: run.version - 1,
+            expected_steps: run.step_names.len(),
         }),
         steps: vec![StepWrite {
             record: s1.clone(),
@@ -361,6 +366,7 @@ pub async fn a_claim_requires_its_run_to_be_running(b: Backend) {
             run: Some(RunWrite {
                 record: cancelled,
                 expected_version: ended.version,
+                expected_steps: ended.step_names.len(),
             }),
             ..Default::default()
         })
@@ -400,6 +406,76 @@ pub async fn steps_are_read_by_key_in_journal_order(b: Backend) {
     assert_eq!(
         subset.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["c", "a"]
+    );
+}
+
+/// A journal index far longer than one DynamoDB item holds (10 500 names
+/// of 40 bytes, over 420 KB) is written a few names at a time and in
+/// commits that append a hundred and more at once, and reads back whole
+/// and in order, from every read that returns the run.
+pub async fn a_journal_longer_than_an_item_holds_round_trips(b: Backend) {
+    const LENGTH: usize = 10_500;
+    let name = |i: usize| format!("{i:0>40}");
+    let mut run = run_record("wf-long-journal");
+    b.state.create_run(&run).await.unwrap();
+    // Single appends, then commits of 150, then odd sizes to the end.
+    let mut sizes = vec![1, 1, 1];
+    sizes.extend(std::iter::repeat_n(150, 40));
+    let mut written = 3 + 150 * 40;
+    while written < LENGTH {
+        let size = 173.min(LENGTH - written);
+        sizes.push(size);
+        written += size;
+    }
+    for size in sizes {
+        let mut next = run.clone();
+        for _ in 0..size {
+            next.step_names.push(name(next.step_names.len()));
+        }
+        b.state
+            .commit(StateWrite {
+                run: Some(RunWrite {
+                    record: next.clone(),
+                    expected_version: run.version,
+                    expected_steps: run.step_names.len(),
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("appending to {} names: {e}", run.step_names.len()));
+        run = next;
+        run.version += 1;
+    }
+    let expected: Vec<String> = (0..LENGTH).map(name).collect();
+    let read = b.state.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(read.step_names.len(), LENGTH);
+    assert!(
+        read.step_names == expected,
+        "get_run returned the journal out of order"
+    );
+    let leased = b
+        .state
+        .acquire_run_lease(&run.id, "w1", now_millis(), 30_000)
+        .await
+        .unwrap();
+    assert!(
+        leased.step_names == expected,
+        "the lease returned another journal"
+    );
+    let listed = b
+        .state
+        .list_runs(&RunQuery {
+            workflow: Some("wf-long-journal".into()),
+            status: Some(RunStatus::Running),
+            limit: 10,
+            after: None,
+        })
+        .await
+        .unwrap();
+    let listed = listed.iter().find(|r| r.id == run.id).expect("listed");
+    assert!(
+        listed.step_names == expected,
+        "the listing returned another journal"
     );
 }
 
@@ -462,6 +538,7 @@ pub async fn runs_are_listed_by_status(b: Backend) {
             run: Some(RunWrite {
                 record: done.clone(),
                 expected_version: expected,
+                expected_steps: done.step_names.len(),
             }),
             ..Default::default()
         })
@@ -712,6 +789,7 @@ pub async fn a_write_conflicting_in_its_last_part_applies_nothing(b: Backend) {
         run: Some(RunWrite {
             record: next,
             expected_version: run.version,
+            expected_steps: run.step_names.len(),
         }),
         steps: vec![
             StepWrite {
@@ -770,6 +848,7 @@ pub async fn runs_are_listed_newest_first(b: Backend) {
                     run: Some(RunWrite {
                         record: run.clone(),
                         expected_version,
+                        expected_steps: run.step_names.len(),
                     }),
                     ..Default::default()
                 })
@@ -894,6 +973,7 @@ macro_rules! conformance_suite {
             a_step_gets_exactly_one_outcome,
             a_claim_requires_its_run_to_be_running,
             steps_are_read_by_key_in_journal_order,
+            a_journal_longer_than_an_item_holds_round_trips,
             attempts_and_logs_are_idempotent_and_ordered,
             runs_are_listed_by_status,
             queue_delivers_until_acknowledged,

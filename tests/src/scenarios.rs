@@ -633,7 +633,7 @@ impl FlakyStore {
     /// Cancels run `id` directly in the wrapped store.
     async fn cancel_behind_the_workers_back(&self, id: &RunId) {
         let mut run = self.inner().get_run(id).await.unwrap().unwrap();
-        let expected_version = run.version;
+        let (expected_version, expected_steps) = (run.version, run.step_names.len());
         run.status = RunStatus::Cancelled;
         run.lease = None;
         run.wake_at = None;
@@ -642,6 +642,7 @@ impl FlakyStore {
                 run: Some(weft::backend::RunWrite {
                     record: run,
                     expected_version,
+                    expected_steps,
                 }),
                 ..Default::default()
             })

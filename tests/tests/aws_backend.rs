@@ -90,3 +90,184 @@ async fn precompiled_artifacts_are_shared_through_the_bucket() {
             .is_none()
     );
 }
+
+/// DynamoDB may keep answering a batch write with every item unprocessed
+/// (throttling). Logs too many to ride in the state transaction are written
+/// first, by such batches; if they never get through, the commit fails and
+/// no state moves, so no run advances past lines it has lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_logs_stay_throttled_fails_before_any_state_moves() {
+    use weft::backend::aws::dynamo::DynamoStore;
+    use weft::backend::aws::init::QueueOptions;
+    use weft::backend::aws::{AwsClients, AwsSettings};
+    use weft::backend::{RunWrite, StateStore, StateWrite};
+    use weft::model::LogLine;
+
+    let env = weft_tests::aws::AwsEnv::provision(QueueOptions {
+        visibility_timeout: std::time::Duration::from_secs(1),
+        max_receives: 3,
+    })
+    .await;
+    let direct = DynamoStore::new(env.clients.dynamo.clone(), &env.settings);
+    let settings = AwsSettings {
+        endpoint: Some(throttling_proxy(weft_tests::aws::endpoint()).await),
+        ..env.settings.clone()
+    };
+    let clients = AwsClients::connect(&settings, Some(weft_tests::aws::credentials())).await;
+    let throttled = DynamoStore::new(clients.dynamo.clone(), &settings);
+
+    let run = weft_tests::conformance::run_record("throttled-logs");
+    direct.create_run(&run).await.unwrap();
+    let mut next = run.clone();
+    next.updated_at += 1;
+    // More lines than a transaction holds: they go ahead of it, batched.
+    let logs = (0..120)
+        .map(|index| {
+            let line = LogLine {
+                position: 0,
+                index,
+                at: 1,
+                level: "info".into(),
+                message: format!("line {index}"),
+            };
+            (run.id.clone(), line)
+        })
+        .collect();
+    let write = StateWrite {
+        run: Some(RunWrite {
+            record: next,
+            expected_version: run.version,
+            expected_steps: run.step_names.len(),
+        }),
+        logs,
+        ..Default::default()
+    };
+    let result = throttled.commit(write).await;
+    assert!(
+        result.is_err(),
+        "a commit whose logs were never written reported success"
+    );
+    let stored = direct.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.version, run.version,
+        "the run advanced although its logs were not written"
+    );
+}
+
+/// An HTTP endpoint in front of the emulator that passes every request
+/// through except `BatchWriteItem`, which it answers with every item
+/// unprocessed, as a throttled table does. Returns its address.
+async fn throttling_proxy(upstream: String) -> String {
+    use axum::body::{Body, to_bytes};
+    use axum::extract::Request;
+    use axum::response::Response;
+
+    // Headers the proxy's own HTTP stack sets for each hop.
+    const HOP_BY_HOP: &[&str] = &["host", "content-length", "transfer-encoding", "connection"];
+    let client = reqwest::Client::new();
+    let handler = move |request: Request| {
+        let (client, upstream) = (client.clone(), upstream.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let target = parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if target.ends_with(".BatchWriteItem") {
+                let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let answer = serde_json::json!({ "UnprocessedItems": request["RequestItems"] });
+                return Response::builder()
+                    .header("content-type", "application/x-amz-json-1.0")
+                    .body(Body::from(answer.to_string()))
+                    .unwrap();
+            }
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
+            let mut forward = client.request(method, format!("{upstream}{path}"));
+            for (name, value) in &parts.headers {
+                if !HOP_BY_HOP.contains(&name.as_str()) {
+                    forward = forward.header(name.as_str(), value.as_bytes());
+                }
+            }
+            let answer = forward.body(body.to_vec()).send().await.unwrap();
+            let mut response = Response::builder().status(answer.status().as_u16());
+            for (name, value) in answer.headers() {
+                if HOP_BY_HOP.contains(&name.as_str()) {
+                    continue;
+                }
+                response = response.header(name.as_str(), value.as_bytes());
+            }
+            response
+                .body(Body::from(answer.bytes().await.unwrap_or_default()))
+                .unwrap()
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+/// A run item written before the journal was chunked (every name in
+/// `stepNames`, no `stepBase`) still reads whole, and a step appended to it
+/// afterwards lands on top of the full journal, not on top of a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_written_before_journal_chunks_carries_on() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use weft::backend::aws::dynamo::DynamoStore;
+    use weft::backend::aws::dynamo::items::run_item;
+    use weft::backend::aws::init::QueueOptions;
+    use weft::backend::{RunWrite, StateStore, StateWrite};
+
+    let env = weft_tests::aws::AwsEnv::provision(QueueOptions {
+        visibility_timeout: std::time::Duration::from_secs(1),
+        max_receives: 3,
+    })
+    .await;
+    let store = DynamoStore::new(env.clients.dynamo.clone(), &env.settings);
+    let names: Vec<String> = (0..250).map(|i| format!("step-{i}")).collect();
+    let mut run = weft_tests::conformance::run_record("legacy-journal");
+    run.step_names = names.clone().into();
+    // The old layout, as an older Weft wrote it.
+    let mut item = run_item(&run);
+    item.remove("stepBase");
+    item.insert(
+        "stepNames".into(),
+        AttributeValue::L(names.iter().cloned().map(AttributeValue::S).collect()),
+    );
+    env.clients
+        .dynamo
+        .put_item()
+        .table_name(&env.settings.runs_table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+
+    let read = store.get_run(&run.id).await.unwrap().unwrap();
+    assert!(read.step_names == names, "the old item did not read whole");
+    let mut next = read.clone();
+    next.step_names.push("step-250".into());
+    store
+        .commit(StateWrite {
+            run: Some(RunWrite {
+                record: next,
+                expected_version: read.version,
+                expected_steps: read.step_names.len(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let after = store.get_run(&run.id).await.unwrap().unwrap();
+    let mut expected = names;
+    expected.push("step-250".into());
+    assert!(
+        after.step_names == expected,
+        "after one more step the journal reads {} names",
+        after.step_names.len()
+    );
+}

@@ -43,6 +43,7 @@ async fn concurrent_writes_share_commits_but_not_their_fate() {
         let state = b.state.clone();
         let mut next = run.clone();
         next.output = Some(format!("{i}"));
+        let expected_steps = run.step_names.len();
         let expected_version = if i % 2 == 0 {
             run.version
         } else {
@@ -54,6 +55,7 @@ async fn concurrent_writes_share_commits_but_not_their_fate() {
                     run: Some(RunWrite {
                         record: next,
                         expected_version,
+                        expected_steps,
                     }),
                     ..Default::default()
                 })

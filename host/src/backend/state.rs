@@ -68,6 +68,10 @@ pub struct RunWrite {
     /// The new state. The store saves it with `version = expected_version + 1`.
     pub record: RunRecord,
     pub expected_version: u64,
+    /// The journal's length in the version being replaced (the one the
+    /// writer read): the entries before it are stored already, so a store
+    /// that keeps the journal in pieces writes only what is new.
+    pub expected_steps: usize,
 }
 
 /// A conditional write of one step.

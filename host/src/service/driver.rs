@@ -108,6 +108,7 @@ impl RunDriver {
         // grows with every step, so every copy of it costs. A failed write
         // ends the activation, so the changed record is never used after one.
         let expected_version = self.run.version;
+        let expected_steps = self.run.step_names.len();
         change(&mut self.run);
         self.run.updated_at = now;
         let release = matches!(after, After::Release { .. });
@@ -121,6 +122,7 @@ impl RunDriver {
             run: Some(RunWrite {
                 record: self.run.clone(),
                 expected_version,
+                expected_steps,
             }),
             // The run write's version fences this batch already.
             require_running: None,

@@ -220,6 +220,7 @@ impl Weft {
         for _ in 0..UPDATE_ATTEMPTS {
             let mut run = self.get_run(id).await?;
             let expected_version = run.version;
+            let expected_steps = run.step_names.len();
             let answer = match change(&mut run)? {
                 Edit::Leave(answer) => return Ok((run, answer)),
                 Edit::Commit(answer) => answer,
@@ -229,6 +230,7 @@ impl Weft {
                 run: Some(RunWrite {
                     record: run.clone(),
                     expected_version,
+                    expected_steps,
                 }),
                 ..Default::default()
             };

@@ -1,6 +1,7 @@
 //! Mapping between model records and DynamoDB items (the seed's layout,
 //! camelCase attribute names).
 
+use super::journal;
 use crate::backend::StoreError;
 use crate::model::{
     AttemptRecord, Digest, ErrorInfo, Lease, LogLine, RetryPolicy, RunId, RunRecord, RunStatus,
@@ -104,8 +105,10 @@ pub fn run_item(r: &RunRecord) -> Item {
         ("createdAt".into(), n(r.created_at)),
         ("updatedAt".into(), n(r.updated_at)),
         ("version".into(), n(r.version)),
-        ("stepNames".into(), step_names(&r.step_names)),
     ]);
+    let (base, tail) = journal_tail(&r.step_names);
+    item.insert("stepBase".into(), n(base));
+    item.insert("stepNames".into(), tail);
     put_opt_s(&mut item, "output", r.output.as_deref());
     if let Some(e) = &r.error {
         item.insert("error".into(), error_value(e));
@@ -119,10 +122,24 @@ pub fn run_item(r: &RunRecord) -> Item {
     item
 }
 
-pub fn step_names(names: &[String]) -> AttributeValue {
-    AttributeValue::L(names.iter().map(s).collect())
+/// What the run item holds of its journal: how many names are in chunk
+/// items, and the names after them (the layout is in `journal.rs`).
+pub fn journal_tail(names: &[String]) -> (usize, AttributeValue) {
+    let base = journal::base(names.len());
+    (
+        base,
+        AttributeValue::L(names[base..].iter().map(s).collect()),
+    )
 }
 
+/// How many of the run's step names are in chunk items rather than in its
+/// `stepNames` (0 for items written before chunks existed).
+pub fn step_base(item: &Item) -> Result<usize, StoreError> {
+    Ok(opt_n(item, "stepBase")?.unwrap_or(0))
+}
+
+/// The run an item holds, with the names of its `stepNames` only: the
+/// chunks before them are read by the store (`DynamoStore::runs_from`).
 pub fn run_from(item: &Item) -> Result<RunRecord, StoreError> {
     let id = get_s(item, "id")?;
     let names = match item.get("stepNames") {

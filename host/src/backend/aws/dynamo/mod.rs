@@ -3,13 +3,16 @@
 //! - Every transition is a conditional write; multi-item transitions are
 //!   one `TransactWriteItems`, single-item ones a plain conditional write
 //!   (half the write units).
-//! - Replay reads the run with a consistent `GetItem` and its steps by key
-//!   with a consistent `BatchGetItem`, in the order the run's `stepNames`
-//!   journal index gives; the `runId-index` GSI is only used for display.
+//! - Replay reads the run with a consistent `GetItem`, the full chunks of
+//!   its journal index and then its steps by key with consistent
+//!   `BatchGetItem`s, in the order the journal gives; the `runId-index` GSI
+//!   is only used for display. The journal is chunked (module `journal`),
+//!   so a step's write does not grow with the run.
 //! - Items over DynamoDB's 400 KB limit are refused with
 //!   [`StoreError::TooLarge`] before they are sent.
 
 pub mod items;
+mod journal;
 
 use crate::backend::aws::AwsSettings;
 use crate::backend::aws::store_error;
@@ -189,11 +192,8 @@ impl DynamoStore {
                 .filter_map(|item| item.get("id")?.as_s().ok().cloned())
                 .collect();
             let mut read = self.batch_get(&self.runs, "id", &ids).await?;
-            for id in &ids {
-                let Some(item) = read.remove(id) else {
-                    continue;
-                };
-                let run = items::run_from(&item)?;
+            let found: Vec<Item> = ids.iter().filter_map(|id| read.remove(id)).collect();
+            for run in self.runs_from(&found).await? {
                 let listed = run.status == status
                     && query.workflow.as_ref().is_none_or(|w| &run.workflow == w)
                     && query.after.as_ref().is_none_or(|c| c.precedes(&run));
@@ -287,18 +287,21 @@ impl DynamoStore {
     /// never written after creation.
     fn run_update(&self, w: &RunWrite) -> Write {
         let r = &w.record;
+        let (base, tail) = items::journal_tail(&r.step_names);
         let mut set = vec![
             "#status = :status",
             "#updatedAt = :updatedAt",
             "#version = :newVersion",
             "#stepNames = :stepNames",
+            "#stepBase = :stepBase",
         ];
         let mut remove = Vec::new();
         let mut values = HashMap::from([
             (":status".to_string(), s(r.status.as_str())),
             (":updatedAt".to_string(), n(r.updated_at)),
             (":newVersion".to_string(), n(w.expected_version + 1)),
-            (":stepNames".to_string(), items::step_names(&r.step_names)),
+            (":stepNames".to_string(), tail),
+            (":stepBase".to_string(), n(base)),
             (":expected".to_string(), n(w.expected_version)),
         ]);
         match &r.output {
@@ -340,6 +343,7 @@ impl DynamoStore {
             "updatedAt",
             "version",
             "stepNames",
+            "stepBase",
             "output",
             "error",
             "leaseOwner",
@@ -357,6 +361,67 @@ impl DynamoStore {
             names,
             values,
         }
+    }
+
+    /// The journal chunks a run update fills, each put once (see
+    /// [`journal`]).
+    fn journal_puts(&self, w: &RunWrite) -> Result<Vec<Write>, StoreError> {
+        let run = &w.record.id;
+        journal::filled(&w.record.step_names, w.expected_steps)
+            .map(|(k, names)| {
+                let item = journal::chunk_item(run, k, names);
+                check_size(&item, || format!("journal chunk {k} of run {run}"))?;
+                Ok(Self::plain_put(&self.runs, item))
+            })
+            .collect()
+    }
+
+    /// Run records from their items, each with its whole journal: the
+    /// chunks before each run's `stepNames` are read by key, consistently,
+    /// in one batch for all of them.
+    async fn runs_from(&self, run_items: &[Item]) -> Result<Vec<RunRecord>, StoreError> {
+        let mut runs = Vec::with_capacity(run_items.len());
+        let mut keys = Vec::new();
+        for item in run_items {
+            let run = items::run_from(item)?;
+            let base = items::step_base(item)?;
+            if base == 0 && run.step_names.len() >= journal::CHUNK {
+                // Written before chunks existed: the whole journal is in
+                // the item. Its full chunks go where the next update
+                // expects them (idempotent: the names never change).
+                let chunks = journal::filled(&run.step_names, 0)
+                    .map(|(k, names)| journal::chunk_item(&run.id, k, names))
+                    .collect();
+                self.batch_put(&self.runs, chunks).await?;
+            }
+            keys.extend(journal::chunk_keys(&run.id, base));
+            runs.push((run, base));
+        }
+        let mut chunks = if keys.is_empty() {
+            HashMap::new()
+        } else {
+            self.batch_get(&self.runs, "id", &keys).await?
+        };
+        runs.into_iter()
+            .map(|(mut run, base)| {
+                if base == 0 {
+                    return Ok(run);
+                }
+                let mut names = Vec::with_capacity(base + run.step_names.len());
+                for key in journal::chunk_keys(&run.id, base) {
+                    let chunk = chunks.remove(&key).ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "run {}: journal chunk {key} is missing",
+                            run.id
+                        ))
+                    })?;
+                    names.extend(journal::names_in(&chunk, &key)?);
+                }
+                names.extend(run.step_names.iter().cloned());
+                run.step_names = names.into();
+                Ok(run)
+            })
+            .collect()
     }
 
     fn step_put(&self, w: &StepWrite) -> Result<Write, StoreError> {
@@ -610,7 +675,10 @@ impl StateStore for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        out.item().map(items::run_from).transpose()
+        match out.item() {
+            Some(item) => Ok(self.runs_from(std::slice::from_ref(item)).await?.pop()),
+            None => Ok(None),
+        }
     }
 
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
@@ -663,11 +731,15 @@ impl StateStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => out
-                .attributes()
-                .map(items::run_from)
-                .transpose()?
-                .ok_or_else(|| StoreError::Backend("lease update returned no item".into())),
+            Ok(out) => {
+                let item = out
+                    .attributes()
+                    .ok_or_else(|| StoreError::Backend("lease update returned no item".into()))?;
+                self.runs_from(std::slice::from_ref(item))
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::Backend("lease update returned no item".into()))
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
@@ -697,6 +769,7 @@ impl StateStore for DynamoStore {
             let after = items::run_item(&run.record);
             check_size(&after, || format!("run {}", run.record.id))?;
             conditional.push(self.run_update(run));
+            conditional.extend(self.journal_puts(run)?);
         }
         if let Some(id) = &write.require_running {
             conditional.push(self.run_is_running(id));

@@ -117,15 +117,25 @@ impl AwsEnv {
     }
 }
 
-/// A backend for the conformance and scenario suites: 1 s visibility,
-/// dead-lettering after 3 receives.
+/// The queue of the test environments: 1 s visibility, dead-lettering
+/// after 3 receives.
+const TEST_QUEUE: QueueOptions = QueueOptions {
+    visibility_timeout: Duration::from_secs(1),
+    max_receives: 3,
+};
+
+/// A backend for the conformance and scenario suites.
 pub async fn test_backend() -> Backend {
-    let options = QueueOptions {
-        visibility_timeout: Duration::from_secs(1),
-        max_receives: 3,
-    };
-    AwsEnv::provision(options)
+    AwsEnv::provision(TEST_QUEUE)
         .await
-        .backend(Duration::from_secs(1), 3)
+        .backend(TEST_QUEUE.visibility_timeout, TEST_QUEUE.max_receives)
         .await
+}
+
+/// A fresh environment and the DynamoDB store on it, for tests of the
+/// store's own layout and failure handling.
+pub async fn test_store() -> (AwsEnv, DynamoStore) {
+    let env = AwsEnv::provision(TEST_QUEUE).await;
+    let store = DynamoStore::new(env.clients.dynamo.clone(), &env.settings);
+    (env, store)
 }

@@ -98,17 +98,11 @@ async fn precompiled_artifacts_are_shared_through_the_bucket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_whose_logs_stay_throttled_fails_before_any_state_moves() {
     use weft::backend::aws::dynamo::DynamoStore;
-    use weft::backend::aws::init::QueueOptions;
     use weft::backend::aws::{AwsClients, AwsSettings};
     use weft::backend::{RunWrite, StateStore, StateWrite};
     use weft::model::LogLine;
 
-    let env = weft_tests::aws::AwsEnv::provision(QueueOptions {
-        visibility_timeout: std::time::Duration::from_secs(1),
-        max_receives: 3,
-    })
-    .await;
-    let direct = DynamoStore::new(env.clients.dynamo.clone(), &env.settings);
+    let (env, direct) = weft_tests::aws::test_store().await;
     let settings = AwsSettings {
         endpoint: Some(throttling_proxy(weft_tests::aws::endpoint()).await),
         ..env.settings.clone()
@@ -217,17 +211,10 @@ async fn throttling_proxy(upstream: String) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_written_before_journal_chunks_carries_on() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use weft::backend::aws::dynamo::DynamoStore;
     use weft::backend::aws::dynamo::items::run_item;
-    use weft::backend::aws::init::QueueOptions;
     use weft::backend::{RunWrite, StateStore, StateWrite};
 
-    let env = weft_tests::aws::AwsEnv::provision(QueueOptions {
-        visibility_timeout: std::time::Duration::from_secs(1),
-        max_receives: 3,
-    })
-    .await;
-    let store = DynamoStore::new(env.clients.dynamo.clone(), &env.settings);
+    let (env, store) = weft_tests::aws::test_store().await;
     let names: Vec<String> = (0..250).map(|i| format!("step-{i}")).collect();
     let mut run = weft_tests::conformance::run_record("legacy-journal");
     run.step_names = names.clone().into();

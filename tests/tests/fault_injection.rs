@@ -31,6 +31,12 @@ use weft_tests::{Api, DevServer, test_guest};
 
 const WORKERS: usize = 3;
 const KILL_EVERY: Duration = Duration::from_secs(3);
+/// A round fails once no run has finished or reached a new step for this
+/// long: longer than the slowest single step here (a lost attempt's lease
+/// expiring, then its retry's backoff).
+const STALL: Duration = Duration::from_secs(120);
+/// And in any case after this long.
+const CAP: Duration = Duration::from_secs(900);
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -113,8 +119,6 @@ impl Fleet {
 
 async fn one_round(round: usize) {
     let runs = env_usize("FAULT_RUNS", 100);
-    // Forty runs take under a minute here; a stuck run shows well before this.
-    let deadline = Duration::from_secs(90 + 3 * runs as u64);
     let started = Instant::now();
     let aws = AwsEnv::provision(QueueOptions {
         visibility_timeout: Duration::from_secs(3),
@@ -191,24 +195,46 @@ async fn one_round(round: usize) {
     }
     // Completion is read run by run (a consistent GetItem), not from the
     // eventually consistent status index.
+    //
+    // How long a round takes depends on the machine and on how often a
+    // killed worker's run lease must expire first; what must not happen is
+    // that the runs stop moving. So the round fails when no run has
+    // finished and no running run has reached a new step for `STALL`
+    // (a run that loops on a conflict it cannot win, say), or past `CAP`.
     let mut pending: Vec<&String> = ids.iter().collect();
+    let mut progress = (0, 0);
+    let mut last_move = Instant::now();
     while !pending.is_empty() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let mut still = Vec::new();
+        let mut steps_reached = 0;
         for id in pending {
             let (_, run) = api.get(&format!("/v1/runs/{id}")).await.unwrap();
             if run["status"] == "running" {
+                steps_reached += run["steps"].as_u64().unwrap_or(0);
                 still.push(id);
             }
         }
         pending = still;
-        if started.elapsed() >= deadline {
+        let now = (ids.len() - pending.len(), steps_reached);
+        if now != progress {
+            progress = now;
+            last_move = Instant::now();
+        }
+        let stalled = last_move.elapsed() >= STALL;
+        if (stalled || started.elapsed() >= CAP) && !pending.is_empty() {
             let id = pending[0];
             let (_, run) = api.get(&format!("/v1/runs/{id}")).await.unwrap();
             let (_, steps) = api.get(&format!("/v1/runs/{id}/steps")).await.unwrap();
             panic!(
-                "{} runs still running after {deadline:?}; the first: {run}\nits steps: {steps}",
-                pending.len()
+                "{} runs still running after {:?} ({}); the first: {run}\nits steps: {steps}",
+                pending.len(),
+                started.elapsed(),
+                if stalled {
+                    format!("none moved for {STALL:?}")
+                } else {
+                    format!("past the {CAP:?} cap")
+                }
             );
         }
     }

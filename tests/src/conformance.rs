@@ -559,6 +559,95 @@ pub async fn runs_are_listed_by_status(b: Backend) {
     );
 }
 
+/// The sweep's listing holds exactly the running runs that went quiet
+/// before the given time -- not one that worked since, sleeps, is held, or
+/// ended (also by a later write) -- each once across pages, oldest first.
+pub async fn only_quiet_runs_are_listed_for_the_sweep(b: Backend) {
+    let workflow = format!("wf-quiet-{}", uuid_suffix());
+    // A day ago, so that runs other cases left behind are not in the way.
+    let base = now_millis() - 86_400_000;
+    let quiet_before = base + 3_600_000;
+    let at = |minutes: u64| base + minutes * 60_000;
+    let with = |updated: u64, edit: &dyn Fn(&mut RunRecord)| {
+        let mut run = run_record(&workflow);
+        run.created_at = updated;
+        run.updated_at = updated;
+        edit(&mut run);
+        run
+    };
+    let quiet: Vec<RunRecord> = [30, 10, 20, 10, 50]
+        .into_iter()
+        .map(|m| with(at(m), &|_| {}))
+        .collect();
+    let sleeping = with(at(5), &|r| r.wake_at = Some(at(120)));
+    let held = with(at(5), &|r| {
+        r.lease = Some(Lease {
+            owner: "w".into(),
+            expires_at: at(90),
+        })
+    });
+    let woke = with(at(5), &|r| r.wake_at = Some(at(40)));
+    let ended = with(at(5), &|r| r.status = RunStatus::Completed);
+    let busy = with(now_millis(), &|_| {});
+    for run in quiet.iter().chain([&sleeping, &held, &woke, &ended, &busy]) {
+        b.state.create_run(run).await.unwrap();
+    }
+    // Two quiet runs move on: one fails, one takes a step now.
+    let write = |run: &RunRecord, edit: &dyn Fn(&mut RunRecord)| {
+        let mut next = run.clone();
+        edit(&mut next);
+        StateWrite {
+            run: Some(RunWrite {
+                record: next,
+                expected_version: run.version,
+                expected_steps: run.step_names.len(),
+            }),
+            ..Default::default()
+        }
+    };
+    let (failed, worked) = (with(at(1), &|_| {}), with(at(2), &|_| {}));
+    for run in [&failed, &worked] {
+        b.state.create_run(run).await.unwrap();
+    }
+    b.state
+        .commit(write(&failed, &|r| r.status = RunStatus::Failed))
+        .await
+        .unwrap();
+    b.state
+        .commit(write(&worked, &|r| r.updated_at = now_millis()))
+        .await
+        .unwrap();
+
+    let mut listed = Vec::new();
+    let mut after = None;
+    for _ in 0..1000 {
+        let page = b
+            .state
+            .list_quiet_runs(quiet_before, after.as_ref(), 2)
+            .await
+            .unwrap();
+        assert!(page.runs.len() <= 2);
+        listed.extend(page.runs.into_iter().filter(|r| r.workflow == workflow));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut expected = quiet.clone();
+    expected.push(woke.clone());
+    expected.sort_by(|a, b| {
+        let key = |r: &RunRecord| (r.attention_at(), r.id.as_str().to_string());
+        key(a).cmp(&key(b))
+    });
+    let ids = |runs: &[RunRecord]| runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&listed),
+        ids(&expected),
+        "each quiet run once, oldest first"
+    );
+    assert!(listed.iter().all(|r| r.status == RunStatus::Running));
+}
+
 fn uuid_suffix() -> String {
     format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
 }
@@ -976,6 +1065,7 @@ macro_rules! conformance_suite {
             a_journal_longer_than_an_item_holds_round_trips,
             attempts_and_logs_are_idempotent_and_ordered,
             runs_are_listed_by_status,
+            only_quiet_runs_are_listed_for_the_sweep,
             queue_delivers_until_acknowledged,
             queue_delays_and_retries_later,
             queue_dead_letters_poison_messages,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use weft::backend::faults::{FaultPlan, FaultyQueue};
-use weft::backend::{RunQuery, StateStore, StateWrite, StoreError};
+use weft::backend::{QuietCursor, QuietPage, RunQuery, StateStore, StateWrite, StoreError};
 use weft::config::RpcMode;
 use weft::model::{
     AttemptRecord, Envelope, ErrorCode, LogLine, ManualClock, RunId, RunRecord, RunStatus,
@@ -661,6 +661,16 @@ impl StateStore for FlakyStore {
     }
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
         self.inner().list_runs(query).await
+    }
+    async fn list_quiet_runs(
+        &self,
+        quiet_before: u64,
+        after: Option<&QuietCursor>,
+        limit: usize,
+    ) -> Result<QuietPage, StoreError> {
+        self.inner()
+            .list_quiet_runs(quiet_before, after, limit)
+            .await
     }
     async fn acquire_run_lease(
         &self,

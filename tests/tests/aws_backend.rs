@@ -258,3 +258,103 @@ async fn a_run_written_before_journal_chunks_carries_on() {
         after.step_names.len()
     );
 }
+
+/// The sweep reads only the runs that went quiet: with forty busy running
+/// runs and none quiet it reads no run at all (reading every running run
+/// to decide, as it once did, costs a BatchGetItem of all forty), and with
+/// two quiet ones it re-drives exactly those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_reads_only_the_runs_that_went_quiet() {
+    use weft::config::RpcMode;
+    use weft::service::worker;
+
+    let env = weft_tests::aws::AwsEnv::provision(Default::default()).await;
+    let backend = env.backend(std::time::Duration::from_secs(60), 5).await;
+    let state = backend.state.clone();
+    let s = weft_tests::Service::on(backend, RpcMode::Queued, |_, _| {});
+    for _ in 0..40 {
+        let run = weft_tests::conformance::run_record("wf-busy");
+        state.create_run(&run).await.unwrap();
+    }
+    let reads = |counts: &std::collections::BTreeMap<String, u64>| {
+        counts
+            .iter()
+            .filter(|(op, _)| op.ends_with("BatchGetItem") || op.ends_with("GetItem"))
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
+    env.clients.counter.reset();
+    assert_eq!(worker::sweep_runs(&s.svc).await.unwrap(), 0);
+    let counts = env.clients.counter.snapshot();
+    assert_eq!(reads(&counts), 0, "the sweep read runs: {counts:?}");
+
+    let an_hour_ago = weft::model::now_millis() - 3_600_000;
+    for _ in 0..2 {
+        let mut run = weft_tests::conformance::run_record("wf-stranded");
+        run.created_at = an_hour_ago;
+        run.updated_at = an_hour_ago;
+        state.create_run(&run).await.unwrap();
+    }
+    assert_eq!(worker::sweep_runs(&s.svc).await.unwrap(), 2);
+}
+
+/// Runs started before the quiet index existed are not in it; `weft aws
+/// init` adds the index to a table made without it and indexes them, so
+/// the sweep finds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_from_before_the_quiet_index_are_found_by_the_sweep() {
+    use aws_sdk_dynamodb::types::{DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    use weft::backend::StateStore;
+    use weft::backend::aws::dynamo::items::run_item;
+    use weft::backend::aws::init::init;
+
+    let (env, store) = weft_tests::aws::test_store().await;
+    let runs = &env.settings.runs_table;
+    // The table as an older Weft made it: no quiet index, and a stranded
+    // run without the index's attributes.
+    env.clients
+        .dynamo
+        .update_table()
+        .table_name(runs)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("quiet-index")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut run = weft_tests::conformance::run_record("wf-old");
+    run.updated_at -= 3_600_000;
+    let mut item = run_item(&run);
+    item.remove("quietShard");
+    item.remove("quietKey");
+    env.clients
+        .dynamo
+        .put_item()
+        .table_name(runs)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+
+    let done = init(&env.clients, &env.settings, Default::default())
+        .await
+        .unwrap();
+    assert!(
+        done.iter()
+            .any(|p| p.created && p.name.ends_with("/quiet-index")),
+        "{done:?}"
+    );
+    let quiet_before = weft::model::now_millis() - 60_000;
+    let page = store.list_quiet_runs(quiet_before, None, 10).await.unwrap();
+    assert_eq!(
+        page.runs.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        [&run.id]
+    );
+}

@@ -196,6 +196,10 @@ async fn the_saga_runs_through_weft_dev_and_sqs_into_the_seed_tables() {
         !item.contains_key("leaseOwner"),
         "a finished run holds no lease"
     );
+    assert!(
+        !item.contains_key("quietShard") && !item.contains_key("quietKey"),
+        "a finished run leaves the quiet index"
+    );
 
     let steps = dynamo
         .query()

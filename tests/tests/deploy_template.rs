@@ -98,3 +98,32 @@ fn the_status_index_copies_no_run_payloads() {
         "{runs}"
     );
 }
+
+/// The worker may do every write its store makes to the runs table: the
+/// journal chunks a run fills are puts inside its transaction (IAM checks
+/// each action of a transaction), older items are rewritten in batches, and
+/// the sweep queries the quiet index. Without these a run on AWS would fail
+/// at its hundredth step and stranded runs would never be found.
+#[test]
+fn the_worker_may_write_journal_chunks_and_read_the_quiet_index() {
+    let t = template();
+    let worker = resource(&t, "WorkerFunction");
+    let runs = worker
+        .split("- Sid: ")
+        .find(|s| s.starts_with("Runs\n"))
+        .expect("the worker's Runs statement");
+    for action in [
+        "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:UpdateItem",
+    ] {
+        assert!(runs.contains(action), "{action} missing: {runs}");
+    }
+    assert!(runs.contains("/index/quiet-index"), "{runs}");
+    let table = resource(&t, "RunsTable");
+    assert!(table.contains("IndexName: quiet-index"), "{table}");
+    assert!(
+        table.contains("Projection: { ProjectionType: KEYS_ONLY }"),
+        "{table}"
+    );
+}

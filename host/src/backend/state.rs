@@ -139,6 +139,22 @@ impl RunCursor {
     }
 }
 
+/// A position in the listing of running runs by attention time (see
+/// [`StateStore::list_quiet_runs`]): the last run of the previous page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuietCursor {
+    pub at: Millis,
+    pub id: RunId,
+}
+
+/// A page of [`StateStore::list_quiet_runs`].
+#[derive(Clone, Debug, Default)]
+pub struct QuietPage {
+    pub runs: Vec<RunRecord>,
+    /// Where the next page starts; `None` when this was the last.
+    pub next: Option<QuietCursor>,
+}
+
 /// Durable state of runs and steps, mirroring the seed's three tables.
 #[async_trait]
 pub trait StateStore: Send + Sync + 'static {
@@ -150,6 +166,18 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Lists runs, newest first. For operators and recovery, never for replay.
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Running runs whose [`RunRecord::attention_at`] is at or before
+    /// `quiet_before`, oldest first, up to `limit` (read consistently; an
+    /// index may only say which to read). This is what the recovery sweep
+    /// reads: its cost follows the runs that went quiet, not the number of
+    /// running runs.
+    async fn list_quiet_runs(
+        &self,
+        quiet_before: Millis,
+        after: Option<&QuietCursor>,
+        limit: usize,
+    ) -> Result<QuietPage, StoreError>;
 
     /// Takes the run's lease for `owner` until `now + ttl_ms` if the run is
     /// `running` and the lease is free or expired. Leases are exclusive per

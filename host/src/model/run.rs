@@ -190,6 +190,21 @@ pub struct RunRecord {
     pub deadline: Option<Millis>,
 }
 
+impl RunRecord {
+    /// When the run may next need the recovery sweep if nothing else
+    /// happens to it: the latest of its last write, its wake time and its
+    /// lease's expiry. `None` once it has ended. Stores index running runs
+    /// by it, so a sweep reads the runs that have gone quiet, not every
+    /// running run.
+    pub fn attention_at(&self) -> Option<Millis> {
+        if self.status.is_terminal() {
+            return None;
+        }
+        let lease = self.lease.as_ref().map_or(0, |l| l.expires_at);
+        Some(self.updated_at.max(self.wake_at.unwrap_or(0)).max(lease))
+    }
+}
+
 /// One line a workflow logged (through `log` or its stdout/stderr).
 ///
 /// A line is identified by where the workflow was when it wrote it: the

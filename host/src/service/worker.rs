@@ -4,8 +4,7 @@
 
 use super::Weft;
 use crate::backend::Delivery;
-use crate::backend::{RunCursor, RunQuery};
-use crate::model::{RunStatus, WorkMessage};
+use crate::model::WorkMessage;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -147,36 +146,31 @@ pub async fn sweep_runs(svc: &Arc<Weft>) -> Result<usize, super::ServiceError> {
     sweep_runs_in_pages(svc, SWEEP_PAGE).await
 }
 
-/// Running runs the sweep reads at once.
-const SWEEP_PAGE: usize = 500;
+/// Quiet runs the sweep reads at once.
+const SWEEP_PAGE: usize = 100;
 
-/// [`sweep_runs`], reading the running runs `page` at a time: every one of
-/// them is looked at, however many there are. (Its cost grows with the
-/// number of running runs; see `docs/guarantees.md`.)
+/// [`sweep_runs`], reading the quiet runs `page` at a time: every one of
+/// them is looked at, however many there are, and only they are (the
+/// store lists running runs by when they went quiet; see
+/// [`crate::backend::StateStore::list_quiet_runs`]).
 pub async fn sweep_runs_in_pages(
     svc: &Arc<Weft>,
     page: usize,
 ) -> Result<usize, super::ServiceError> {
     let now = svc.now();
     let stale_after = svc.settings.repair_after.as_millis() as u64;
+    let quiet_before = now.saturating_sub(stale_after);
     let mut resumed = 0;
     let mut after = None;
     loop {
-        let runs = svc
+        let found = svc
             .state
-            .list_runs(&RunQuery {
-                status: Some(RunStatus::Running),
-                workflow: None,
-                limit: page.max(1),
-                after: after.take(),
-            })
+            .list_quiet_runs(quiet_before, after.as_ref(), page.max(1))
             .await?;
-        let Some(last) = runs.last() else { break };
-        let full = runs.len() >= page.max(1);
-        after = full.then(|| RunCursor::after(last));
-        resumed += redrive_idle(svc, &runs, now, stale_after).await?;
-        if after.is_none() {
-            break;
+        resumed += redrive_idle(svc, &found.runs, now, stale_after).await?;
+        match found.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
     if resumed > 0 {

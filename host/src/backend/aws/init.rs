@@ -50,15 +50,24 @@ struct IndexSpec {
     name: &'static str,
     hash: KeyAttr,
     range: Option<KeyAttr>,
-    /// Attributes copied into the index besides the keys; `None`: all.
-    include: Option<&'static [&'static str]>,
+    projected: Projected,
+}
+
+/// What an index copies from each item besides its keys.
+enum Projected {
+    /// Nothing.
+    Keys,
+    /// These attributes.
+    Some(&'static [&'static str]),
+    /// Everything.
+    All,
 }
 
 struct TableSpec {
     name: String,
     hash: KeyAttr,
     range: Option<KeyAttr>,
-    index: Option<IndexSpec>,
+    indexes: Vec<IndexSpec>,
 }
 
 fn tables(s: &AwsSettings) -> Vec<TableSpec> {
@@ -68,45 +77,92 @@ fn tables(s: &AwsSettings) -> Vec<TableSpec> {
             name: s.runs_table.clone(),
             hash: ("id", S),
             range: None,
-            index: Some(IndexSpec {
-                name: "status-index",
-                hash: ("status", S),
-                range: Some(("createdAt", N)),
-                // Keys and the workflow filter only: a run's other updates
-                // cost no index write, and listings read runs by key.
-                include: Some(&["workflow"]),
-            }),
+            indexes: vec![
+                IndexSpec {
+                    name: "status-index",
+                    hash: ("status", S),
+                    range: Some(("createdAt", N)),
+                    // Keys and the workflow filter only: a run's other updates
+                    // cost no index write, and listings read runs by key.
+                    projected: Projected::Some(&["workflow"]),
+                },
+                IndexSpec {
+                    name: "quiet-index",
+                    hash: ("quietShard", N),
+                    range: Some(("quietKey", S)),
+                    // The sweep reads the runs it finds by key.
+                    projected: Projected::Keys,
+                },
+            ],
         },
         TableSpec {
             name: s.steps_table.clone(),
             hash: ("runStepKey", S),
             range: None,
-            index: Some(IndexSpec {
+            indexes: vec![IndexSpec {
                 name: "runId-index",
                 hash: ("runId", S),
                 range: None,
-                include: None,
-            }),
+                projected: Projected::All,
+            }],
         },
         TableSpec {
             name: s.history_table.clone(),
             hash: ("stepId", S),
             range: Some(("attemptCount", N)),
-            index: None,
+            indexes: vec![],
         },
         TableSpec {
             name: s.logs_table.clone(),
             hash: ("runId", S),
             range: Some(("seq", N)),
-            index: None,
+            indexes: vec![],
         },
         TableSpec {
             name: s.modules_table.clone(),
             hash: ("name", S),
             range: Some(("version", N)),
-            index: None,
+            indexes: vec![],
         },
     ]
+}
+
+impl TableSpec {
+    /// Every key attribute of the table and its indexes, each once.
+    fn attributes(&self) -> anyhow::Result<Vec<AttributeDefinition>> {
+        let mut keys = vec![&self.hash];
+        keys.extend(&self.range);
+        for index in &self.indexes {
+            keys.push(&index.hash);
+            keys.extend(&index.range);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        keys.into_iter()
+            .filter(|(name, _)| seen.insert(*name))
+            .map(|(name, kind)| attr(name, kind.clone()))
+            .collect()
+    }
+}
+
+impl IndexSpec {
+    fn build(&self) -> anyhow::Result<GlobalSecondaryIndex> {
+        let mut schema = vec![key(self.hash.0, KeyType::Hash)?];
+        if let Some((name, _)) = &self.range {
+            schema.push(key(name, KeyType::Range)?);
+        }
+        let projection = match self.projected {
+            Projected::Keys => Projection::builder().projection_type(ProjectionType::KeysOnly),
+            Projected::All => Projection::builder().projection_type(ProjectionType::All),
+            Projected::Some(attrs) => Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(attrs.iter().map(|a| a.to_string()).collect())),
+        };
+        Ok(GlobalSecondaryIndex::builder()
+            .index_name(self.name)
+            .set_key_schema(Some(schema))
+            .projection(projection.build())
+            .build()?)
+    }
 }
 
 fn key(name: &str, kind: KeyType) -> anyhow::Result<KeySchemaElement> {
@@ -123,44 +179,23 @@ fn attr(name: &str, kind: ScalarAttributeType) -> anyhow::Result<AttributeDefini
         .build()?)
 }
 
-async fn create_table(clients: &AwsClients, spec: TableSpec) -> anyhow::Result<Provisioned> {
-    let mut attrs = vec![attr(spec.hash.0, spec.hash.1.clone())?];
+async fn create_table(clients: &AwsClients, spec: &TableSpec) -> anyhow::Result<Provisioned> {
     let mut schema = vec![key(spec.hash.0, KeyType::Hash)?];
-    if let Some((name, kind)) = &spec.range {
-        attrs.push(attr(name, kind.clone())?);
+    if let Some((name, _)) = &spec.range {
         schema.push(key(name, KeyType::Range)?);
     }
-    let mut request = clients
+    let indexes = spec
+        .indexes
+        .iter()
+        .map(IndexSpec::build)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let result = clients
         .dynamo
         .create_table()
         .table_name(&spec.name)
-        .billing_mode(BillingMode::PayPerRequest);
-    if let Some(index) = &spec.index {
-        let (hash, hash_kind) = &index.hash;
-        attrs.push(attr(hash, hash_kind.clone())?);
-        let mut index_schema = vec![key(hash, KeyType::Hash)?];
-        if let Some((name, kind)) = &index.range {
-            attrs.push(attr(name, kind.clone())?);
-            index_schema.push(key(name, KeyType::Range)?);
-        }
-        request = request.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(index.name)
-                .set_key_schema(Some(index_schema))
-                .projection(match index.include {
-                    None => Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                    Some(attrs) => Projection::builder()
-                        .projection_type(ProjectionType::Include)
-                        .set_non_key_attributes(Some(attrs.iter().map(|a| a.to_string()).collect()))
-                        .build(),
-                })
-                .build()?,
-        );
-    }
-    let result = request
-        .set_attribute_definitions(Some(attrs))
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .set_attribute_definitions(Some(spec.attributes()?))
         .set_key_schema(Some(schema))
         .send()
         .await;
@@ -174,33 +209,107 @@ async fn create_table(clients: &AwsClients, spec: TableSpec) -> anyhow::Result<P
         }
         Err(e) => anyhow::bail!("creating table {}: {}", spec.name, super::describe(&e)),
     };
-    wait_for_table(clients, &spec.name).await?;
+    wait_for_table(clients, &spec.name, None).await?;
     Ok(Provisioned {
         kind: "table",
-        name: spec.name,
+        name: spec.name.clone(),
         created,
     })
 }
 
-/// Real DynamoDB takes a few seconds to make a table ACTIVE.
-async fn wait_for_table(clients: &AwsClients, name: &str) -> anyhow::Result<()> {
-    for _ in 0..120 {
+/// Adds the indexes a table made by an older Weft lacks (DynamoDB builds
+/// each from the items already there). One per update, as DynamoDB allows.
+async fn add_missing_indexes(
+    clients: &AwsClients,
+    spec: &TableSpec,
+) -> anyhow::Result<Vec<Provisioned>> {
+    let described = clients
+        .dynamo
+        .describe_table()
+        .table_name(&spec.name)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("describing table {}: {}", spec.name, super::describe(&e)))?;
+    let present: Vec<String> = described
+        .table()
+        .map(|t| t.global_secondary_indexes())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| i.index_name().map(str::to_string))
+        .collect();
+    let mut added = Vec::new();
+    for index in spec
+        .indexes
+        .iter()
+        .filter(|i| !present.iter().any(|p| p == i.name))
+    {
+        let built = index.build()?;
+        let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+            .index_name(index.name)
+            .set_key_schema(Some(built.key_schema().to_vec()))
+            .set_projection(built.projection().cloned())
+            .build()?;
+        clients
+            .dynamo
+            .update_table()
+            .table_name(&spec.name)
+            .set_attribute_definitions(Some(spec.attributes()?))
+            .global_secondary_index_updates(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                    .create(create)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "adding index {} to {}: {}",
+                    index.name,
+                    spec.name,
+                    super::describe(&e)
+                )
+            })?;
+        wait_for_table(clients, &spec.name, Some(index.name)).await?;
+        added.push(Provisioned {
+            kind: "index",
+            name: format!("{}/{}", spec.name, index.name),
+            created: true,
+        });
+    }
+    Ok(added)
+}
+
+/// Real DynamoDB takes a few seconds to make a table ACTIVE, and minutes
+/// to build an index on a table with items; `index`: wait for that one too.
+async fn wait_for_table(
+    clients: &AwsClients,
+    name: &str,
+    index: Option<&str>,
+) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{IndexStatus, TableStatus};
+    for _ in 0..1200 {
         let out = clients
             .dynamo
             .describe_table()
             .table_name(name)
             .send()
             .await;
-        let active = out
-            .ok()
-            .and_then(|o| o.table().and_then(|t| t.table_status().cloned()))
-            .is_some_and(|s| s == aws_sdk_dynamodb::types::TableStatus::Active);
+        let table = out.ok().and_then(|o| o.table().cloned());
+        let active = table.as_ref().is_some_and(|t| {
+            t.table_status() == Some(&TableStatus::Active)
+                && index.is_none_or(|wanted| {
+                    t.global_secondary_indexes().iter().any(|i| {
+                        i.index_name() == Some(wanted)
+                            && i.index_status() == Some(&IndexStatus::Active)
+                    })
+                })
+        });
         if active {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    anyhow::bail!("table {name} did not become ACTIVE within a minute")
+    anyhow::bail!("table {name} did not become ACTIVE within ten minutes")
 }
 
 async fn create_queue(
@@ -319,7 +428,22 @@ pub async fn init(
 ) -> anyhow::Result<Vec<Provisioned>> {
     let mut done = Vec::new();
     for spec in tables(settings) {
-        done.push(create_table(clients, spec).await?);
+        let table = create_table(clients, &spec).await?;
+        let existed = !table.created;
+        done.push(table);
+        if existed {
+            done.extend(add_missing_indexes(clients, &spec).await?);
+        }
+    }
+    // Runs started before the quiet index existed (or before its table had
+    // it) are put into it, or the recovery sweep would never see them.
+    let store = super::dynamo::DynamoStore::new(clients.dynamo.clone(), settings);
+    let indexed = store
+        .index_quiet_runs()
+        .await
+        .map_err(|e| anyhow::anyhow!("indexing running runs for the sweep: {e}"))?;
+    if indexed > 0 {
+        tracing::info!(indexed, "running runs added to the quiet index");
     }
     let dlq_name = settings.dead_letter_queue_name();
     let (dlq, dlq_url) = create_queue(

@@ -24,6 +24,12 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
 
+-- Running runs by the time they next need the recovery sweep
+-- (RunRecord::attention_at): a sweep reads the quiet ones, not all. The
+-- expression is rows::ATTENTION_AT's, letter for letter, or SQLite will not
+-- use the index.
+CREATE INDEX IF NOT EXISTS runs_quiet ON runs (max(updated_at, coalesce(wake_at, 0), coalesce(lease_expires_at, 0)), id) WHERE status = 'running';
+
 CREATE TABLE IF NOT EXISTS steps (
     run_step_key     TEXT PRIMARY KEY,
     run_id           TEXT NOT NULL,

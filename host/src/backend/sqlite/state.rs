@@ -2,7 +2,9 @@
 //! rows, every write applied with its conditions inside one transaction.
 
 use super::{SqliteBackend, db_err, rows};
-use crate::backend::{RunQuery, StateStore, StateWrite, StepExpect, StoreError};
+use crate::backend::{
+    QuietCursor, QuietPage, RunQuery, StateStore, StateWrite, StepExpect, StoreError,
+};
 use crate::model::{AttemptRecord, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -38,6 +40,15 @@ impl StateStore for SqliteBackend {
 
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
         self.read_conn(|c| rows::list_runs(c, query))
+    }
+
+    async fn list_quiet_runs(
+        &self,
+        quiet_before: Millis,
+        after: Option<&QuietCursor>,
+        limit: usize,
+    ) -> Result<QuietPage, StoreError> {
+        self.read_conn(|c| rows::list_quiet_runs(c, quiet_before, after, limit))
     }
 
     async fn acquire_run_lease(

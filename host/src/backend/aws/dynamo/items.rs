@@ -119,6 +119,7 @@ pub fn run_item(r: &RunRecord) -> Item {
     }
     put_opt_n(&mut item, "wakeAt", r.wake_at);
     put_opt_n(&mut item, "deadline", r.deadline);
+    item.extend(super::quiet::attributes(r).into_iter().flatten());
     item
 }
 

@@ -13,11 +13,13 @@
 
 pub mod items;
 mod journal;
+mod quiet;
 
 use crate::backend::aws::AwsSettings;
 use crate::backend::aws::store_error;
 use crate::backend::{
-    RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError,
+    QuietCursor, QuietPage, RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite,
+    StoreError,
 };
 use crate::model::{AttemptRecord, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord};
 use async_trait::async_trait;
@@ -37,6 +39,9 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 const MAX_BATCH_GET: usize = 100;
 /// Index entries read per listing query: each page is then read by key.
 const MAX_LIST_PAGE: usize = 100;
+
+/// Entries a quiet-index query asks for at once (keys only: small).
+const MAX_QUERY_PAGE: usize = 1000;
 /// Items per `BatchWriteItem`.
 const MAX_BATCH_WRITE: usize = 25;
 
@@ -209,6 +214,123 @@ impl DynamoStore {
         Ok(runs)
     }
 
+    /// The first `limit` entries of one partition of the quiet index after
+    /// `after` and at or before `quiet_before`, and whether it has more.
+    async fn quiet_entries(
+        &self,
+        shard: u32,
+        quiet_before: Millis,
+        after: Option<&QuietCursor>,
+        limit: usize,
+    ) -> Result<(Vec<QuietCursor>, bool), StoreError> {
+        let (from, last) = quiet::range(quiet_before, after);
+        let mut entries = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.runs)
+                .index_name(quiet::INDEX)
+                .expression_attribute_values(":shard", n(shard))
+                .expression_attribute_values(":last", s(&last))
+                .limit((limit - entries.len() + 1).min(MAX_QUERY_PAGE) as i32)
+                .set_exclusive_start_key(start);
+            request = match &from {
+                Some(from) => request
+                    .key_condition_expression(
+                        "quietShard = :shard AND quietKey BETWEEN :from AND :last",
+                    )
+                    .expression_attribute_values(":from", s(from)),
+                None => {
+                    request.key_condition_expression("quietShard = :shard AND quietKey <= :last")
+                }
+            };
+            let out = request.send().await.map_err(store_error)?;
+            for entry in out.items().iter().filter_map(quiet::position) {
+                let past_cursor =
+                    after.is_none_or(|c| quiet::order(&entry, c) == std::cmp::Ordering::Greater);
+                if past_cursor {
+                    entries.push(entry);
+                }
+            }
+            start = out.last_evaluated_key().cloned();
+            if entries.len() > limit {
+                entries.truncate(limit);
+                return Ok((entries, true));
+            }
+            if start.is_none() {
+                return Ok((entries, false));
+            }
+        }
+    }
+
+    /// Puts every running run that is not in the quiet index yet into it:
+    /// runs written before the index existed, which the sweep would never
+    /// see otherwise. `weft aws init` runs it; writes are guarded by the
+    /// version read, so a run that moves meanwhile (and so indexes itself)
+    /// is left alone. Returns how many runs it indexed.
+    pub async fn index_quiet_runs(&self) -> Result<usize, StoreError> {
+        let mut indexed = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.runs)
+                .index_name("status-index")
+                .key_condition_expression("#status = :running")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            let ids: Vec<String> = out
+                .items()
+                .iter()
+                .filter_map(|item| item.get("id")?.as_s().ok().cloned())
+                .collect();
+            let read = self.batch_get(&self.runs, "id", &ids).await?;
+            let missing: Vec<&Item> = read
+                .values()
+                .filter(|item| !item.contains_key("quietKey"))
+                .collect();
+            for item in missing {
+                let Some(run) = self.runs_from(std::slice::from_ref(item)).await?.pop() else {
+                    continue;
+                };
+                let Some([(_, shard), (_, key)]) = quiet::attributes(&run) else {
+                    continue;
+                };
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.runs)
+                    .key("id", s(run.id.as_str()))
+                    .update_expression("SET quietShard = :shard, quietKey = :key")
+                    .condition_expression("#version = :version")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":shard", shard)
+                    .expression_attribute_values(":key", key)
+                    .expression_attribute_values(":version", n(run.version))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => indexed += 1,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(store_error(e)),
+                }
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(indexed);
+            }
+        }
+    }
+
     /// Items of `table` by their string key `key`, read consistently, in
     /// batches; missing ones are absent from the answer.
     async fn batch_get(
@@ -334,6 +456,15 @@ impl DynamoStore {
             }
             None => remove.extend(["#leaseOwner", "#leaseExpiresAt"]),
         }
+        match quiet::attributes(r) {
+            Some([(_, shard), (_, key)]) => {
+                set.push("#quietShard = :quietShard");
+                set.push("#quietKey = :quietKey");
+                values.insert(":quietShard".into(), shard);
+                values.insert(":quietKey".into(), key);
+            }
+            None => remove.extend(["#quietShard", "#quietKey"]),
+        }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
@@ -349,6 +480,8 @@ impl DynamoStore {
             "leaseOwner",
             "leaseExpiresAt",
             "wakeAt",
+            "quietShard",
+            "quietKey",
         ]
         .into_iter()
         .map(|a| (format!("#{a}"), a.to_string()))
@@ -701,6 +834,41 @@ impl StateStore for DynamoStore {
         Ok(runs)
     }
 
+    async fn list_quiet_runs(
+        &self,
+        quiet_before: Millis,
+        after: Option<&QuietCursor>,
+        limit: usize,
+    ) -> Result<QuietPage, StoreError> {
+        let limit = limit.clamp(1, MAX_BATCH_GET);
+        // Each partition's first `limit` entries hold the first `limit` of
+        // all of them.
+        let mut entries = Vec::new();
+        let mut more = false;
+        for shard in 0..quiet::SHARDS {
+            let (found, has_more) = self
+                .quiet_entries(shard, quiet_before, after, limit)
+                .await?;
+            entries.extend(found);
+            more |= has_more;
+        }
+        entries.sort_by(quiet::order);
+        more |= entries.len() > limit;
+        entries.truncate(limit);
+        let next = if more { entries.last().cloned() } else { None };
+        let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
+        let mut read = self.batch_get(&self.runs, "id", &ids).await?;
+        let items: Vec<Item> = ids.iter().filter_map(|id| read.remove(id)).collect();
+        // The index may lag: a run that moved on since is not quiet.
+        let runs = self
+            .runs_from(&items)
+            .await?
+            .into_iter()
+            .filter(|run| run.attention_at().is_some_and(|at| at <= quiet_before))
+            .collect();
+        Ok(QuietPage { runs, next })
+    }
+
     async fn acquire_run_lease(
         &self,
         id: &RunId,
@@ -708,13 +876,20 @@ impl StateStore for DynamoStore {
         now: Millis,
         ttl_ms: u64,
     ) -> Result<RunRecord, StoreError> {
+        // Held until `expires`, the run needs no sweep before then. (Its
+        // wake time, if later, is not known here; the release that follows
+        // writes the exact time, and a holder that crashes first only has
+        // the sweep look at the run early and leave it.)
+        let expires = now + ttl_ms;
+        let [(_, shard), (_, quiet_key)] = quiet::attributes_at(id, expires);
         let result = self
             .client
             .update_item()
             .table_name(&self.runs)
             .key("id", s(id.as_str()))
             .update_expression(
-                "SET leaseOwner = :owner, leaseExpiresAt = :expires, #version = #version + :one, updatedAt = :now",
+                "SET leaseOwner = :owner, leaseExpiresAt = :expires, #version = #version + :one, \
+                 updatedAt = :now, quietShard = :shard, quietKey = :quietKey",
             )
             .condition_expression(
                 "attribute_exists(id) AND #status = :running AND \
@@ -723,7 +898,9 @@ impl StateStore for DynamoStore {
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":expires", n(now + ttl_ms))
+            .expression_attribute_values(":expires", n(expires))
+            .expression_attribute_values(":shard", shard)
+            .expression_attribute_values(":quietKey", quiet_key)
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":running", s("running"))

@@ -76,11 +76,7 @@ async fn append(
     next.step_names.push(step.name.clone());
     state
         .commit(StateWrite {
-            run: Some(RunWrite {
-                record: next.clone(),
-                expected_version: run.version,
-                expected_steps: run.step_names.len(),
-            }),
+            run: Some(RunWrite::replacing(run, next.clone())),
             steps: vec![StepWrite {
                 record: step.clone(),
                 expect: StepExpect::Absent,
@@ -142,11 +138,7 @@ pub async fn leases_exclude_other_owners_until_they_expire(b: Backend) {
     let mut late = again.clone();
     late.status = RunStatus::Completed;
     let write = StateWrite {
-        run: Some(RunWrite {
-            record: late,
-            expected_version: again.version,
-            expected_steps: again.step_names.len(),
-        }),
+        run: Some(RunWrite::replacing(&again, late)),
         ..Default::default()
     };
     assert!(
@@ -173,11 +165,7 @@ pub async fn a_runs_pinned_fields_never_change(b: Backend) {
     rewritten.created_at = 1;
     b.state
         .commit(StateWrite {
-            run: Some(RunWrite {
-                record: rewritten,
-                expected_version: run.version,
-                expected_steps: run.step_names.len(),
-            }),
+            run: Some(RunWrite::replacing(&run, rewritten)),
             ..Default::default()
         })
         .await
@@ -363,11 +351,7 @@ pub async fn a_claim_requires_its_run_to_be_running(b: Backend) {
     cancelled.status = RunStatus::Cancelled;
     b.state
         .commit(StateWrite {
-            run: Some(RunWrite {
-                record: cancelled,
-                expected_version: ended.version,
-                expected_steps: ended.step_names.len(),
-            }),
+            run: Some(RunWrite::replacing(&ended, cancelled)),
             ..Default::default()
         })
         .await
@@ -434,11 +418,7 @@ pub async fn a_journal_longer_than_an_item_holds_round_trips(b: Backend) {
         }
         b.state
             .commit(StateWrite {
-                run: Some(RunWrite {
-                    record: next.clone(),
-                    expected_version: run.version,
-                    expected_steps: run.step_names.len(),
-                }),
+                run: Some(RunWrite::replacing(&run, next.clone())),
                 ..Default::default()
             })
             .await
@@ -597,11 +577,7 @@ pub async fn only_quiet_runs_are_listed_for_the_sweep(b: Backend) {
         let mut next = run.clone();
         edit(&mut next);
         StateWrite {
-            run: Some(RunWrite {
-                record: next,
-                expected_version: run.version,
-                expected_steps: run.step_names.len(),
-            }),
+            run: Some(RunWrite::replacing(run, next)),
             ..Default::default()
         }
     };
@@ -875,11 +851,7 @@ pub async fn a_write_conflicting_in_its_last_part_applies_nothing(b: Backend) {
     let mut duplicate = s0.clone();
     duplicate.result = Some("\"must not land either\"".into());
     let write = StateWrite {
-        run: Some(RunWrite {
-            record: next,
-            expected_version: run.version,
-            expected_steps: run.step_names.len(),
-        }),
+        run: Some(RunWrite::replacing(&run, next)),
         steps: vec![
             StepWrite {
                 record: fresh,

@@ -128,11 +128,7 @@ async fn a_commit_whose_logs_stay_throttled_fails_before_any_state_moves() {
         })
         .collect();
     let write = StateWrite {
-        run: Some(RunWrite {
-            record: next,
-            expected_version: run.version,
-            expected_steps: run.step_names.len(),
-        }),
+        run: Some(RunWrite::replacing(&run, next)),
         logs,
         ..Default::default()
     };
@@ -240,11 +236,7 @@ async fn a_run_written_before_journal_chunks_carries_on() {
     next.step_names.push("step-250".into());
     store
         .commit(StateWrite {
-            run: Some(RunWrite {
-                record: next,
-                expected_version: read.version,
-                expected_steps: read.step_names.len(),
-            }),
+            run: Some(RunWrite::replacing(&read, next)),
             ..Default::default()
         })
         .await

@@ -74,6 +74,17 @@ pub struct RunWrite {
     pub expected_steps: usize,
 }
 
+impl RunWrite {
+    /// `record` in place of `prior`, the version the writer read.
+    pub fn replacing(prior: &RunRecord, record: RunRecord) -> Self {
+        Self {
+            record,
+            expected_version: prior.version,
+            expected_steps: prior.step_names.len(),
+        }
+    }
+}
+
 /// A conditional write of one step.
 #[derive(Clone, Debug)]
 pub struct StepWrite {

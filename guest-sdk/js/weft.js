@@ -2,7 +2,7 @@
 //
 // The same shape as the Rust SDK: a workflow is a function of a context and
 // a JSON input; every effect is a step (an RPC, an inline block, a durable
-// sleep) whose outcome the host records and hands back on replay. Between
+// sleep, a wait for an event) whose outcome the host records and hands back on replay. Between
 // steps the code must be deterministic; `Date.now()`, `Math.random()` and
 // friends already read the run's logical clock and seeded randomness. The
 // runtime asks the host for every `Math.random()` and `crypto` draw, and the
@@ -22,7 +22,7 @@
 // Build: bundle with esbuild (keeping `weft:*` imports external), then
 // `componentize-js bundle.js --wit wit -n workflow -d http fetch-event -o app.wasm`.
 
-import * as steps from 'weft:workflow/steps@0.1.0';
+import * as steps from 'weft:workflow/steps@0.2.0';
 
 /** A failure with a machine-readable code, as the host records it. */
 export class WeftError extends Error {
@@ -134,6 +134,25 @@ export class Context {
   /** Sleeps durably for `ms` milliseconds. */
   sleep(name, ms) {
     steps.sleep(this.unique(name), BigInt(Math.max(0, Math.floor(ms))));
+  }
+
+  /**
+   * Waits for the next event `event` sent to this run and returns its
+   * payload. Events wait in the run's inbox until a wait takes them, oldest
+   * first and one per wait. With `timeoutMs`, throws a WeftError with code
+   * `timeout` if none came within that long of this step being first
+   * reached; a later event stays for the next wait of its name.
+   */
+  waitEvent(step, event, timeoutMs) {
+    const name = this.unique(step);
+    const timeout = timeoutMs == null ? undefined : BigInt(Math.max(0, Math.floor(timeoutMs)));
+    let payload;
+    try {
+      payload = steps.waitEvent(name, event, timeout);
+    } catch (e) {
+      throw e && e.payload ? WeftError.fromWire(e.payload) : e;
+    }
+    return JSON.parse(payload);
   }
 
   /** The run's logical time, in milliseconds since the epoch. */

@@ -1,8 +1,8 @@
 """Write durable Weft workflows in Python.
 
 The same shape as the Rust SDK: a workflow is a function of a context and a
-JSON input; every effect is a step (an RPC, an inline block, a durable sleep)
-whose outcome the host records and hands back on replay. Between steps the
+JSON input; every effect is a step (an RPC, an inline block, a durable sleep,
+a wait for an event) whose outcome the host records and hands back on replay. Between steps the
 code must be deterministic; `time.time()`, `random` and friends already read
 the run's logical clock and seeded randomness.
 
@@ -164,6 +164,22 @@ class Context:
         """Sleeps durably for `ms` milliseconds."""
         steps.sleep(self._unique(name), max(0, int(ms)))
         _reseed()
+
+    def wait_event(self, step: str, event: str, timeout_ms: Optional[int] = None) -> Any:
+        """Waits for the next event `event` sent to this run and returns its
+        payload. Events wait in the run's inbox until a wait takes them,
+        oldest first and one per wait. With `timeout_ms`, raises a WeftError
+        with code `timeout` if none came within that long of this step being
+        first reached; a later event stays for the next wait of its name."""
+        name = self._unique(step)
+        timeout = None if timeout_ms is None else max(0, int(timeout_ms))
+        try:
+            payload = steps.wait_event(name, event, timeout)
+        except Err as e:
+            _reseed()
+            raise WeftError.from_wire(e.value) from None
+        _reseed()
+        return json.loads(payload)
 
     def now(self) -> int:
         """The run's logical time, in milliseconds since the epoch."""

@@ -3,7 +3,8 @@
 //! A workflow is an ordinary function from a JSON-deserialisable input to a
 //! JSON-serialisable output. Everything it does to the outside world goes
 //! through its [`Context`] as a *step*: a call to an RPC step function, a
-//! block of its own code, or a durable sleep. The host records each step's
+//! block of its own code, a durable sleep, or a wait for an event sent to
+//! the run. The host records each step's
 //! outcome and, after a crash or a long wait, replays the function from the
 //! top, handing recorded outcomes back instead of repeating the work. Your
 //! code therefore has to be deterministic between steps, which the host
@@ -288,6 +289,28 @@ impl Context {
     pub fn sleep(&mut self, name: &str, duration: Duration) {
         let name = self.unique(name);
         steps::sleep(&name, duration.as_millis() as u64);
+    }
+
+    /// Waits for the next event `event` sent to this run from outside
+    /// (`weft send-event`, `POST /v1/runs/{id}/events/{event}`) and returns
+    /// its payload. Events wait in the run's inbox until a wait takes them,
+    /// oldest first and one per wait, so an event sent before the workflow
+    /// got here is taken at once. With a `timeout`, the wait fails with
+    /// code `timeout` if no event came within that long of this step being
+    /// first reached (`None` waits without limit); an event that arrives
+    /// later stays for the next wait of that name.
+    ///
+    /// The payload is recorded in the journal: a replay gets the same one.
+    pub fn wait_event<T: DeserializeOwned>(
+        &mut self,
+        step: &str,
+        event: &str,
+        timeout: Option<Duration>,
+    ) -> Result<T, Error> {
+        let name = self.unique(step);
+        let timeout_ms = timeout.map(|t| t.as_millis() as u64);
+        let payload = steps::wait_event(&name, event, timeout_ms).map_err(from_wit_error)?;
+        weft_guest_core::decode(&format!("the event taken by step `{name}`"), &payload)
     }
 
     /// The run's logical time, which replays identically.

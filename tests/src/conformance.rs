@@ -6,6 +6,9 @@
 //! into `#[tokio::test]`s for one backend, so adding a case here runs it
 //! everywhere and no backend can skip one.
 
+mod events;
+pub use events::*;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -55,7 +58,7 @@ pub fn run_record(workflow: &str) -> RunRecord {
     }
 }
 
-fn step(run: &RunRecord, seq: u32, name: &str) -> StepRecord {
+pub(crate) fn step(run: &RunRecord, seq: u32, name: &str) -> StepRecord {
     let call = StepCall {
         kind: StepKind::Rpc,
         name: name.into(),
@@ -67,7 +70,7 @@ fn step(run: &RunRecord, seq: u32, name: &str) -> StepRecord {
 }
 
 /// Appends `step` to the run's journal in one fenced write.
-async fn append(
+pub(crate) async fn append(
     state: &dyn StateStore,
     run: &mut RunRecord,
     step: &StepRecord,
@@ -89,7 +92,7 @@ async fn append(
     Ok(())
 }
 
-fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+pub(crate) fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::Conflict(_)))
 }
 
@@ -244,6 +247,7 @@ pub async fn a_failed_condition_applies_nothing(b: Backend) {
             ended_at: Some(2),
         }],
         logs: vec![],
+        events: vec![],
         require_running: None,
     };
     assert!(is_conflict(b.state.commit(write).await));
@@ -865,6 +869,7 @@ pub async fn a_write_conflicting_in_its_last_part_applies_nothing(b: Backend) {
         ],
         attempts: vec![],
         logs: vec![],
+        events: vec![],
         require_running: None,
     };
     assert!(is_conflict(b.state.commit(write).await));
@@ -1047,6 +1052,10 @@ macro_rules! conformance_suite {
             runs_are_listed_newest_first,
             shared_artifacts_round_trip,
             staged_uploads_are_taken_once,
+            events_are_numbered_per_name_and_deduplicated_by_id,
+            only_running_runs_take_events,
+            an_event_is_taken_once_oldest_first_with_its_wait,
+            concurrent_sends_get_distinct_numbers,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

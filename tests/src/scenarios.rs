@@ -4,6 +4,9 @@
 //! Like the conformance suite, each scenario is written once and
 //! [`scenario_suite!`](crate::scenario_suite) instantiates it per backend.
 
+mod events;
+pub use events::*;
+
 use crate::conformance::Backend;
 use crate::{Service, example, saga_input, test_guest};
 use serde_json::{Value, json};
@@ -19,15 +22,15 @@ use weft::model::{
 };
 use weft::service::worker;
 
-const T: Duration = Duration::from_secs(90);
+pub(crate) const T: Duration = Duration::from_secs(90);
 
-fn output(run: &RunRecord) -> Value {
+pub(crate) fn output(run: &RunRecord) -> Value {
     serde_json::from_str(run.output.as_deref().unwrap_or("null")).unwrap_or(Value::Null)
 }
 
 /// Every step of a finished run has one final outcome, and its history has
 /// one row per attempt with exactly one success for succeeded steps.
-async fn assert_one_outcome_per_step(s: &Service, run: &RunRecord) {
+pub(crate) async fn assert_one_outcome_per_step(s: &Service, run: &RunRecord) {
     for view in s.svc.steps(&run.id).await.unwrap() {
         let step = &view.step;
         assert!(step.status.is_final(), "{step:?}");
@@ -736,6 +739,19 @@ impl StateStore for FlakyStore {
     async fn list_logs(&self, run_id: &RunId) -> Result<Vec<LogLine>, StoreError> {
         self.inner().list_logs(run_id).await
     }
+    async fn send_event(
+        &self,
+        event: weft::backend::NewEvent,
+    ) -> Result<weft::model::EventSent, StoreError> {
+        self.inner().send_event(event).await
+    }
+    async fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> Result<Option<weft::model::EventRecord>, StoreError> {
+        self.inner().next_event(run_id, name).await
+    }
 }
 
 /// A successful attempt whose record hits a passing store error is recorded
@@ -826,7 +842,11 @@ pub async fn slow_inline_rpcs_are_not_charged_to_the_guest(b: Backend) {
 }
 
 /// Waits until `check` holds for the run (polling the store).
-async fn until(s: &Service, id: &RunId, check: impl Fn(&RunRecord) -> bool) -> RunRecord {
+pub(crate) async fn until(
+    s: &Service,
+    id: &RunId,
+    check: impl Fn(&RunRecord) -> bool,
+) -> RunRecord {
     for _ in 0..600 {
         let run = s.svc.get_run(id).await.unwrap();
         if check(&run) {
@@ -1315,6 +1335,10 @@ macro_rules! scenario_suite {
             a_throttled_store_delays_a_run_but_never_dead_letters_it,
             the_sweep_reaches_every_stranded_run,
             slow_inline_rpcs_are_not_charged_to_the_guest,
+            events_are_kept_until_a_wait_takes_them,
+            events_replay_the_same_at_every_step,
+            an_expense_is_escalated_when_no_one_answers,
+            a_workflow_built_for_wit_0_1_still_runs,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

@@ -127,3 +127,25 @@ fn the_worker_may_write_journal_chunks_and_read_the_quiet_index() {
         "{table}"
     );
 }
+
+/// Sending an event is one transaction on the runs table from the HTTP
+/// function: a condition on the run, the inbox's count, the event and its
+/// id. IAM checks each action of a transaction, so without
+/// `ConditionCheckItem` every send would be refused on AWS.
+#[test]
+fn the_http_function_may_store_events() {
+    let t = template();
+    let http = resource(&t, "HttpFunction");
+    let runs = http
+        .split("- Sid: ")
+        .find(|s| s.starts_with("ReadAndStartRuns\n"))
+        .expect("the HTTP function's runs statement");
+    for action in [
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+    ] {
+        assert!(runs.contains(action), "{action} missing: {runs}");
+    }
+}

@@ -374,3 +374,98 @@ async fn a_start_retried_under_its_idempotency_key_is_one_run() {
     let body: Value = bad.json().await.unwrap();
     assert_eq!(error_code(&body), "invalid_idempotency_key");
 }
+
+/// `POST /v1/runs/{id}/events/{name}` and `weft send-event`: an expense
+/// decided by an event sent through the CLI, a re-send under the same id
+/// that changes nothing, and every refusal with its status and code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_sent_over_http_and_from_the_cli() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("expense-approval", &example("expense-approval"))
+        .await
+        .unwrap();
+    let input = json!({
+        "expenseId": "e-1", "amountCents": 900, "submitter": "ada",
+        "approvalTimeoutMs": 600000, "escalationTimeoutMs": 600000
+    });
+    let id = api.start("expense-approval", &input).await.unwrap();
+    let path = format!("/v1/runs/{id}/events/approval");
+
+    // Refused: not JSON, a bad name, an unknown run, a malformed run id, too large.
+    let (status, body) = api.post(&path, "{not json").await.unwrap();
+    assert_eq!((status, error_code(&body)), (400, "invalid_json"), "{body}");
+    let (status, body) = api
+        .post(&format!("/v1/runs/{id}/events/has%20space"), "1")
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "invalid_event"),
+        "{body}"
+    );
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let (status, body) = api
+        .post(&format!("/v1/runs/{unknown}/events/approval"), "1")
+        .await
+        .unwrap();
+    assert_eq!((status, error_code(&body)), (404, "unknown_run"), "{body}");
+    let (status, body) = api
+        .post("/v1/runs/nope/events/approval", "1")
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "invalid_run_id"),
+        "{body}"
+    );
+    let big = format!("\"{}\"", "x".repeat(300 * 1024));
+    let (status, body) = api.post(&path, big).await.unwrap();
+    assert_eq!(
+        (status, error_code(&body)),
+        (413, "payload_too_large"),
+        "{body}"
+    );
+
+    let send = |id_arg: &str| {
+        std::process::Command::new(weft_bin())
+            .args([
+                "send-event",
+                &id,
+                "approval",
+                "--data",
+                r#"{"approved": true, "by": "grace"}"#,
+                "--id",
+                id_arg,
+            ])
+            .env("WEFT_URL", &server.url)
+            .output()
+            .expect("weft send-event runs")
+    };
+    let first = send("decision-1");
+    assert!(first.status.success(), "{first:?}");
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("event approval #0"),
+        "{first:?}"
+    );
+    let run = api.wait(&id, T).await.unwrap();
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"]["decidedBy"], "grace", "{run}");
+
+    // A retried send is answered as the repeat it is, even now; a new
+    // event is refused by the finished run, which says so.
+    let repeat = send("decision-1");
+    assert!(repeat.status.success(), "{repeat:?}");
+    assert!(
+        String::from_utf8_lossy(&repeat.stdout).contains("repeat"),
+        "{repeat:?}"
+    );
+    let again = send("decision-2");
+    assert!(!again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("409"),
+        "{again:?}"
+    );
+    let (status, body) = api.post(&path, "1").await.unwrap();
+    assert_eq!((status, error_code(&body)), (409, "not_running"), "{body}");
+}

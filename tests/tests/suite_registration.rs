@@ -33,10 +33,26 @@ fn registered(source: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The suite file's source and its submodules' (`<suite>/*.rs`), where
+/// cases may be defined too.
+fn sources(file: &str) -> (String, String) {
+    let src = weft_tests::root().join("tests/src");
+    let main = std::fs::read_to_string(src.join(file)).expect("suite source");
+    let mut all = main.clone();
+    let dir = src.join(file.trim_end_matches(".rs"));
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut paths: Vec<_> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        paths.sort();
+        for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "rs")) {
+            all.push_str(&std::fs::read_to_string(path).expect("suite submodule"));
+        }
+    }
+    (main, all)
+}
+
 fn check(file: &str) {
-    let path = weft_tests::root().join("tests/src").join(file);
-    let source = std::fs::read_to_string(&path).expect("suite source");
-    let defined = defined(&source);
+    let (source, all) = sources(file);
+    let defined = defined(&all);
     let registered = registered(&source);
     assert!(!defined.is_empty(), "{file}: no cases found");
     let unregistered: Vec<_> = defined.difference(&registered).collect();

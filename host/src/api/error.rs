@@ -46,6 +46,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotRunning { .. } => (S::CONFLICT, "not_running"),
             ServiceError::IdempotencyConflict { .. } => (S::CONFLICT, "idempotency_conflict"),
             ServiceError::InvalidInput(_) => (S::BAD_REQUEST, "invalid_json"),
+            ServiceError::InvalidEvent(_) => (S::BAD_REQUEST, "invalid_event"),
             ServiceError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ServiceError::Deploy(d) => match d {
                 DeployError::InvalidName(_) => (S::BAD_REQUEST, "invalid_module_name"),

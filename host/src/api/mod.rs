@@ -94,6 +94,7 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
         .route("/v1/runs/{id}/cancel", post(cancel_run))
         .route("/v1/runs/{id}/steps", get(get_steps))
         .route("/v1/runs/{id}/logs", get(get_logs))
+        .route("/v1/runs/{id}/events/{name}", post(send_event))
 }
 
 type ApiResult = Result<axum::response::Response, ApiError>;
@@ -112,6 +113,26 @@ async fn method_not_allowed() -> ApiError {
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// A request body as JSON text: UTF-8 and valid JSON; empty means `null`.
+fn json_body(body: &Bytes) -> Result<&str, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body is not UTF-8",
+        )
+    })?;
+    let text = if text.trim().is_empty() { "null" } else { text };
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        ));
+    }
+    Ok(text)
 }
 
 fn parse_run_id(raw: &str) -> Result<RunId, ApiError> {
@@ -282,25 +303,7 @@ async fn start_run(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let input = std::str::from_utf8(&body).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "the body is not UTF-8",
-        )
-    })?;
-    let input = if input.trim().is_empty() {
-        "null"
-    } else {
-        input
-    };
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-        ));
-    }
+    let input = json_body(&body)?;
     // Never longer than the serving process can wait (a Lambda function's
     // timeout): a client must get an answer, not a gateway timeout.
     let longest = svc.settings().invocation_limit.map_or(MAX_WAIT, |limit| {
@@ -400,4 +403,21 @@ async fn get_logs(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiRe
     let logs = svc.logs(&id).await?;
     let list: Vec<Value> = logs.iter().map(views::log_line).collect();
     Ok(Json(json!({ "runId": id, "logs": list })).into_response())
+}
+
+/// `POST /v1/runs/{id}/events/{name}`: the body (JSON) is the payload; an
+/// `Idempotency-Key` header is the event id, so a re-send is harmless.
+async fn send_event(
+    State(svc): State<Arc<Weft>>,
+    Path((id, name)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let id = parse_run_id(&id)?;
+    let payload = json_body(&body)?;
+    let event_id = idempotency_key(&headers)?;
+    let sent = svc
+        .send_event(&id, &name, payload, event_id.as_deref())
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(views::event_sent(&sent))).into_response())
 }

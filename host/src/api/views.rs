@@ -1,7 +1,7 @@
 //! JSON shapes of the API's responses. Payloads stored as JSON text are
 //! returned as JSON values, timestamps as RFC 3339 strings.
 
-use crate::model::{ErrorInfo, LogLine, Millis, ModuleVersion, RunRecord, StepRecord};
+use crate::model::{ErrorInfo, EventSent, LogLine, Millis, ModuleVersion, RunRecord, StepRecord};
 use crate::service::StepView;
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
@@ -135,5 +135,20 @@ pub fn log_line(l: &LogLine) -> Value {
         "at": timestamp(l.at),
         "level": l.level,
         "message": l.message,
+    })
+}
+
+/// The answer to sending an event: which one it is in the inbox, whether
+/// it repeated an earlier send, and the wait that took it, if one did.
+pub fn event_sent(sent: &EventSent) -> Value {
+    let e = sent.record();
+    json!({
+        "runId": e.run_id,
+        "event": e.name,
+        "seq": e.seq,
+        "eventId": e.event_id,
+        "duplicate": matches!(sent, EventSent::Duplicate(_)),
+        "takenBy": e.taken_by,
+        "sentAt": timestamp(e.sent_at),
     })
 }

@@ -11,7 +11,8 @@
 //! [`crate::backend::aws`]. Both pass the one conformance suite in `tests/`.
 
 use crate::model::{
-    AttemptRecord, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord, StepStatus,
+    AttemptRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord, RunStatus,
+    StepRecord, StepStatus,
 };
 use async_trait::async_trait;
 
@@ -92,6 +93,30 @@ pub struct StepWrite {
     pub expect: StepExpect,
 }
 
+/// An event taken by a wait step, as part of a [`StateWrite`]: event `seq`
+/// of `name` must be the oldest one no wait has taken, and becomes the
+/// wait's. The step write beside it records the payload; the two land
+/// together or not at all, so an event is taken at most once and a wait
+/// that timed out takes none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventTake {
+    pub run_id: RunId,
+    pub name: String,
+    pub seq: u64,
+    /// The wait step's name.
+    pub step: String,
+}
+
+/// An event to store in a run's inbox ([`StateStore::send_event`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub run_id: RunId,
+    pub name: String,
+    pub event_id: String,
+    pub payload: String,
+    pub sent_at: Millis,
+}
+
 /// One atomic batch of writes. Attempts and logs are keyed deterministically
 /// (step key + attempt; run + position + index), so re-writing them is
 /// idempotent and they carry no condition.
@@ -103,6 +128,7 @@ pub struct StateWrite {
     /// cancelled (or ended otherwise) can start after the run ended.
     pub require_running: Option<RunId>,
     pub steps: Vec<StepWrite>,
+    pub events: Vec<EventTake>,
     pub attempts: Vec<AttemptRecord>,
     pub logs: Vec<(RunId, LogLine)>,
 }
@@ -111,6 +137,7 @@ impl StateWrite {
     pub fn is_empty(&self) -> bool {
         self.run.is_none()
             && self.steps.is_empty()
+            && self.events.is_empty()
             && self.attempts.is_empty()
             && self.logs.is_empty()
     }
@@ -226,4 +253,20 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// The run's log lines in order.
     async fn list_logs(&self, run_id: &RunId) -> Result<Vec<LogLine>, StoreError>;
+
+    /// Stores `event` in its run's inbox, numbered after the events of its
+    /// name already there. An event with the same `event_id` (and name)
+    /// stored before is returned as [`EventSent::Duplicate`], unchanged,
+    /// whatever the run's state. A new event gets [`StoreError::NotFound`]
+    /// if the run does not exist, [`StoreError::Conflict`] if it is no
+    /// longer running.
+    async fn send_event(&self, event: NewEvent) -> Result<EventSent, StoreError>;
+
+    /// The oldest event of `name` in the run's inbox that no wait has
+    /// taken, read consistently.
+    async fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> Result<Option<EventRecord>, StoreError>;
 }

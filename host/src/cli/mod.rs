@@ -131,6 +131,20 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Send an event to a run: a wait for `name` takes it (now, or when
+    /// the run gets there).
+    SendEvent {
+        run_id: String,
+        name: String,
+        /// The event's JSON payload.
+        #[arg(long, default_value = "null")]
+        data: String,
+        /// An id for the event: sending again with the same id is harmless.
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Show a run's log lines.
     Logs {
         run_id: String,
@@ -217,5 +231,12 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             reason,
             server,
         } => remote::cancel(&server, &run_id, reason.as_deref()).await,
+        Command::SendEvent {
+            run_id,
+            name,
+            data,
+            id,
+            server,
+        } => remote::send_event(&server, &run_id, &name, &data, id.as_deref()).await,
     }
 }

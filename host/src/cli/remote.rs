@@ -259,3 +259,37 @@ pub async fn cancel(
     print::run(&run);
     Ok(ExitCode::SUCCESS)
 }
+
+pub async fn send_event(
+    server: &ServerArgs,
+    run_id: &str,
+    name: &str,
+    data: &str,
+    event_id: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(server).await?;
+    let mut request = client
+        .request(
+            reqwest::Method::POST,
+            &format!("/v1/runs/{run_id}/events/{name}"),
+        )
+        .header("content-type", "application/json")
+        .body(data.to_string());
+    if let Some(id) = event_id {
+        request = request.header("idempotency-key", id);
+    }
+    let (_, sent) = client.send(request).await?;
+    let repeat = if sent["duplicate"].as_bool() == Some(true) {
+        " (a repeat of an earlier send; nothing changed)"
+    } else {
+        ""
+    };
+    println!(
+        "event {} #{} (id {}) sent to run {}{repeat}",
+        sent["event"].as_str().unwrap_or(name),
+        sent["seq"],
+        sent["eventId"].as_str().unwrap_or("?"),
+        run_id
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -5,6 +5,7 @@
 //! core, the stores and the HTTP API.
 
 mod error;
+mod event;
 mod message;
 mod module;
 mod run;
@@ -12,11 +13,14 @@ mod step;
 mod time;
 
 pub use error::{ErrorCode, ErrorInfo};
+pub use event::{
+    EventRecord, EventSent, MAX_EVENT_ID, MAX_EVENT_NAME, valid_event_id, valid_event_name,
+};
 pub use message::{Envelope, WorkMessage};
 pub use module::{Digest, ModuleKind, ModuleVersion};
 pub use run::{Lease, LogLine, RunId, RunRecord, RunStatus, StepNames};
 pub use step::{
-    AttemptRecord, RetryPolicy, StepCall, StepKind, StepOptions, StepOutcome, StepRecord,
-    StepStatus,
+    AttemptRecord, EventWait, RetryPolicy, StepCall, StepKind, StepOptions, StepOutcome,
+    StepRecord, StepStatus,
 };
 pub use time::{Clock, ManualClock, Millis, SystemClock, now_millis};

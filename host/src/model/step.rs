@@ -14,6 +14,8 @@ pub enum StepKind {
     Inline,
     /// A durable timer.
     Sleep,
+    /// A wait for the next event of a name sent to the run, with a timeout.
+    Event,
 }
 
 impl StepKind {
@@ -22,6 +24,7 @@ impl StepKind {
             Self::Rpc => "rpc",
             Self::Inline => "inline",
             Self::Sleep => "sleep",
+            Self::Event => "event",
         }
     }
 
@@ -30,6 +33,7 @@ impl StepKind {
             "rpc" => Self::Rpc,
             "inline" => Self::Inline,
             "sleep" => Self::Sleep,
+            "event" => Self::Event,
             _ => return None,
         })
     }
@@ -168,9 +172,32 @@ pub struct StepCall {
     pub name: String,
     /// For RPC steps: `<module>/<function>`.
     pub rpc_name: Option<String>,
-    /// For RPC steps the JSON input; for sleeps the duration as JSON.
+    /// For RPC steps the JSON input; for sleeps the duration as JSON; for
+    /// event waits the event's name and the timeout (see [`EventWait`]).
     pub input: Option<String>,
     pub options: StepOptions,
+}
+
+/// What an event wait step asks for, as its journal input records it: a
+/// replay that waits for another event or with another timeout diverges.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventWait {
+    pub event: String,
+    /// `None` waits without a time limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl EventWait {
+    /// The wait recorded in `step`'s input, if it is an event wait.
+    pub fn of(input: Option<&str>) -> Option<Self> {
+        serde_json::from_str(input?).ok()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// A step as stored: the seed's `workflow-steps` item.

@@ -7,7 +7,9 @@ use super::state::{OpenInline, Stop, WorkflowState, non_deterministic};
 use crate::engine::bindings::workflow::weft::workflow::{steps, types};
 use crate::engine::convert::{error_from_guest, error_to_guest, options_from_guest};
 use crate::engine::entropy::Stream;
-use crate::model::{ErrorCode, StepCall, StepKind, StepOptions, StepOutcome};
+use crate::model::{
+    ErrorCode, EventWait, StepCall, StepKind, StepOptions, StepOutcome, valid_event_name,
+};
 
 fn start(outcome: StepOutcome) -> steps::InlineStart {
     steps::InlineStart::Recorded(outcome.map_err(error_to_guest))
@@ -153,6 +155,34 @@ impl steps::Host for WorkflowState {
                 format!("sleep resolved with an error: {e}"),
             ),
         }
+    }
+
+    async fn wait_event(
+        &mut self,
+        step_name: String,
+        event_name: String,
+        timeout_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<String, types::Error>> {
+        if !valid_event_name(&event_name) {
+            return self.fail(
+                ErrorCode::StepProtocol,
+                format!(
+                    "event step `{step_name}` waits for `{event_name}`, which is not an event name (1-128 of A-Z a-z 0-9 _ - . :)"
+                ),
+            );
+        }
+        let wait = EventWait {
+            event: event_name,
+            timeout_ms,
+        };
+        let call = StepCall {
+            kind: StepKind::Event,
+            name: step_name,
+            rpc_name: None,
+            input: Some(wait.to_json()),
+            options: StepOptions::default(),
+        };
+        Ok(self.resolve(call).await?.map_err(error_to_guest))
     }
 
     async fn now(&mut self) -> wasmtime::Result<u64> {

@@ -230,6 +230,39 @@ mod tests {
     }
 
     #[test]
+    fn waiting_for_another_event_or_with_another_timeout_diverges() {
+        let wait = |event: &str, timeout_ms: Option<u64>| StepCall {
+            kind: StepKind::Event,
+            name: "decision".into(),
+            rpc_name: None,
+            input: Some(
+                crate::model::EventWait {
+                    event: event.into(),
+                    timeout_ms,
+                }
+                .to_json(),
+            ),
+            options: StepOptions::default(),
+        };
+        let recorded_wait = wait("approval", Some(1000));
+        let journal = || Journal::new(vec![recorded(0, &recorded_wait, StepStatus::Succeeded)]);
+        assert!(matches!(
+            journal().advance(&wait("approval", Some(1000))),
+            Ok(Position::Recorded(_))
+        ));
+        let d = journal()
+            .advance(&wait("rejection", Some(1000)))
+            .unwrap_err();
+        let text = d.to_string();
+        assert!(
+            text.contains("\"approval\"") && text.contains("\"rejection\""),
+            "{text}"
+        );
+        assert!(journal().advance(&wait("approval", Some(2000))).is_err());
+        assert!(journal().advance(&wait("approval", None)).is_err());
+    }
+
+    #[test]
     fn reusing_a_step_name_is_rejected() {
         let a = rpc("a", "m/f", "{}");
         let mut j = Journal::new(vec![recorded(0, &a, StepStatus::Succeeded)]);

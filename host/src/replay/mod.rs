@@ -15,6 +15,7 @@
 
 mod activation;
 mod budget;
+mod compat;
 mod driver;
 mod fuel;
 mod host;

@@ -7,11 +7,11 @@
 use super::invocation;
 use super::steps::AttemptResult;
 use super::{ServiceError, Weft};
-use crate::backend::{RunWrite, StateWrite, StepExpect, StepWrite, StoreError};
+use crate::backend::{EventTake, RunWrite, StateWrite, StepExpect, StepWrite, StoreError};
 use crate::config::RpcMode;
 use crate::model::{
-    AttemptRecord, ErrorCode, ErrorInfo, Lease, LogLine, Millis, RunRecord, RunStatus, StepCall,
-    StepKind, StepOutcome, StepRecord, StepStatus, WorkMessage,
+    AttemptRecord, ErrorCode, ErrorInfo, EventWait, Lease, LogLine, Millis, RunRecord, RunStatus,
+    StepCall, StepKind, StepOutcome, StepRecord, StepStatus, WorkMessage,
 };
 use crate::replay::{ActivationEnd, DriverError, Resolution, StepDriver};
 use async_trait::async_trait;
@@ -36,9 +36,17 @@ pub(crate) struct RunDriver {
     /// The run as last written by this activation; `version` is the fence.
     run: RunRecord,
     logs: Vec<LogLine>,
+    /// The event the next commit binds to the wait step it records, so the
+    /// event and the wait's outcome land together.
+    taking: Option<EventTake>,
     /// Whether the last write gave the lease up (the activation is ending).
     released: bool,
 }
+
+/// How often a run waiting for an event without a nearer timeout is looked
+/// at anyway: the backstop for a send whose resume message was lost (the
+/// event is stored, so the next look takes it).
+const EVENT_RECHECK: Duration = Duration::from_secs(3600);
 
 /// The driver's failures travel through the replay core as opaque
 /// [`DriverError::Infra`] sources; `RunDriver::error_of` unwraps them.
@@ -83,6 +91,7 @@ impl RunDriver {
             svc,
             run,
             logs: Vec::new(),
+            taking: None,
             released: false,
         }
     }
@@ -127,6 +136,7 @@ impl RunDriver {
             // The run write's version fences this batch already.
             require_running: None,
             steps,
+            events: self.taking.take().into_iter().collect(),
             attempts,
             logs: self.logs.drain(..).map(|l| (run_id.clone(), l)).collect(),
         };
@@ -263,6 +273,91 @@ impl RunDriver {
         }
     }
 
+    /// An event wait, new (`stored` is `None`) or recorded without an
+    /// outcome: take the oldest waiting event of its name, or time out, or
+    /// end the activation until one arrives (its send resumes the run) or
+    /// the timeout or the next recheck is due.
+    async fn wait_for_event(
+        &mut self,
+        mut step: StepRecord,
+        stored: Option<&StepRecord>,
+    ) -> Result<Resolution, DriverError> {
+        let Some(wait) = EventWait::of(step.input.as_deref()) else {
+            return Err(DriverError::FailRun(ErrorInfo::host(
+                ErrorCode::StepProtocol,
+                format!(
+                    "event step `{}` does not say which event it waits for",
+                    step.name
+                ),
+            )));
+        };
+        let now = self.svc.now();
+        let deadline = wait.timeout_ms.map(|t| step.created_at.saturating_add(t));
+        let next = self.svc.state.next_event(&self.run.id, &wait.event).await?;
+        let outcome = match (next, deadline) {
+            (Some(event), _) => {
+                self.taking = Some(EventTake {
+                    run_id: self.run.id.clone(),
+                    name: wait.event.clone(),
+                    seq: event.seq,
+                    step: step.name.clone(),
+                });
+                Some(Ok(event.payload))
+            }
+            (None, Some(deadline)) if deadline <= now => Some(Err(ErrorInfo::host(
+                ErrorCode::Timeout,
+                format!(
+                    "no event `{}` arrived within {} ms",
+                    wait.event,
+                    wait.timeout_ms.unwrap_or(0)
+                ),
+            ))),
+            (None, _) => None,
+        };
+        if let Some(outcome) = outcome {
+            step.finish(outcome, now);
+            match stored {
+                None => self.append(&step, vec![], After::Continue).await?,
+                Some(previous) => {
+                    self.update(&step, previous, vec![], After::Continue)
+                        .await?
+                }
+            }
+            return self.deliver(step).await;
+        }
+        let recheck = now.saturating_add(EVENT_RECHECK.as_millis() as u64);
+        let wake_at = deadline.map_or(recheck, |d| d.min(recheck));
+        match stored {
+            None => {
+                step.status = StepStatus::Scheduled;
+                step.wake_at = Some(wake_at);
+                let after = After::Release {
+                    wake_at: Some(wake_at),
+                };
+                self.append(&step, vec![], after).await?;
+            }
+            // The timer set for the last wake time is still on its way.
+            Some(previous) if previous.wake_at.is_some_and(|at| at > now) => {
+                let timer = self
+                    .looks_stranded(previous, now)
+                    .then(|| (self.resume_message(), previous.wake_at));
+                return self.suspend(previous.wake_at, timer).await;
+            }
+            // A recheck came due with nothing to take: arm the next one.
+            Some(previous) => {
+                step.wake_at = Some(wake_at);
+                step.updated_at = now;
+                let after = After::Release {
+                    wake_at: Some(wake_at),
+                };
+                self.update(&step, previous, vec![], after).await?;
+            }
+        }
+        let resume = self.resume_message();
+        self.suspend(Some(wake_at), Some((resume, Some(wake_at))))
+            .await
+    }
+
     /// Whether an unfinished step's message may have been lost: it has not
     /// changed for longer than the repair threshold past when it was due.
     fn looks_stranded(&self, step: &StepRecord, now: u64) -> bool {
@@ -325,6 +420,7 @@ impl StepDriver for RunDriver {
                     self.suspend(None, Some((execute, None))).await
                 }
             },
+            StepKind::Event => self.wait_for_event(step, None).await,
             StepKind::Inline => Err(DriverError::FailRun(ErrorInfo::host(
                 ErrorCode::StepProtocol,
                 format!("inline step `{}` cannot be scheduled", call.name),
@@ -337,6 +433,7 @@ impl StepDriver for RunDriver {
         let due = step.wake_at.is_none_or(|at| at <= now);
         let lease_live = step.lease.as_ref().is_some_and(|l| l.is_live(now));
         match (step.kind, step.status) {
+            (StepKind::Event, _) => self.wait_for_event(step.clone(), Some(step)).await,
             (StepKind::Sleep, _) if due => {
                 let mut done = step.clone();
                 done.finish(Ok("null".into()), now);

@@ -6,6 +6,7 @@
 //! settings, and turns each work message into store writes and new messages.
 
 mod driver;
+mod events;
 mod handler;
 pub mod invocation;
 mod modules;
@@ -154,6 +155,9 @@ pub enum ServiceError {
     NotRunning { id: String, status: RunStatus },
     #[error("{0}")]
     InvalidInput(String),
+    /// An event name or id that cannot be used.
+    #[error("{0}")]
+    InvalidEvent(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error(transparent)]

@@ -104,6 +104,22 @@ CREATE TABLE IF NOT EXISTS journal (
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 
+-- Run inboxes: events sent to a run, numbered per (run, name) in the
+-- order they were stored, each taken by at most one wait step. The sender's
+-- id makes a re-send the same event.
+CREATE TABLE IF NOT EXISTS events (
+    run_id   TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    payload  TEXT NOT NULL,
+    sent_at  INTEGER NOT NULL,
+    taken_by TEXT,
+    PRIMARY KEY (run_id, name, seq),
+    UNIQUE (run_id, name, event_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_waiting ON events (run_id, name, seq) WHERE taken_by IS NULL;
+
 CREATE TABLE IF NOT EXISTS artifacts (
     module_digest   TEXT NOT NULL,
     engine_hash     TEXT NOT NULL,

@@ -1,11 +1,13 @@
 //! The embedded backend's [`StateStore`]: runs, steps, attempts and logs as
 //! rows, every write applied with its conditions inside one transaction.
 
-use super::{SqliteBackend, db_err, rows};
+use super::{SqliteBackend, db_err, events, rows};
 use crate::backend::{
-    QuietCursor, QuietPage, RunQuery, StateStore, StateWrite, StepExpect, StoreError,
+    NewEvent, QuietCursor, QuietPage, RunQuery, StateStore, StateWrite, StepExpect, StoreError,
 };
-use crate::model::{AttemptRecord, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord};
+use crate::model::{
+    AttemptRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord,
+};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -125,6 +127,24 @@ impl StateStore for SqliteBackend {
         let run_id = run_id.clone();
         self.read_conn(move |c| rows::list_logs(c, &run_id))
     }
+
+    async fn send_event(&self, event: NewEvent) -> Result<EventSent, StoreError> {
+        self.with_conn(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let sent = events::send(&tx, &event)?;
+            tx.commit().map_err(db_err)?;
+            Ok(sent)
+        })
+        .await
+    }
+
+    async fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        self.read_conn(|c| events::next(c, run_id, name))
+    }
 }
 
 /// One state write, conditions checked, inside the caller's transaction
@@ -170,6 +190,9 @@ fn apply_write(c: &Connection, write: &StateWrite) -> Result<(), StoreError> {
                 step.expect
             )));
         }
+    }
+    for take in &write.events {
+        events::take(c, take)?;
     }
     for attempt in &write.attempts {
         rows::put_attempt(c, attempt).map_err(db_err)?;

@@ -11,6 +11,7 @@
 //! - Items over DynamoDB's 400 KB limit are refused with
 //!   [`StoreError::TooLarge`] before they are sent.
 
+mod inbox;
 pub mod items;
 mod journal;
 mod quiet;
@@ -18,10 +19,12 @@ mod quiet;
 use crate::backend::aws::AwsSettings;
 use crate::backend::aws::store_error;
 use crate::backend::{
-    QuietCursor, QuietPage, RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite,
-    StoreError,
+    NewEvent, QuietCursor, QuietPage, RunQuery, RunWrite, StateStore, StateWrite, StepExpect,
+    StepWrite, StoreError,
 };
-use crate::model::{AttemptRecord, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord};
+use crate::model::{
+    AttemptRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -954,6 +957,9 @@ impl StateStore for DynamoStore {
         for step in &write.steps {
             conditional.push(self.step_put(step)?);
         }
+        for take in &write.events {
+            conditional.extend(self.event_take(take));
+        }
         let attempts: Vec<Write> = write
             .attempts
             .iter()
@@ -1053,5 +1059,17 @@ impl StateStore for DynamoStore {
             .query_all(&self.logs, None, "runId = :run", values, true)
             .await?;
         items.iter().map(items::log_from).collect()
+    }
+
+    async fn send_event(&self, event: NewEvent) -> Result<EventSent, StoreError> {
+        self.store_event(event).await
+    }
+
+    async fn next_event(
+        &self,
+        run_id: &RunId,
+        name: &str,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        self.oldest_untaken(run_id, name).await
     }
 }

@@ -9,13 +9,13 @@ CARGO       ?= cargo
 WASM_TARGET := wasm32-wasip2
 GUEST_DIR   := target/$(WASM_TARGET)/guest
 EXAMPLES    := hello order-saga order-rpc expense-approval
-TEST_GUESTS := compat-v0-1 inbox probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow chaos-saga chaos-rpc
+TEST_GUESTS := compat-v0-1 inbox callback probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow chaos-saga chaos-rpc
 # JavaScript and Python workflows (example-workflows/{js,python}/<name>,
 # tests/guests/{js,python}/<name>), built to <name>-js.wasm / <name>-py.wasm.
 JS_EXAMPLES       := hello order-saga
 PY_EXAMPLES       := hello order-saga
-JS_TEST_GUESTS    := probe hostile inbox
-PY_TEST_GUESTS    := probe hostile inbox
+JS_TEST_GUESTS    := probe hostile inbox callback
+PY_TEST_GUESTS    := probe hostile inbox callback
 JS_DEPS := guest-sdk/js/weft.js guest-sdk/js/package-lock.json wit/weft.wit scripts/build-js-guest
 PY_DEPS := guest-sdk/python/weft.py scripts/requirements.txt wit/weft.wit scripts/build-py-guest
 WEFT        := target/debug/weft

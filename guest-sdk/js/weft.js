@@ -155,6 +155,31 @@ export class Context {
     return JSON.parse(payload);
   }
 
+  /**
+   * Creates a callback and returns its token, for another system to
+   * complete once with `POST /v1/callbacks/{token}`. With `timeoutMs` it
+   * expires that long after this step. Replays return the same token.
+   */
+  createCallback(step, timeoutMs) {
+    const timeout = timeoutMs == null ? undefined : BigInt(Math.max(0, Math.floor(timeoutMs)));
+    return steps.createCallback(this.unique(step), timeout);
+  }
+
+  /**
+   * Waits until the callback with `token` is completed; returns its result
+   * or throws the WeftError it was completed with (`timeout` if it expired).
+   */
+  awaitCallback(step, token) {
+    const name = this.unique(step);
+    let result;
+    try {
+      result = steps.awaitCallback(name, token);
+    } catch (e) {
+      throw e && e.payload ? WeftError.fromWire(e.payload) : e;
+    }
+    return JSON.parse(result);
+  }
+
   /** The run's logical time, in milliseconds since the epoch. */
   now() {
     return Number(steps.now());

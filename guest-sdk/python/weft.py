@@ -181,6 +181,28 @@ class Context:
         _reseed()
         return json.loads(payload)
 
+    def create_callback(self, step: str, timeout_ms: Optional[int] = None) -> str:
+        """Creates a callback and returns its token, for another system to
+        complete once with `POST /v1/callbacks/{token}`. With `timeout_ms`
+        it expires that long after this step. Replays return the same token."""
+        timeout = None if timeout_ms is None else max(0, int(timeout_ms))
+        token = steps.create_callback(self._unique(step), timeout)
+        _reseed()
+        return token
+
+    def await_callback(self, step: str, token: str) -> Any:
+        """Waits until the callback with `token` is completed; returns its
+        result or raises the WeftError it was completed with (`timeout` if
+        it expired)."""
+        name = self._unique(step)
+        try:
+            result = steps.await_callback(name, token)
+        except Err as e:
+            _reseed()
+            raise WeftError.from_wire(e.value) from None
+        _reseed()
+        return json.loads(result)
+
     def now(self) -> int:
         """The run's logical time, in milliseconds since the epoch."""
         return steps.now()

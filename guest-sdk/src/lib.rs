@@ -313,6 +313,29 @@ impl Context {
         weft_guest_core::decode(&format!("the event taken by step `{name}`"), &payload)
     }
 
+    /// Creates a callback and returns its token, to hand to another system
+    /// (a link in an email, a webhook URL): it completes the callback once
+    /// with `POST /v1/callbacks/{token}` (`weft complete-callback`). The
+    /// token is recorded, so a replay gets the same one. With a `timeout`
+    /// the callback expires that long after this step.
+    pub fn create_callback(&mut self, step: &str, timeout: Option<Duration>) -> String {
+        let name = self.unique(step);
+        steps::create_callback(&name, timeout.map(|t| t.as_millis() as u64))
+    }
+
+    /// Waits until the callback with `token` (created by this run) is
+    /// completed and returns its result, or the error it was completed
+    /// with; an expired callback fails with code `timeout`.
+    pub fn await_callback<T: DeserializeOwned>(
+        &mut self,
+        step: &str,
+        token: &str,
+    ) -> Result<T, Error> {
+        let name = self.unique(step);
+        let result = steps::await_callback(&name, token).map_err(from_wit_error)?;
+        weft_guest_core::decode(&format!("the result of callback wait `{name}`"), &result)
+    }
+
     /// The run's logical time, which replays identically.
     pub fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.now_millis())

@@ -6,7 +6,9 @@
 //! into `#[tokio::test]`s for one backend, so adding a case here runs it
 //! everywhere and no backend can skip one.
 
+mod callbacks;
 mod events;
+pub use callbacks::*;
 pub use events::*;
 
 use std::future::Future;
@@ -248,6 +250,7 @@ pub async fn a_failed_condition_applies_nothing(b: Backend) {
         }],
         logs: vec![],
         events: vec![],
+        callbacks: vec![],
         require_running: None,
     };
     assert!(is_conflict(b.state.commit(write).await));
@@ -870,6 +873,7 @@ pub async fn a_write_conflicting_in_its_last_part_applies_nothing(b: Backend) {
         attempts: vec![],
         logs: vec![],
         events: vec![],
+        callbacks: vec![],
         require_running: None,
     };
     assert!(is_conflict(b.state.commit(write).await));
@@ -1056,6 +1060,8 @@ macro_rules! conformance_suite {
             only_running_runs_take_events,
             an_event_is_taken_once_oldest_first_with_its_wait,
             concurrent_sends_get_distinct_numbers,
+            a_callback_is_completed_once_and_never_after_it_expires,
+            a_completion_and_an_expiry_race_and_one_wins,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

@@ -4,7 +4,9 @@
 //! Like the conformance suite, each scenario is written once and
 //! [`scenario_suite!`](crate::scenario_suite) instantiates it per backend.
 
+mod callbacks;
 mod events;
+pub use callbacks::*;
 pub use events::*;
 
 use crate::conformance::Backend;
@@ -752,6 +754,20 @@ impl StateStore for FlakyStore {
     ) -> Result<Option<weft::model::EventRecord>, StoreError> {
         self.inner().next_event(run_id, name).await
     }
+    async fn get_callback(
+        &self,
+        hash: &str,
+    ) -> Result<Option<weft::model::CallbackRecord>, StoreError> {
+        self.inner().get_callback(hash).await
+    }
+    async fn complete_callback(
+        &self,
+        hash: &str,
+        outcome: weft::model::StepOutcome,
+        now: u64,
+    ) -> Result<weft::model::CallbackRecord, StoreError> {
+        self.inner().complete_callback(hash, outcome, now).await
+    }
 }
 
 /// A successful attempt whose record hits a passing store error is recorded
@@ -1339,6 +1355,9 @@ macro_rules! scenario_suite {
             events_replay_the_same_at_every_step,
             an_expense_is_escalated_when_no_one_answers,
             a_workflow_built_for_wit_0_1_still_runs,
+            a_callback_delivers_its_completion_once,
+            an_expired_callback_times_out_and_refuses_completion,
+            callbacks_replay_the_same_at_every_step,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

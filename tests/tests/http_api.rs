@@ -469,3 +469,78 @@ async fn events_are_sent_over_http_and_from_the_cli() {
     let (status, body) = api.post(&path, "1").await.unwrap();
     assert_eq!((status, error_code(&body)), (409, "not_running"), "{body}");
 }
+
+/// `POST /v1/callbacks/{token}` and `weft complete-callback`: a token read
+/// from the run's logs (as an email would carry it) completes the wait
+/// once; a forged token is 404, a used one 409, a bad body 400; the steps
+/// listing never shows the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_are_completed_over_http_and_from_the_cli() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("callback", &test_guest("callback"))
+        .await
+        .unwrap();
+    let id = api.start("callback", &json!({})).await.unwrap();
+    let mut token = String::new();
+    for _ in 0..600 {
+        let (_, logs) = api.get(&format!("/v1/runs/{id}/logs")).await.unwrap();
+        let found = logs["logs"].as_array().into_iter().flatten().find_map(|l| {
+            l["message"]
+                .as_str()?
+                .strip_prefix("callback token: ")
+                .map(str::to_string)
+        });
+        if let Some(found) = found {
+            token = found;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(token.starts_with("wcb_"), "no token in the logs");
+    let steps = api.steps(&id).await.unwrap();
+    assert!(
+        !serde_json::to_string(&steps).unwrap().contains(&token),
+        "the steps listing shows the token: {steps:?}"
+    );
+
+    let path = format!("/v1/callbacks/{token}");
+    let (status, body) = api
+        .post(
+            &path,
+            r#"{"result": 1, "error": {"code": "x", "message": "y"}}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!((status, error_code(&body)), (400, "invalid_json"), "{body}");
+    let (status, body) = api.post(&path, r#"{"outcome": 1}"#).await.unwrap();
+    assert_eq!((status, error_code(&body)), (400, "invalid_json"), "{body}");
+    let (status, body) = api
+        .post(
+            &format!("/v1/callbacks/wcb_{}", "0".repeat(64)),
+            r#"{"result": 1}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, error_code(&body)),
+        (404, "unknown_callback"),
+        "{body}"
+    );
+
+    let complete = std::process::Command::new(weft_bin())
+        .args(["complete-callback", &token, "--result", r#"{"paid": true}"#])
+        .env("WEFT_URL", &server.url)
+        .output()
+        .expect("weft complete-callback runs");
+    assert!(complete.status.success(), "{complete:?}");
+    let run = api.wait(&id, T).await.unwrap();
+    assert_eq!(run["output"], json!({"result": {"paid": true}}), "{run}");
+
+    let (status, body) = api.post(&path, r#"{"result": 2}"#).await.unwrap();
+    assert_eq!(
+        (status, error_code(&body)),
+        (409, "callback_closed"),
+        "{body}"
+    );
+}

@@ -43,7 +43,10 @@ fn sources(file: &str) -> (String, String) {
     if let Ok(entries) = std::fs::read_dir(&dir) {
         let mut paths: Vec<_> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
         paths.sort();
-        for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "rs")) {
+        for path in paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        {
             all.push_str(&std::fs::read_to_string(path).expect("suite submodule"));
         }
     }

@@ -47,6 +47,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::IdempotencyConflict { .. } => (S::CONFLICT, "idempotency_conflict"),
             ServiceError::InvalidInput(_) => (S::BAD_REQUEST, "invalid_json"),
             ServiceError::InvalidEvent(_) => (S::BAD_REQUEST, "invalid_event"),
+            ServiceError::UnknownCallback => (S::NOT_FOUND, "unknown_callback"),
+            ServiceError::CallbackClosed(_) => (S::CONFLICT, "callback_closed"),
             ServiceError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ServiceError::Deploy(d) => match d {
                 DeployError::InvalidName(_) => (S::BAD_REQUEST, "invalid_module_name"),

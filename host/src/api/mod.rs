@@ -95,6 +95,7 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
         .route("/v1/runs/{id}/steps", get(get_steps))
         .route("/v1/runs/{id}/logs", get(get_logs))
         .route("/v1/runs/{id}/events/{name}", post(send_event))
+        .route("/v1/callbacks/{token}", post(complete_callback))
 }
 
 type ApiResult = Result<axum::response::Response, ApiError>;
@@ -420,4 +421,50 @@ async fn send_event(
         .send_event(&id, &name, payload, event_id.as_deref())
         .await?;
     Ok((StatusCode::ACCEPTED, Json(views::event_sent(&sent))).into_response())
+}
+
+/// The body of `POST /v1/callbacks/{token}`: a result or an error.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Completion {
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<CompletionError>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompletionError {
+    code: String,
+    message: String,
+    #[serde(default)]
+    details: Option<Value>,
+}
+
+/// `POST /v1/callbacks/{token}`: completes a callback once, with
+/// `{"result": <json>}` or `{"error": {"code", "message", "details"?}}`.
+async fn complete_callback(
+    State(svc): State<Arc<Weft>>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message);
+    let completion: Completion = serde_json::from_str(json_body(&body)?).map_err(|e| {
+        bad(format!(
+            "the body must be {{\"result\": <json>}} or {{\"error\": {{\"code\": ..., \"message\": ...}}}}: {e}"
+        ))
+    })?;
+    let outcome = match (completion.result, completion.error) {
+        (result, None) => Ok(result.unwrap_or(Value::Null).to_string()),
+        (None, Some(e)) if !e.code.trim().is_empty() => Err(crate::model::ErrorInfo {
+            code: e.code,
+            message: e.message,
+            details: e.details,
+        }),
+        (None, Some(_)) => return Err(bad("the error's code must not be empty".into())),
+        (Some(_), Some(_)) => return Err(bad("give a result or an error, not both".into())),
+    };
+    let done = svc.complete_callback(&token, outcome).await?;
+    Ok(Json(views::callback(&done)).into_response())
 }

@@ -1,7 +1,10 @@
 //! JSON shapes of the API's responses. Payloads stored as JSON text are
 //! returned as JSON values, timestamps as RFC 3339 strings.
 
-use crate::model::{ErrorInfo, EventSent, LogLine, Millis, ModuleVersion, RunRecord, StepRecord};
+use crate::model::{
+    CallbackRecord, CallbackState, ErrorInfo, EventSent, LogLine, Millis, ModuleVersion, RunRecord,
+    StepKind, StepRecord,
+};
 use crate::service::StepView;
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
@@ -97,6 +100,15 @@ pub fn run_result(r: &RunRecord) -> Value {
     })
 }
 
+/// A step's result as the API shows it: a callback's token is a
+/// capability, so it is left out (the workflow has it; the API need not).
+fn shown_result(s: &StepRecord) -> Value {
+    match s.kind {
+        StepKind::Callback if s.result.is_some() => json!("[callback token hidden]"),
+        _ => json_value(s.result.as_deref()),
+    }
+}
+
 pub fn step(v: &StepView) -> Value {
     let s = &v.step;
     let history: Vec<Value> = v
@@ -121,7 +133,7 @@ pub fn step(v: &StepView) -> Value {
         "status": s.status,
         "attempts": s.attempt_count,
         "hostLosses": s.host_losses,
-        "result": json_value(s.result.as_deref()),
+        "result": shown_result(s),
         "error": error(s.error.as_ref()),
         "wakeAt": s.wake_at.map(timestamp),
         "createdAt": timestamp(s.created_at),
@@ -150,5 +162,20 @@ pub fn event_sent(sent: &EventSent) -> Value {
         "duplicate": matches!(sent, EventSent::Duplicate(_)),
         "takenBy": e.taken_by,
         "sentAt": timestamp(e.sent_at),
+    })
+}
+
+/// A callback after its completion (never its token).
+pub fn callback(cb: &CallbackRecord) -> Value {
+    let state = match cb.state {
+        CallbackState::Waiting => "waiting",
+        CallbackState::Completed { .. } => "completed",
+        CallbackState::Expired => "expired",
+    };
+    json!({
+        "runId": cb.run_id,
+        "step": cb.step,
+        "state": state,
+        "expiresAt": cb.expires_at.map(timestamp),
     })
 }

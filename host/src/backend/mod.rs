@@ -23,8 +23,8 @@ pub use modules::ModuleStore;
 pub(crate) use modules::same_version;
 pub use queue::{Delivery, MAX_DELAY, QueueError, WorkQueue};
 pub use state::{
-    EventTake, NewEvent, QuietCursor, QuietPage, RunCursor, RunQuery, RunWrite, StateStore,
-    StateWrite, StepExpect, StepWrite, StoreError,
+    CallbackWrite, EventTake, NewEvent, QuietCursor, QuietPage, RunCursor, RunQuery, RunWrite,
+    StateStore, StateWrite, StepExpect, StepWrite, StoreError,
 };
 
 use std::path::{Path, PathBuf};

@@ -11,8 +11,8 @@
 //! [`crate::backend::aws`]. Both pass the one conformance suite in `tests/`.
 
 use crate::model::{
-    AttemptRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord, RunStatus,
-    StepRecord, StepStatus,
+    AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord,
+    RunStatus, StepOutcome, StepRecord, StepStatus,
 };
 use async_trait::async_trait;
 
@@ -107,6 +107,16 @@ pub struct EventTake {
     pub step: String,
 }
 
+/// A change to a callback, as part of a [`StateWrite`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallbackWrite {
+    /// A new callback; its hash must be unused.
+    Create(CallbackRecord),
+    /// The callback leaves `waiting` for `expired`: a wait timed out on it.
+    /// It fails if a completion landed first, so the two never both win.
+    Expire { hash: String },
+}
+
 /// An event to store in a run's inbox ([`StateStore::send_event`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEvent {
@@ -129,6 +139,7 @@ pub struct StateWrite {
     pub require_running: Option<RunId>,
     pub steps: Vec<StepWrite>,
     pub events: Vec<EventTake>,
+    pub callbacks: Vec<CallbackWrite>,
     pub attempts: Vec<AttemptRecord>,
     pub logs: Vec<(RunId, LogLine)>,
 }
@@ -138,6 +149,7 @@ impl StateWrite {
         self.run.is_none()
             && self.steps.is_empty()
             && self.events.is_empty()
+            && self.callbacks.is_empty()
             && self.attempts.is_empty()
             && self.logs.is_empty()
     }
@@ -261,6 +273,20 @@ pub trait StateStore: Send + Sync + 'static {
     /// if the run does not exist, [`StoreError::Conflict`] if it is no
     /// longer running.
     async fn send_event(&self, event: NewEvent) -> Result<EventSent, StoreError>;
+
+    /// The callback whose token hashes to `hash`, read consistently.
+    async fn get_callback(&self, hash: &str) -> Result<Option<CallbackRecord>, StoreError>;
+
+    /// Completes the callback `hash` with `outcome` if it is still waiting
+    /// and not expired at `now`, and returns it as written;
+    /// [`StoreError::Conflict`] otherwise, [`StoreError::NotFound`] if
+    /// there is none.
+    async fn complete_callback(
+        &self,
+        hash: &str,
+        outcome: StepOutcome,
+        now: Millis,
+    ) -> Result<CallbackRecord, StoreError>;
 
     /// The oldest event of `name` in the run's inbox that no wait has
     /// taken, read consistently.

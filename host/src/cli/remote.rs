@@ -293,3 +293,22 @@ pub async fn send_event(
     );
     Ok(ExitCode::SUCCESS)
 }
+
+pub async fn complete_callback(
+    server: &ServerArgs,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(server).await?;
+    let request = client
+        .request(reqwest::Method::POST, &format!("/v1/callbacks/{token}"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    let (_, done) = client.send(request).await?;
+    println!(
+        "callback of step `{}` of run {} completed",
+        done["step"].as_str().unwrap_or("?"),
+        done["runId"].as_str().unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}

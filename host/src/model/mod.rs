@@ -4,6 +4,7 @@
 //! depends on none of them, so the words mean the same thing in the replay
 //! core, the stores and the HTTP API.
 
+mod callback;
 mod error;
 mod event;
 mod message;
@@ -12,6 +13,7 @@ mod run;
 mod step;
 mod time;
 
+pub use callback::{CallbackRecord, CallbackState, TOKEN_PREFIX, token_hash};
 pub use error::{ErrorCode, ErrorInfo};
 pub use event::{
     EventRecord, EventSent, MAX_EVENT_ID, MAX_EVENT_NAME, valid_event_id, valid_event_name,
@@ -20,7 +22,7 @@ pub use message::{Envelope, WorkMessage};
 pub use module::{Digest, ModuleKind, ModuleVersion};
 pub use run::{Lease, LogLine, RunId, RunRecord, RunStatus, StepNames};
 pub use step::{
-    AttemptRecord, EventWait, RetryPolicy, StepCall, StepKind, StepOptions, StepOutcome,
-    StepRecord, StepStatus,
+    AttemptRecord, CallbackStep, EventWait, RetryPolicy, StepCall, StepKind, StepOptions,
+    StepOutcome, StepRecord, StepStatus,
 };
 pub use time::{Clock, ManualClock, Millis, SystemClock, now_millis};

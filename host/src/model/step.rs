@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// What kind of step a journal entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// A call to an RPC step function, executed by a worker.
     Rpc,
@@ -16,6 +16,10 @@ pub enum StepKind {
     Sleep,
     /// A wait for the next event of a name sent to the run, with a timeout.
     Event,
+    /// The creation of a callback: its result is the token.
+    Callback,
+    /// A wait for a callback to be completed from outside.
+    CallbackWait,
 }
 
 impl StepKind {
@@ -25,6 +29,8 @@ impl StepKind {
             Self::Inline => "inline",
             Self::Sleep => "sleep",
             Self::Event => "event",
+            Self::Callback => "callback",
+            Self::CallbackWait => "callback_wait",
         }
     }
 
@@ -34,6 +40,8 @@ impl StepKind {
             "inline" => Self::Inline,
             "sleep" => Self::Sleep,
             "event" => Self::Event,
+            "callback" => Self::Callback,
+            "callback_wait" => Self::CallbackWait,
             _ => return None,
         })
     }
@@ -176,6 +184,28 @@ pub struct StepCall {
     /// event waits the event's name and the timeout (see [`EventWait`]).
     pub input: Option<String>,
     pub options: StepOptions,
+}
+
+/// What a callback step asks for, as its journal input records it: the
+/// callback's timeout at creation; for the wait, which callback (by the
+/// token's hash, so the journal's inputs never carry the token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
+}
+
+impl CallbackStep {
+    pub fn of(input: Option<&str>) -> Option<Self> {
+        serde_json::from_str(input?).ok()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// What an event wait step asks for, as its journal input records it: a

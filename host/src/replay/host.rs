@@ -8,7 +8,8 @@ use crate::engine::bindings::workflow::weft::workflow::{steps, types};
 use crate::engine::convert::{error_from_guest, error_to_guest, options_from_guest};
 use crate::engine::entropy::Stream;
 use crate::model::{
-    ErrorCode, EventWait, StepCall, StepKind, StepOptions, StepOutcome, valid_event_name,
+    CallbackStep, ErrorCode, EventWait, StepCall, StepKind, StepOptions, StepOutcome, token_hash,
+    valid_event_name,
 };
 
 fn start(outcome: StepOutcome) -> steps::InlineStart {
@@ -177,6 +178,56 @@ impl steps::Host for WorkflowState {
         };
         let call = StepCall {
             kind: StepKind::Event,
+            name: step_name,
+            rpc_name: None,
+            input: Some(wait.to_json()),
+            options: StepOptions::default(),
+        };
+        Ok(self.resolve(call).await?.map_err(error_to_guest))
+    }
+
+    async fn create_callback(
+        &mut self,
+        step_name: String,
+        timeout_ms: Option<u64>,
+    ) -> wasmtime::Result<String> {
+        let created = CallbackStep {
+            timeout_ms,
+            callback: None,
+        };
+        let call = StepCall {
+            kind: StepKind::Callback,
+            name: step_name,
+            rpc_name: None,
+            input: Some(created.to_json()),
+            options: StepOptions::default(),
+        };
+        let name = call.name.clone();
+        let token = match self.resolve(call).await? {
+            Ok(json) => serde_json::from_str::<String>(&json).ok(),
+            Err(_) => None,
+        };
+        match token {
+            Some(token) => Ok(token),
+            None => self.fail(
+                ErrorCode::StepProtocol,
+                format!("callback step `{name}` is recorded without its token"),
+            ),
+        }
+    }
+
+    async fn await_callback(
+        &mut self,
+        step_name: String,
+        token: String,
+    ) -> wasmtime::Result<Result<String, types::Error>> {
+        // The journal names the callback by its token's hash, never the token.
+        let wait = CallbackStep {
+            timeout_ms: None,
+            callback: Some(token_hash(&token)),
+        };
+        let call = StepCall {
+            kind: StepKind::CallbackWait,
             name: step_name,
             rpc_name: None,
             input: Some(wait.to_json()),

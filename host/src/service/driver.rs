@@ -7,11 +7,14 @@
 use super::invocation;
 use super::steps::AttemptResult;
 use super::{ServiceError, Weft};
-use crate::backend::{EventTake, RunWrite, StateWrite, StepExpect, StepWrite, StoreError};
+use crate::backend::{
+    CallbackWrite, EventTake, RunWrite, StateWrite, StepExpect, StepWrite, StoreError,
+};
 use crate::config::RpcMode;
 use crate::model::{
-    AttemptRecord, ErrorCode, ErrorInfo, EventWait, Lease, LogLine, Millis, RunRecord, RunStatus,
-    StepCall, StepKind, StepOutcome, StepRecord, StepStatus, WorkMessage,
+    AttemptRecord, CallbackRecord, CallbackState, CallbackStep, ErrorCode, ErrorInfo, EventWait,
+    Lease, LogLine, Millis, RunRecord, RunStatus, StepCall, StepKind, StepOutcome, StepRecord,
+    StepStatus, WorkMessage,
 };
 use crate::replay::{ActivationEnd, DriverError, Resolution, StepDriver};
 use async_trait::async_trait;
@@ -36,17 +39,25 @@ pub(crate) struct RunDriver {
     /// The run as last written by this activation; `version` is the fence.
     run: RunRecord,
     logs: Vec<LogLine>,
-    /// The event the next commit binds to the wait step it records, so the
-    /// event and the wait's outcome land together.
-    taking: Option<EventTake>,
+    /// Writes that must land with the step write the next commit carries:
+    /// the event a wait takes, the callback a step creates or expires.
+    alongside: Alongside,
     /// Whether the last write gave the lease up (the activation is ending).
     released: bool,
 }
 
-/// How often a run waiting for an event without a nearer timeout is looked
-/// at anyway: the backstop for a send whose resume message was lost (the
-/// event is stored, so the next look takes it).
-const EVENT_RECHECK: Duration = Duration::from_secs(3600);
+/// Writes bound to a step's write (see [`RunDriver::alongside`]).
+#[derive(Default)]
+struct Alongside {
+    events: Vec<EventTake>,
+    callbacks: Vec<CallbackWrite>,
+}
+
+/// How often a run waiting for an event or a callback without a nearer
+/// timeout is looked at anyway: the backstop for a send or completion whose
+/// resume message was lost (what it delivered is stored, so the next look
+/// takes it).
+const WAIT_RECHECK: Duration = Duration::from_secs(3600);
 
 /// The driver's failures travel through the replay core as opaque
 /// [`DriverError::Infra`] sources; `RunDriver::error_of` unwraps them.
@@ -91,7 +102,7 @@ impl RunDriver {
             svc,
             run,
             logs: Vec::new(),
-            taking: None,
+            alongside: Alongside::default(),
             released: false,
         }
     }
@@ -136,7 +147,8 @@ impl RunDriver {
             // The run write's version fences this batch already.
             require_running: None,
             steps,
-            events: self.taking.take().into_iter().collect(),
+            events: std::mem::take(&mut self.alongside.events),
+            callbacks: std::mem::take(&mut self.alongside.callbacks),
             attempts,
             logs: self.logs.drain(..).map(|l| (run_id.clone(), l)).collect(),
         };
@@ -279,7 +291,7 @@ impl RunDriver {
     /// the timeout or the next recheck is due.
     async fn wait_for_event(
         &mut self,
-        mut step: StepRecord,
+        step: StepRecord,
         stored: Option<&StepRecord>,
     ) -> Result<Resolution, DriverError> {
         let Some(wait) = EventWait::of(step.input.as_deref()) else {
@@ -296,7 +308,7 @@ impl RunDriver {
         let next = self.svc.state.next_event(&self.run.id, &wait.event).await?;
         let outcome = match (next, deadline) {
             (Some(event), _) => {
-                self.taking = Some(EventTake {
+                self.alongside.events.push(EventTake {
                     run_id: self.run.id.clone(),
                     name: wait.event.clone(),
                     seq: event.seq,
@@ -314,6 +326,92 @@ impl RunDriver {
             ))),
             (None, _) => None,
         };
+        self.settle_or_wait(step, stored, outcome, deadline).await
+    }
+
+    /// A callback wait: the outcome the callback was completed with, or a
+    /// timeout once it expired (the expiry written with it, and losing to a
+    /// completion that landed first), or an end of the activation until the
+    /// completion resumes the run or the expiry comes.
+    async fn wait_for_callback(
+        &mut self,
+        step: StepRecord,
+        stored: Option<&StepRecord>,
+    ) -> Result<Resolution, DriverError> {
+        let protocol = |message: String| {
+            DriverError::FailRun(ErrorInfo::host(ErrorCode::StepProtocol, message))
+        };
+        let Some(hash) = CallbackStep::of(step.input.as_deref()).and_then(|c| c.callback) else {
+            return Err(protocol(format!(
+                "callback wait `{}` does not say which callback it waits for",
+                step.name
+            )));
+        };
+        let callback: Option<CallbackRecord> = self.svc.state.get_callback(&hash).await?;
+        let Some(callback) = callback.filter(|c| c.run_id == self.run.id) else {
+            return Err(protocol(format!(
+                "callback wait `{}` was given a token this run did not create",
+                step.name
+            )));
+        };
+        let now = self.svc.now();
+        let expired = || {
+            Err(ErrorInfo::host(
+                ErrorCode::Timeout,
+                format!(
+                    "callback `{}` expired before it was completed",
+                    callback.step
+                ),
+            ))
+        };
+        let outcome = match &callback.state {
+            CallbackState::Completed { .. } => callback.outcome(),
+            CallbackState::Expired => Some(expired()),
+            CallbackState::Waiting if callback.open_at(now) => None,
+            CallbackState::Waiting => {
+                self.alongside
+                    .callbacks
+                    .push(CallbackWrite::Expire { hash });
+                Some(expired())
+            }
+        };
+        self.settle_or_wait(step, stored, outcome, callback.expires_at)
+            .await
+    }
+
+    /// Creates a callback: the step's result is the token, and the callback
+    /// (stored by the token's hash) lands in the same write.
+    async fn create_callback(&mut self, mut step: StepRecord) -> Result<Resolution, DriverError> {
+        let timeout_ms = CallbackStep::of(step.input.as_deref()).and_then(|c| c.timeout_ms);
+        let now = self.svc.now();
+        let token = super::callbacks::new_token();
+        self.alongside
+            .callbacks
+            .push(CallbackWrite::Create(CallbackRecord {
+                hash: crate::model::token_hash(&token),
+                run_id: self.run.id.clone(),
+                step: step.name.clone(),
+                created_at: now,
+                expires_at: timeout_ms.map(|t| now.saturating_add(t)),
+                state: CallbackState::Waiting,
+            }));
+        step.finish(Ok(serde_json::Value::String(token).to_string()), now);
+        self.append(&step, vec![], After::Continue).await?;
+        self.deliver(step).await
+    }
+
+    /// A wait (for an event or a callback) that has its `outcome`: record
+    /// and deliver it. One that has none: end the activation until
+    /// `deadline` (or the next recheck, if sooner), re-arming when a
+    /// recheck came due with nothing to take.
+    async fn settle_or_wait(
+        &mut self,
+        mut step: StepRecord,
+        stored: Option<&StepRecord>,
+        outcome: Option<StepOutcome>,
+        deadline: Option<Millis>,
+    ) -> Result<Resolution, DriverError> {
+        let now = self.svc.now();
         if let Some(outcome) = outcome {
             step.finish(outcome, now);
             match stored {
@@ -325,7 +423,7 @@ impl RunDriver {
             }
             return self.deliver(step).await;
         }
-        let recheck = now.saturating_add(EVENT_RECHECK.as_millis() as u64);
+        let recheck = now.saturating_add(WAIT_RECHECK.as_millis() as u64);
         let wake_at = deadline.map_or(recheck, |d| d.min(recheck));
         match stored {
             None => {
@@ -421,6 +519,8 @@ impl StepDriver for RunDriver {
                 }
             },
             StepKind::Event => self.wait_for_event(step, None).await,
+            StepKind::CallbackWait => self.wait_for_callback(step, None).await,
+            StepKind::Callback => self.create_callback(step).await,
             StepKind::Inline => Err(DriverError::FailRun(ErrorInfo::host(
                 ErrorCode::StepProtocol,
                 format!("inline step `{}` cannot be scheduled", call.name),
@@ -434,6 +534,15 @@ impl StepDriver for RunDriver {
         let lease_live = step.lease.as_ref().is_some_and(|l| l.is_live(now));
         match (step.kind, step.status) {
             (StepKind::Event, _) => self.wait_for_event(step.clone(), Some(step)).await,
+            (StepKind::CallbackWait, _) => self.wait_for_callback(step.clone(), Some(step)).await,
+            // Created and finished in one write: never in flight.
+            (StepKind::Callback, _) => Err(DriverError::FailRun(ErrorInfo::host(
+                ErrorCode::StepProtocol,
+                format!(
+                    "callback step `{}` is recorded without its token",
+                    step.name
+                ),
+            ))),
             (StepKind::Sleep, _) if due => {
                 let mut done = step.clone();
                 done.finish(Ok("null".into()), now);

@@ -5,6 +5,7 @@
 //! `WorkQueue` and `ModuleStore` seams), the module registry and the
 //! settings, and turns each work message into store writes and new messages.
 
+mod callbacks;
 mod driver;
 mod events;
 mod handler;
@@ -158,6 +159,12 @@ pub enum ServiceError {
     /// An event name or id that cannot be used.
     #[error("{0}")]
     InvalidEvent(String),
+    /// No callback has this token (or the token is malformed).
+    #[error("no callback has this token")]
+    UnknownCallback,
+    /// The callback was completed before, or has expired.
+    #[error("{0}")]
+    CallbackClosed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error(transparent)]

@@ -120,6 +120,20 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_waiting ON events (run_id, name, seq) WHERE taken_by IS NULL;
 
+-- Callbacks by the sha256 of their token (the token itself is not kept
+-- here). state: waiting, completed or expired; it leaves waiting once.
+CREATE TABLE IF NOT EXISTS callbacks (
+    hash         TEXT PRIMARY KEY,
+    run_id       TEXT NOT NULL,
+    step         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    state        TEXT NOT NULL,
+    result       TEXT,
+    error        TEXT,
+    completed_at INTEGER
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS artifacts (
     module_digest   TEXT NOT NULL,
     engine_hash     TEXT NOT NULL,

@@ -1,12 +1,13 @@
 //! The embedded backend's [`StateStore`]: runs, steps, attempts and logs as
 //! rows, every write applied with its conditions inside one transaction.
 
-use super::{SqliteBackend, db_err, events, rows};
+use super::{SqliteBackend, callbacks, db_err, events, rows};
 use crate::backend::{
     NewEvent, QuietCursor, QuietPage, RunQuery, StateStore, StateWrite, StepExpect, StoreError,
 };
 use crate::model::{
-    AttemptRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord,
+    AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord,
+    RunStatus, StepOutcome, StepRecord,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -145,6 +146,26 @@ impl StateStore for SqliteBackend {
     ) -> Result<Option<EventRecord>, StoreError> {
         self.read_conn(|c| events::next(c, run_id, name))
     }
+
+    async fn get_callback(&self, hash: &str) -> Result<Option<CallbackRecord>, StoreError> {
+        self.read_conn(|c| callbacks::get(c, hash))
+    }
+
+    async fn complete_callback(
+        &self,
+        hash: &str,
+        outcome: StepOutcome,
+        now: Millis,
+    ) -> Result<CallbackRecord, StoreError> {
+        let hash = hash.to_string();
+        self.with_conn(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let done = callbacks::complete(&tx, &hash, &outcome, now)?;
+            tx.commit().map_err(db_err)?;
+            Ok(done)
+        })
+        .await
+    }
 }
 
 /// One state write, conditions checked, inside the caller's transaction
@@ -193,6 +214,9 @@ fn apply_write(c: &Connection, write: &StateWrite) -> Result<(), StoreError> {
     }
     for take in &write.events {
         events::take(c, take)?;
+    }
+    for change in &write.callbacks {
+        callbacks::apply(c, change)?;
     }
     for attempt in &write.attempts {
         rows::put_attempt(c, attempt).map_err(db_err)?;

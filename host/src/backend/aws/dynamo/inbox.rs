@@ -232,7 +232,7 @@ impl DynamoStore {
     }
 
     /// A put of an item of the runs table that must not exist yet.
-    fn new_item(&self, item: Item) -> Write {
+    pub(super) fn new_item(&self, item: Item) -> Write {
         Write::Put {
             table: self.runs.clone(),
             item,

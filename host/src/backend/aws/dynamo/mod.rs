@@ -11,6 +11,7 @@
 //! - Items over DynamoDB's 400 KB limit are refused with
 //!   [`StoreError::TooLarge`] before they are sent.
 
+mod callbacks;
 mod inbox;
 pub mod items;
 mod journal;
@@ -23,7 +24,8 @@ use crate::backend::{
     StepWrite, StoreError,
 };
 use crate::model::{
-    AttemptRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord, RunStatus, StepRecord,
+    AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord,
+    RunStatus, StepOutcome, StepRecord,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -960,6 +962,9 @@ impl StateStore for DynamoStore {
         for take in &write.events {
             conditional.extend(self.event_take(take));
         }
+        for change in &write.callbacks {
+            conditional.push(self.callback_write(change));
+        }
         let attempts: Vec<Write> = write
             .attempts
             .iter()
@@ -1071,5 +1076,18 @@ impl StateStore for DynamoStore {
         name: &str,
     ) -> Result<Option<EventRecord>, StoreError> {
         self.oldest_untaken(run_id, name).await
+    }
+
+    async fn get_callback(&self, hash: &str) -> Result<Option<CallbackRecord>, StoreError> {
+        self.callback(hash).await
+    }
+
+    async fn complete_callback(
+        &self,
+        hash: &str,
+        outcome: StepOutcome,
+        now: Millis,
+    ) -> Result<CallbackRecord, StoreError> {
+        self.complete(hash, outcome, now).await
     }
 }

@@ -3,10 +3,7 @@
 
 use super::{ServiceError, Weft};
 use crate::backend::StoreError;
-use crate::engine::convert::check_payload;
-use crate::model::{
-    CallbackRecord, CallbackState, ErrorCode, StepOutcome, WorkMessage, token_hash,
-};
+use crate::model::{CallbackRecord, CallbackState, StepOutcome, WorkMessage, token_hash};
 
 /// A fresh callback token: 256 bits from the operating system's generator,
 /// hex-encoded after [`crate::model::TOKEN_PREFIX`].
@@ -31,14 +28,8 @@ impl Weft {
             Ok(json) => Some(json.clone()),
             Err(e) => e.details.as_ref().map(|d| d.to_string()),
         };
-        if let Some(Err(e)) =
-            payload.map(|p| check_payload(&self.limits, "the callback's completion", &p))
-        {
-            return Err(if e.code == ErrorCode::PayloadTooLarge.as_str() {
-                ServiceError::PayloadTooLarge(e.message)
-            } else {
-                ServiceError::InvalidInput(e.message)
-            });
+        if let Some(payload) = payload {
+            self.check_client_payload("the callback's completion", &payload)?;
         }
         let hash = token_hash(token);
         let closed = |cb: &CallbackRecord| {

@@ -206,6 +206,21 @@ impl RunDriver {
         self.commit(|_| {}, vec![write], attempts, after).await
     }
 
+    /// Records `step`: appended when it is new (`stored` is `None`),
+    /// otherwise updated from the state `stored` holds.
+    async fn write_step(
+        &mut self,
+        step: &StepRecord,
+        stored: Option<&StepRecord>,
+        attempts: Vec<AttemptRecord>,
+        after: After,
+    ) -> Result<(), DriverError> {
+        match stored {
+            None => self.append(step, attempts, after).await,
+            Some(previous) => self.update(step, previous, attempts, after).await,
+        }
+    }
+
     /// Ends the activation here: gives the lease up, recording `wake_at`
     /// (when what the run waits for is due: the sweep leaves it alone until
     /// then), then sends `message` (which will resume the run) no sooner
@@ -414,13 +429,8 @@ impl RunDriver {
         let now = self.svc.now();
         if let Some(outcome) = outcome {
             step.finish(outcome, now);
-            match stored {
-                None => self.append(&step, vec![], After::Continue).await?,
-                Some(previous) => {
-                    self.update(&step, previous, vec![], After::Continue)
-                        .await?
-                }
-            }
+            self.write_step(&step, stored, vec![], After::Continue)
+                .await?;
             return self.deliver(step).await;
         }
         let recheck = now.saturating_add(WAIT_RECHECK.as_millis() as u64);
@@ -619,10 +629,7 @@ impl StepDriver for RunDriver {
             _ => After::Continue,
         };
         step.end_attempt(outcome, retry_at, now);
-        match stored {
-            None => self.append(&step, vec![history], after).await?,
-            Some(previous) => self.update(&step, previous, vec![history], after).await?,
-        }
+        self.write_step(&step, stored, vec![history], after).await?;
         match (retry_at, waits_in_place) {
             (None, _) => self.deliver(step).await,
             (Some(at), true) => {

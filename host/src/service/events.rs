@@ -3,10 +3,7 @@
 
 use super::{ServiceError, Weft};
 use crate::backend::{NewEvent, StoreError};
-use crate::engine::convert::check_payload;
-use crate::model::{
-    ErrorCode, EventSent, MAX_EVENT_ID, RunId, WorkMessage, valid_event_id, valid_event_name,
-};
+use crate::model::{EventSent, MAX_EVENT_ID, RunId, WorkMessage, valid_event_id, valid_event_name};
 
 impl Weft {
     /// Sends event `name` with JSON `payload` to run `id`.
@@ -34,13 +31,7 @@ impl Weft {
                 "{event_id:?} is not an event id: 1 to {MAX_EVENT_ID} printable ASCII characters"
             )));
         }
-        if let Err(e) = check_payload(&self.limits, "the event payload", payload) {
-            return Err(if e.code == ErrorCode::PayloadTooLarge.as_str() {
-                ServiceError::PayloadTooLarge(e.message)
-            } else {
-                ServiceError::InvalidInput(e.message)
-            });
-        }
+        self.check_client_payload("the event payload", payload)?;
         let event = NewEvent {
             run_id: id.clone(),
             name: name.to_string(),

@@ -175,6 +175,20 @@ pub enum ServiceError {
     Queue(#[from] QueueError),
 }
 
+impl Weft {
+    /// Checks a payload a client sent (JSON, within `WEFT_MAX_PAYLOAD_BYTES`),
+    /// as the service's error: too large, or not JSON.
+    pub(crate) fn check_client_payload(&self, what: &str, json: &str) -> Result<(), ServiceError> {
+        crate::engine::convert::check_payload(&self.limits, what, json).map_err(|e| {
+            if e.code == crate::model::ErrorCode::PayloadTooLarge.as_str() {
+                ServiceError::PayloadTooLarge(e.message)
+            } else {
+                ServiceError::InvalidInput(e.message)
+            }
+        })
+    }
+}
+
 impl ServiceError {
     /// Whether trying again later may succeed: the store or the queue
     /// failed (throttling, a timeout, a network error) or kept losing races.

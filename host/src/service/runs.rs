@@ -4,7 +4,6 @@
 use super::handler::Handled;
 use super::{ServiceError, StartOptions, Weft};
 use crate::backend::{RunWrite, StateWrite, StoreError};
-use crate::engine::convert::check_payload;
 use crate::model::{
     ErrorCode, ErrorInfo, Lease, ModuleKind, RunId, RunRecord, RunStatus, WorkMessage,
 };
@@ -41,13 +40,7 @@ impl Weft {
         input: &str,
         options: StartOptions,
     ) -> Result<RunId, ServiceError> {
-        if let Err(e) = check_payload(&self.limits, "the run input", input) {
-            return Err(if e.code == ErrorCode::PayloadTooLarge.as_str() {
-                ServiceError::PayloadTooLarge(e.message)
-            } else {
-                ServiceError::InvalidInput(e.message)
-            });
-        }
+        self.check_client_payload("the run input", input)?;
         let version = self
             .registry
             .store()

@@ -11,8 +11,12 @@ use crate::model::{CallbackRecord, CallbackState, Millis, RunId, StepOutcome};
 use std::collections::HashMap;
 use std::str::FromStr;
 
+fn key_of(hash: &str) -> String {
+    format!("callback#{hash}")
+}
+
 fn key(hash: &str) -> Item {
-    Item::from([("id".to_string(), s(format!("callback#{hash}")))])
+    Item::from([("id".to_string(), s(key_of(hash)))])
 }
 
 fn state_names() -> HashMap<String, String> {
@@ -48,16 +52,10 @@ fn callback_from(hash: &str, item: &Item) -> Result<CallbackRecord, StoreError> 
 
 impl DynamoStore {
     pub(super) async fn callback(&self, hash: &str) -> Result<Option<CallbackRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.runs)
-            .set_key(Some(key(hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(crate::backend::aws::store_error)?;
-        out.item().map(|item| callback_from(hash, item)).transpose()
+        match self.runs_item(key_of(hash)).await? {
+            Some(item) => callback_from(hash, &item).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The write of one callback change inside a commit.
@@ -94,33 +92,23 @@ impl DynamoStore {
         outcome: StepOutcome,
         now: Millis,
     ) -> Result<CallbackRecord, StoreError> {
-        let mut values = HashMap::from([
+        // The outcome goes to `result` or to `error`, never both.
+        let (attribute, value) = match &outcome {
+            Ok(json) => ("result", s(json)),
+            Err(e) => ("error", error_value(e)),
+        };
+        let values = HashMap::from([
             (":completed".to_string(), s("completed")),
             (":waiting".to_string(), s("waiting")),
             (":now".to_string(), n(now)),
+            (":outcome".to_string(), value),
         ]);
-        let expression = match &outcome {
-            Ok(json) => {
-                values.insert(":result".into(), s(json));
-                "SET #state = :completed, completedAt = :now, #result = :result"
-            }
-            Err(e) => {
-                values.insert(":result".into(), error_value(e));
-                "SET #state = :completed, completedAt = :now, #error = :result"
-            }
-        };
         let mut names = state_names();
-        names.insert("#result".into(), "result".into());
-        names.insert("#error".into(), "error".into());
-        if outcome.is_ok() {
-            names.remove("#error");
-        } else {
-            names.remove("#result");
-        }
+        names.insert("#outcome".into(), attribute.into());
         let write = Write::Update {
             table: self.runs.clone(),
             key: key(hash),
-            expression: expression.into(),
+            expression: "SET #state = :completed, completedAt = :now, #outcome = :outcome".into(),
             condition:
                 "#state = :waiting AND (attribute_not_exists(expiresAt) OR expiresAt > :now)".into(),
             names,

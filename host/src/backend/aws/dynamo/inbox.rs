@@ -63,7 +63,7 @@ fn event_from(run: &RunId, name: &str, seq: u64, item: &Item) -> Result<EventRec
 
 impl DynamoStore {
     /// An item of the runs table by key, read consistently.
-    async fn runs_item(&self, key: String) -> Result<Option<Item>, StoreError> {
+    pub(super) async fn runs_item(&self, key: String) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()

@@ -9,20 +9,20 @@ CARGO       ?= cargo
 WASM_TARGET := wasm32-wasip2
 GUEST_DIR   := target/$(WASM_TARGET)/guest
 EXAMPLES    := hello order-saga order-rpc expense-approval
-TEST_GUESTS := compat-v0-1 inbox callback probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow chaos-saga chaos-rpc
+TEST_GUESTS := compat-v0-1 inbox callback fanout fanout-rpc probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow chaos-saga chaos-rpc
 # JavaScript and Python workflows (example-workflows/{js,python}/<name>,
 # tests/guests/{js,python}/<name>), built to <name>-js.wasm / <name>-py.wasm.
 JS_EXAMPLES       := hello order-saga
 PY_EXAMPLES       := hello order-saga
-JS_TEST_GUESTS    := probe hostile inbox callback
-PY_TEST_GUESTS    := probe hostile inbox callback
+JS_TEST_GUESTS    := probe hostile inbox callback fanout
+PY_TEST_GUESTS    := probe hostile inbox callback fanout
 JS_DEPS := guest-sdk/js/weft.js guest-sdk/js/package-lock.json wit/weft.wit scripts/build-js-guest
 PY_DEPS := guest-sdk/python/weft.py scripts/requirements.txt wit/weft.wit scripts/build-py-guest
 WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo test chaos setup build-examples build-test-guests guests host lint bench bench-engine bench-aws bench-lambda clean
+.PHONY: demo test chaos setup build-examples build-test-guests guests host lint bench bench-engine bench-aws bench-lambda bench-fanout clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py), the npm tools
@@ -108,6 +108,12 @@ bench-engine: guests
 ## AWS requests per step (against moto); not part of `make test`.
 bench-aws: guests
 	scripts/with-moto $(CARGO) bench --profile dev -p weft-tests --bench aws_requests
+
+## Fan-out cost: 100 members of 200 ms by worker concurrency, and
+## activations and AWS requests per member at N = 10, 100, 1000 (embedded
+## and moto); not part of `make test`.
+bench-fanout: guests
+	scripts/with-moto $(CARGO) bench --profile dev -p weft-tests --bench fanout
 
 ## Lambda cold starts: init and first activation of the release binaries
 ## (against moto); not part of `make test`.

@@ -2,7 +2,7 @@
 //
 // The same shape as the Rust SDK: a workflow is a function of a context and
 // a JSON input; every effect is a step (an RPC, an inline block, a durable
-// sleep, a wait for an event) whose outcome the host records and hands back on replay. Between
+// sleep, a wait for an event), started at once or fanned out and joined, whose outcome the host records and hands back on replay. Between
 // steps the code must be deterministic; `Date.now()`, `Math.random()` and
 // friends already read the run's logical clock and seeded randomness. The
 // runtime asks the host for every `Math.random()` and `crypto` draw, and the
@@ -23,6 +23,21 @@
 // `componentize-js bundle.js --wit wit -n workflow -d http fetch-event -o app.wasm`.
 
 import * as steps from 'weft:workflow/steps@0.2.0';
+
+/** A step started without waiting (a fan-out member): its name is the handle. */
+export class Started {
+  constructor(name) {
+    this.name = name;
+  }
+}
+
+function settle(fn) {
+  try {
+    return { ok: true, value: fn(), error: undefined };
+  } catch (e) {
+    return { ok: false, value: undefined, error: asWeftError(e) };
+  }
+}
 
 /** A failure with a machine-readable code, as the host records it. */
 export class WeftError extends Error {
@@ -178,6 +193,131 @@ export class Context {
       throw e && e.payload ? WeftError.fromWire(e.payload) : e;
     }
     return JSON.parse(result);
+  }
+
+  // Fan-out. A start* call records a step and sets it going without
+  // waiting (the RPC goes to a worker, the timer runs); it returns a
+  // `Started` handle to await later. Host calls are synchronous in a
+  // componentized runtime, so instead of promises these helpers play the
+  // parts of Promise.all / Promise.race: an await whose step has not
+  // finished suspends the workflow, and the host replays it once it has.
+
+  /** Starts RPC `module/function` like `rpc`, without waiting. */
+  startRpc(step, rpcName, input, options) {
+    const name = this.unique(step);
+    steps.startRpc(name, rpcName, JSON.stringify(input ?? null), toWireOptions(options));
+    return new Started(name);
+  }
+
+  /** Starts a durable timer of `ms` milliseconds (its outcome is null). */
+  startSleep(step, ms) {
+    const name = this.unique(step);
+    steps.startSleep(name, BigInt(Math.max(0, Math.floor(ms))));
+    return new Started(name);
+  }
+
+  /** Starts a wait for event `event`, like `waitEvent`, without waiting. */
+  startWaitEvent(step, event, timeoutMs) {
+    const name = this.unique(step);
+    const timeout = timeoutMs == null ? undefined : BigInt(Math.max(0, Math.floor(timeoutMs)));
+    steps.startEventWait(name, event, timeout);
+    return new Started(name);
+  }
+
+  /** Starts a wait for the callback with `token`, without waiting. */
+  startAwaitCallback(step, token) {
+    const name = this.unique(step);
+    steps.startCallbackWait(name, token);
+    return new Started(name);
+  }
+
+  /** Waits for a started step; returns its result or throws its WeftError. */
+  wait(started) {
+    let result;
+    try {
+      result = steps.awaitStep(started.name);
+    } catch (e) {
+      throw e && e.payload ? WeftError.fromWire(e.payload) : e;
+    }
+    return JSON.parse(result);
+  }
+
+  /** Like Promise.allSettled: every outcome, in the order given. */
+  allSettled(started) {
+    return started.map((s) => settle(() => this.wait(s)));
+  }
+
+  /** Like Promise.all: every result in order, or the first failure in order thrown. */
+  all(started) {
+    return started.map((s) => this.wait(s));
+  }
+
+  /**
+   * Waits for the first of `started` to finish: `{ index, ok, value, error }`.
+   * Which one it was is recorded as join step `step`, so a replay gets the
+   * same answer; the others keep running.
+   */
+  select(step, started) {
+    const names = started.map((s) => s.name);
+    const first = steps.awaitAny(this.unique(step), names);
+    const index = Math.max(0, names.indexOf(first));
+    return { index, ...settle(() => this.wait(started[index])) };
+  }
+
+  /** Like Promise.race: the first to finish's result, or its error thrown. */
+  race(step, started) {
+    const first = this.select(step, started);
+    if (!first.ok) throw first.error;
+    return first.value;
+  }
+
+  /**
+   * Waits for members in the order they finish until `minSuccesses`
+   * succeeded (default: all) or more than `maxFailures` failed:
+   * `{ finished: [{ index, ok, value, error }], satisfied }`.
+   */
+  joinUntil(step, started, { minSuccesses, maxFailures } = {}) {
+    const wanted = minSuccesses ?? started.length;
+    const open = started.map((_, i) => i);
+    const finished = [];
+    let ok = 0;
+    let failed = 0;
+    let satisfied = ok >= wanted;
+    while (!satisfied && open.length > 0) {
+      const first = this.select(step, open.map((i) => started[i]));
+      const [index] = open.splice(first.index, 1);
+      finished.push({ ...first, index });
+      if (first.ok) ok += 1;
+      else failed += 1;
+      if (maxFailures != null && failed > maxFailures) break;
+      satisfied = ok >= wanted;
+    }
+    if (open.length === 0 && (maxFailures == null || failed <= maxFailures)) {
+      satisfied = satisfied || minSuccesses == null;
+    }
+    return { finished, satisfied };
+  }
+
+  /**
+   * Starts `start(ctx, item, index)` for every item with at most `limit`
+   * in flight; returns the settled outcomes in the items' order.
+   */
+  mapBounded(step, items, limit, start) {
+    const cap = Math.max(1, limit | 0);
+    const results = new Array(items.length);
+    const flying = [];
+    let next = 0;
+    for (;;) {
+      while (flying.length < cap && next < items.length) {
+        flying.push({ index: next, started: start(this, items[next], next) });
+        next += 1;
+      }
+      if (flying.length === 0) break;
+      const first = this.select(step, flying.map((f) => f.started));
+      const [done] = flying.splice(first.index, 1);
+      results[done.index] = { ok: first.ok, value: first.value, error: first.error };
+    }
+    return results;
   }
 
   /** The run's logical time, in milliseconds since the epoch. */

@@ -2,7 +2,7 @@
 
 The same shape as the Rust SDK: a workflow is a function of a context and a
 JSON input; every effect is a step (an RPC, an inline block, a durable sleep,
-a wait for an event) whose outcome the host records and hands back on replay. Between steps the
+a wait for an event), started at once or fanned out and joined, whose outcome the host records and hands back on replay. Between steps the
 code must be deterministic; `time.time()`, `random` and friends already read
 the run's logical clock and seeded randomness.
 
@@ -37,6 +37,30 @@ from typing import Any, Callable, Optional
 import wit_world
 from componentize_py_types import Err, Ok
 from wit_world.imports import steps, types
+
+
+@dataclass
+class Started:
+    """A step started without waiting (a fan-out member); its name is the handle."""
+    name: str
+
+
+@dataclass
+class Finished:
+    """A member's outcome: `index` in the list it was awaited from, and
+    either `value` (`ok`) or `error`."""
+    index: int
+    ok: bool
+    value: Any
+    error: Optional["WeftError"]
+
+
+@dataclass
+class Joined:
+    """What `join_until` saw: outcomes in the order they finished, and
+    whether the rule was met."""
+    finished: list
+    satisfied: bool
 
 
 class WeftError(Exception):
@@ -202,6 +226,121 @@ class Context:
             raise WeftError.from_wire(e.value) from None
         _reseed()
         return json.loads(result)
+
+    # Fan-out. A start_* call records a step and sets it going without
+    # waiting (the RPC goes to a worker, the timer runs) and returns a
+    # `Started` handle to wait on later. No asyncio: a wait whose step has
+    # not finished suspends the workflow, and the host replays it once the
+    # step has finished. `gather`, `select`, `join_until` and `map_bounded`
+    # play the parts of asyncio.gather and asyncio.wait.
+
+    def start_rpc(self, step: str, rpc_name: str, input: Any, retry: Optional[RetryPolicy] = None,
+                  timeout_ms: Optional[int] = None) -> "Started":
+        """Starts RPC `module/function` like `rpc`, without waiting."""
+        name = self._unique(step)
+        steps.start_rpc(name, rpc_name, json.dumps(input), _options(retry, timeout_ms))
+        _reseed()
+        return Started(name)
+
+    def start_sleep(self, step: str, ms: int) -> "Started":
+        """Starts a durable timer of `ms` milliseconds (its outcome is None)."""
+        name = self._unique(step)
+        steps.start_sleep(name, max(0, int(ms)))
+        _reseed()
+        return Started(name)
+
+    def start_wait_event(self, step: str, event: str, timeout_ms: Optional[int] = None) -> "Started":
+        """Starts a wait for event `event`, like `wait_event`, without waiting."""
+        name = self._unique(step)
+        timeout = None if timeout_ms is None else max(0, int(timeout_ms))
+        steps.start_event_wait(name, event, timeout)
+        _reseed()
+        return Started(name)
+
+    def start_await_callback(self, step: str, token: str) -> "Started":
+        """Starts a wait for the callback with `token`, without waiting."""
+        name = self._unique(step)
+        steps.start_callback_wait(name, token)
+        _reseed()
+        return Started(name)
+
+    def wait(self, started: "Started") -> Any:
+        """Waits for a started step; returns its result or raises its WeftError."""
+        try:
+            result = steps.await_step(started.name)
+        except Err as e:
+            raise WeftError.from_wire(e.value) from None
+        return json.loads(result)
+
+    def gather(self, started: list, return_exceptions: bool = False) -> list:
+        """Like asyncio.gather: every result in the order given; the first
+        failure in that order is raised, or returned in place with
+        `return_exceptions`."""
+        results = []
+        for s in started:
+            try:
+                results.append(self.wait(s))
+            except WeftError as e:
+                if not return_exceptions:
+                    raise
+                results.append(e)
+        return results
+
+    def select(self, step: str, started: list) -> "Finished":
+        """Waits for the first of `started` to finish. Which one it was is
+        recorded as join step `step`, so a replay gets the same answer; the
+        others keep running."""
+        names = [s.name for s in started]
+        first = steps.await_any(self._unique(step), names)
+        _reseed()
+        index = names.index(first) if first in names else 0
+        try:
+            return Finished(index, True, self.wait(started[index]), None)
+        except WeftError as e:
+            return Finished(index, False, None, e)
+
+    def join_until(self, step: str, started: list, min_successes: Optional[int] = None,
+                   max_failures: Optional[int] = None) -> "Joined":
+        """Waits for members in the order they finish until `min_successes`
+        succeeded (default: all) or more than `max_failures` failed."""
+        wanted = len(started) if min_successes is None else min_successes
+        open_ = list(range(len(started)))
+        finished = []
+        ok = failed = 0
+        satisfied = ok >= wanted
+        while not satisfied and open_:
+            first = self.select(step, [started[i] for i in open_])
+            index = open_.pop(first.index)
+            finished.append(Finished(index, first.ok, first.value, first.error))
+            if first.ok:
+                ok += 1
+            else:
+                failed += 1
+            if max_failures is not None and failed > max_failures:
+                break
+            satisfied = ok >= wanted
+        if not open_ and (max_failures is None or failed <= max_failures):
+            satisfied = satisfied or min_successes is None
+        return Joined(finished, satisfied)
+
+    def map_bounded(self, step: str, items: list, limit: int,
+                    start: Callable[["Context", Any, int], "Started"]) -> list:
+        """Starts `start(ctx, item, index)` for every item with at most
+        `limit` in flight; returns the `Finished` outcomes in the items' order."""
+        cap = max(1, int(limit))
+        results: list = [None] * len(items)
+        flying: list = []
+        following = 0
+        while True:
+            while len(flying) < cap and following < len(items):
+                flying.append((following, start(self, items[following], following)))
+                following += 1
+            if not flying:
+                break
+            first = self.select(step, [s for _, s in flying])
+            index, _ = flying.pop(first.index)
+            results[index] = Finished(index, first.ok, first.value, first.error)
+        return results
 
     def now(self) -> int:
         """The run's logical time, in milliseconds since the epoch."""

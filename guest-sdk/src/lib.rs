@@ -4,7 +4,9 @@
 //! JSON-serialisable output. Everything it does to the outside world goes
 //! through its [`Context`] as a *step*: a call to an RPC step function, a
 //! block of its own code, a durable sleep, or a wait for an event sent to
-//! the run. The host records each step's
+//! the run. Steps can also be started without waiting and joined later
+//! (fan-out: [`Context::start_rpc`], [`Context::join_all`],
+//! [`Context::select`], [`Context::join_until`], [`Context::map_bounded`]). The host records each step's
 //! outcome and, after a crash or a long wait, replays the function from the
 //! top, handing recorded outcomes back instead of repeating the work. Your
 //! code therefore has to be deterministic between steps, which the host
@@ -50,6 +52,9 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use weft_guest_core::Error;
+
+mod fanout;
+pub use fanout::{Completion, Joined, Started};
 
 #[doc(hidden)]
 #[allow(clippy::too_many_arguments, reason = "generated bindings")]

@@ -18,9 +18,11 @@ use weft::backend::sqlite::{EmbeddedOptions, SqliteBackend};
 use weft::config::Limits;
 use weft::config::RpcMode;
 use weft::engine::WeftEngine;
-use weft::model::{Digest, LogLine, RunId, StepCall, StepOutcome, StepRecord};
+use weft::model::{Digest, LogLine, Millis, RunId, StepCall, StepOutcome, StepRecord};
 use weft::registry::loader::ComponentLoader;
-use weft::replay::{self, ActivationEnd, ActivationInput, DriverError, Resolution, StepDriver};
+use weft::replay::{
+    self, ActivationEnd, ActivationInput, DriverError, Probe, Resolution, StepDriver,
+};
 use weft_tests::{Service, bytes, example, test_guest};
 
 /// A driver for fully recorded journals: nothing new should happen.
@@ -43,6 +45,25 @@ impl StepDriver for ReplayOnly {
         _: StepOutcome,
     ) -> Result<Resolution, DriverError> {
         panic!("benchmark journal is missing inline step {}", call.name)
+    }
+    async fn start(&mut self, _: u32, call: &StepCall) -> Result<StepRecord, DriverError> {
+        panic!("benchmark journal is missing started step {}", call.name)
+    }
+    async fn probe(&mut self, step: &StepRecord) -> Result<Probe, DriverError> {
+        panic!(
+            "benchmark journal has an unfinished started step {}",
+            step.name
+        )
+    }
+    async fn join(&mut self, _: u32, call: &StepCall, _: &str) -> Result<Resolution, DriverError> {
+        panic!("benchmark journal is missing join step {}", call.name)
+    }
+    async fn await_members(
+        &mut self,
+        members: &[StepRecord],
+        _: Option<Millis>,
+    ) -> Result<Resolution, DriverError> {
+        panic!("benchmark journal has {} unfinished members", members.len())
     }
     fn log(&mut self, _: LogLine) {}
     async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError> {

@@ -57,6 +57,7 @@ pub fn run_record(workflow: &str) -> RunRecord {
         step_names: Default::default(),
         wake_at: None,
         deadline: None,
+        awaiting: Vec::new(),
     }
 }
 

@@ -6,8 +6,10 @@
 
 mod callbacks;
 mod events;
+mod fanout;
 pub use callbacks::*;
 pub use events::*;
+pub use fanout::*;
 
 use crate::conformance::Backend;
 use crate::{Service, example, saga_input, test_guest};
@@ -1358,6 +1360,9 @@ macro_rules! scenario_suite {
             a_callback_delivers_its_completion_once,
             an_expired_callback_times_out_and_refuses_completion,
             callbacks_replay_the_same_at_every_step,
+            fan_out_members_run_at_the_same_time,
+            fan_out_replays_the_same_at_every_step,
+            outcomes_the_run_does_not_await_leave_it_asleep,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

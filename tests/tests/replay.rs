@@ -5,7 +5,12 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use weft::config::RpcMode;
-use weft::model::{Digest, RunStatus, StepStatus};
+use weft::model::{
+    Digest, LogLine, Millis, RunStatus, StepCall, StepOutcome, StepRecord, StepStatus,
+};
+use weft::replay::{
+    self, ActivationEnd, ActivationInput, DriverError, Probe, Resolution, StepDriver,
+};
 use weft_tests::{Service, example, saga_input, test_guest};
 
 const T: Duration = Duration::from_secs(60);
@@ -200,4 +205,127 @@ async fn a_replay_that_takes_another_path_fails_as_non_deterministic() {
     let steps = e.svc.steps(&id).await.unwrap();
     assert_eq!(steps[0].step.status, StepStatus::Succeeded);
     assert_eq!(steps[0].step.result.as_deref(), Some("\"reserved\""));
+}
+
+/// A driver for journals that hold everything the workflow asks for: it
+/// keeps how the activation ended and refuses anything new.
+struct RecordedOnly(std::sync::Arc<std::sync::Mutex<Option<ActivationEnd>>>);
+
+#[async_trait::async_trait]
+impl StepDriver for RecordedOnly {
+    async fn schedule(&mut self, _: u32, call: &StepCall) -> Result<Resolution, DriverError> {
+        panic!("the journal is missing step {}", call.name)
+    }
+    async fn in_flight(&mut self, step: &StepRecord) -> Result<Resolution, DriverError> {
+        panic!("the journal has an unfinished step {}", step.name)
+    }
+    async fn inline_attempt(
+        &mut self,
+        _: u32,
+        call: &StepCall,
+        _: u32,
+        _: Option<&StepRecord>,
+        _: StepOutcome,
+    ) -> Result<Resolution, DriverError> {
+        panic!("the journal is missing inline step {}", call.name)
+    }
+    async fn start(&mut self, _: u32, call: &StepCall) -> Result<StepRecord, DriverError> {
+        panic!("the journal is missing started step {}", call.name)
+    }
+    async fn probe(&mut self, step: &StepRecord) -> Result<Probe, DriverError> {
+        panic!("the journal has an unfinished member {}", step.name)
+    }
+    async fn join(&mut self, _: u32, call: &StepCall, _: &str) -> Result<Resolution, DriverError> {
+        panic!("the journal is missing join step {}", call.name)
+    }
+    async fn await_members(
+        &mut self,
+        members: &[StepRecord],
+        _: Option<Millis>,
+    ) -> Result<Resolution, DriverError> {
+        panic!("{} members have no outcome", members.len())
+    }
+    fn log(&mut self, _: LogLine) {}
+    async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError> {
+        *self.0.lock().unwrap() = Some(outcome.clone());
+        Ok(())
+    }
+}
+
+/// Which member an `await-any` delivered is data: a replay returns the one
+/// the journal's join step names, even when the members' completion times
+/// say another finished first. Here the joins are rewritten to say the
+/// slowest member came first, and the replay follows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_delivers_the_member_its_join_step_recorded() {
+    let e = Service::start(RpcMode::Queued, |_, _| {});
+    e.deploy("fanout", &test_guest("fanout")).await;
+    e.deploy("fanout-rpc", &test_guest("fanout-rpc")).await;
+    let input = json!({"quorum": [{"ms": 800}, {"ms": 50}, {"ms": 300}]});
+    let run = e.run("fanout", &input, T).await;
+    assert_eq!(
+        output(&run)["quorum"],
+        json!({"order": [1, 2], "satisfied": true})
+    );
+    // Wait for the abandoned slow member too, so every member is final.
+    let mut journal = Vec::new();
+    for _ in 0..100 {
+        journal = e
+            .svc
+            .state()
+            .get_steps(&run.id, &run.step_names)
+            .await
+            .unwrap();
+        if journal.iter().all(|s| s.status.is_final()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(journal.iter().all(|s| s.status.is_final()), "{journal:?}");
+    let slowest = journal
+        .iter()
+        .find(|s| s.name == "quorum")
+        .unwrap()
+        .completed_at;
+    let fastest = journal
+        .iter()
+        .find(|s| s.name == "quorum#2")
+        .unwrap()
+        .completed_at;
+    assert!(slowest > fastest, "{journal:?}");
+
+    // The first join now says member 0 came first; the second, asked then
+    // about members 1 and 2, says member 2.
+    for step in journal.iter_mut() {
+        match step.name.as_str() {
+            "quorum-first" => step.result = Some(json!("quorum").to_string()),
+            "quorum-first#2" => {
+                step.input = Some(json!({"members": ["quorum#2", "quorum#3"]}).to_string());
+                step.result = Some(json!("quorum#3").to_string());
+            }
+            _ => {}
+        }
+    }
+    let pre = e.svc.registry().workflow(&run.module_digest).await.unwrap();
+    let ended = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let activation = ActivationInput {
+        run_id: run.id.clone(),
+        input: input.to_string(),
+        started_at: run.created_at,
+        journal,
+        ends_by: None,
+    };
+    let driver = Box::new(RecordedOnly(ended.clone()));
+    replay::activate(&pre, e.svc.limits(), activation, driver)
+        .await
+        .unwrap();
+    let ended = ended.lock().unwrap().clone();
+    let Some(ActivationEnd::Completed(replayed)) = ended else {
+        panic!("{ended:?}")
+    };
+    let replayed: Value = serde_json::from_str(&replayed).unwrap();
+    assert_eq!(
+        replayed["quorum"],
+        json!({"order": [0, 2], "satisfied": true})
+    );
 }

@@ -14,6 +14,12 @@ pub enum WorkMessage {
     /// the replay completes whatever is due.
     #[serde(rename_all = "camelCase")]
     Resume { run_id: RunId },
+    /// Step `step` of the run has just got its outcome: replay the run if
+    /// that outcome can move it (the run waits for this step, or for
+    /// nothing in particular), and otherwise let it sleep on. How a fan-out's
+    /// members wake their run without one replay each.
+    #[serde(rename_all = "camelCase")]
+    StepFinished { run_id: RunId, step: String },
     /// Execute the next attempt of an RPC step.
     #[serde(rename_all = "camelCase")]
     ExecuteStep {
@@ -48,7 +54,9 @@ fn is_zero(n: &u32) -> bool {
 impl WorkMessage {
     pub fn run_id(&self) -> &RunId {
         match self {
-            Self::Resume { run_id } | Self::ExecuteStep { run_id, .. } => run_id,
+            Self::Resume { run_id }
+            | Self::StepFinished { run_id, .. }
+            | Self::ExecuteStep { run_id, .. } => run_id,
         }
     }
 }

@@ -20,9 +20,22 @@ pub enum StepKind {
     Callback,
     /// A wait for a callback to be completed from outside.
     CallbackWait,
+    /// Which of several started steps an `await-any` delivered: its input
+    /// lists the members awaited, its result names the one that finished
+    /// first. Recorded so a replay delivers the same one.
+    Join,
 }
 
 impl StepKind {
+    /// Whether a step of this kind can be started without waiting for it
+    /// (a fan-out member): its work happens outside the workflow's code.
+    pub fn can_start(self) -> bool {
+        matches!(
+            self,
+            Self::Rpc | Self::Sleep | Self::Event | Self::CallbackWait
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rpc => "rpc",
@@ -31,6 +44,7 @@ impl StepKind {
             Self::Event => "event",
             Self::Callback => "callback",
             Self::CallbackWait => "callback_wait",
+            Self::Join => "join",
         }
     }
 
@@ -42,6 +56,7 @@ impl StepKind {
             "event" => Self::Event,
             "callback" => Self::Callback,
             "callback_wait" => Self::CallbackWait,
+            "join" => Self::Join,
             _ => return None,
         })
     }

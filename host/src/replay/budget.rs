@@ -9,8 +9,8 @@
 //! under way.
 
 use super::ActivationEnd;
-use super::driver::{DriverError, Resolution, StepDriver};
-use crate::model::{LogLine, StepCall, StepOutcome, StepRecord};
+use super::driver::{DriverError, Probe, Resolution, StepDriver};
+use crate::model::{LogLine, Millis, StepCall, StepOutcome, StepRecord};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -129,6 +129,35 @@ impl StepDriver for Timed {
         self.inner
             .inline_attempt(seq, call, attempt, stored, outcome)
             .await
+    }
+
+    async fn start(&mut self, seq: u32, call: &StepCall) -> Result<StepRecord, DriverError> {
+        let _booked = InCall::new(&self.host);
+        self.inner.start(seq, call).await
+    }
+
+    async fn probe(&mut self, step: &StepRecord) -> Result<Probe, DriverError> {
+        let _booked = InCall::new(&self.host);
+        self.inner.probe(step).await
+    }
+
+    async fn join(
+        &mut self,
+        seq: u32,
+        call: &StepCall,
+        chosen: &str,
+    ) -> Result<Resolution, DriverError> {
+        let _booked = InCall::new(&self.host);
+        self.inner.join(seq, call, chosen).await
+    }
+
+    async fn await_members(
+        &mut self,
+        members: &[StepRecord],
+        wake_at: Option<Millis>,
+    ) -> Result<Resolution, DriverError> {
+        let _booked = InCall::new(&self.host);
+        self.inner.await_members(members, wake_at).await
     }
 
     fn log(&mut self, line: LogLine) {

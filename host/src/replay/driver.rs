@@ -7,7 +7,7 @@
 //! stores; tests implement it in memory.
 
 use super::activation::ActivationEnd;
-use crate::model::{ErrorInfo, LogLine, StepCall, StepOutcome, StepRecord};
+use crate::model::{ErrorInfo, LogLine, Millis, StepCall, StepOutcome, StepRecord};
 use async_trait::async_trait;
 
 /// How a step call proceeds.
@@ -23,6 +23,19 @@ pub enum Resolution {
     },
     /// The outcome is not known yet; the activation ends here.
     Suspend,
+}
+
+/// Where a started step (a fan-out member) stands when an await looks at it.
+#[derive(Debug)]
+pub enum Probe {
+    /// It has its final outcome, persisted.
+    Done(Box<StepRecord>),
+    /// Not yet. Its completion resumes the run; failing that, the run must
+    /// look again at `wake_at` (a timer, a timeout, a recheck).
+    Pending { wake_at: Option<Millis> },
+    /// The driver ended the activation while looking (an inline RPC's long
+    /// backoff, or a replay after every step): the guest stops here.
+    Suspended,
 }
 
 /// Why a driver could not resolve a step.
@@ -63,6 +76,34 @@ pub trait StepDriver: Send {
         attempt: u32,
         stored: Option<&StepRecord>,
         outcome: StepOutcome,
+    ) -> Result<Resolution, DriverError>;
+
+    /// The workflow started a fan-out member (a [`crate::model::StepKind::can_start`]
+    /// kind) for the first time: record it and set its work going, without
+    /// waiting for it. Returns the step as recorded.
+    async fn start(&mut self, seq: u32, call: &StepCall) -> Result<StepRecord, DriverError>;
+
+    /// An await reached started step `step`, which has no outcome in the
+    /// journal: find out whether it has one now (a due timer, an event to
+    /// take, an RPC to run in this process), recording it if so.
+    async fn probe(&mut self, step: &StepRecord) -> Result<Probe, DriverError>;
+
+    /// An `await-any` found `chosen` finished first among its members:
+    /// record join step `call` at `seq` with `chosen` as its result.
+    async fn join(
+        &mut self,
+        seq: u32,
+        call: &StepCall,
+        chosen: &str,
+    ) -> Result<Resolution, DriverError>;
+
+    /// An await found none of `members` (started steps, as last seen)
+    /// finished: end the activation until one of them finishes (its
+    /// completion resumes the run) or `wake_at`.
+    async fn await_members(
+        &mut self,
+        members: &[StepRecord],
+        wake_at: Option<Millis>,
     ) -> Result<Resolution, DriverError>;
 
     /// A log line the workflow wrote past the end of its journal.

@@ -8,9 +8,52 @@ use crate::engine::bindings::workflow::weft::workflow::{steps, types};
 use crate::engine::convert::{error_from_guest, error_to_guest, options_from_guest};
 use crate::engine::entropy::Stream;
 use crate::model::{
-    CallbackStep, ErrorCode, EventWait, StepCall, StepKind, StepOptions, StepOutcome, token_hash,
-    valid_event_name,
+    CallbackStep, ErrorCode, ErrorInfo, EventWait, StepCall, StepKind, StepOptions, StepOutcome,
+    token_hash, valid_event_name,
 };
+
+fn sleep_call(name: String, duration_ms: u64) -> StepCall {
+    StepCall {
+        kind: StepKind::Sleep,
+        name,
+        rpc_name: None,
+        input: Some(format!("{{\"durationMs\":{duration_ms}}}")),
+        options: StepOptions::default(),
+    }
+}
+
+fn event_call(name: String, event: String, timeout_ms: Option<u64>) -> Result<StepCall, ErrorInfo> {
+    if !valid_event_name(&event) {
+        return Err(ErrorInfo::host(
+            ErrorCode::StepProtocol,
+            format!(
+                "event step `{name}` waits for `{event}`, which is not an event name (1-128 of A-Z a-z 0-9 _ - . :)"
+            ),
+        ));
+    }
+    Ok(StepCall {
+        kind: StepKind::Event,
+        name,
+        rpc_name: None,
+        input: Some(EventWait { event, timeout_ms }.to_json()),
+        options: StepOptions::default(),
+    })
+}
+
+/// The journal names the callback by its token's hash, never the token.
+fn callback_wait_call(name: String, token: &str) -> StepCall {
+    let wait = CallbackStep {
+        timeout_ms: None,
+        callback: Some(token_hash(token)),
+    };
+    StepCall {
+        kind: StepKind::CallbackWait,
+        name,
+        rpc_name: None,
+        input: Some(wait.to_json()),
+        options: StepOptions::default(),
+    }
+}
 
 fn start(outcome: StepOutcome) -> steps::InlineStart {
     steps::InlineStart::Recorded(outcome.map_err(error_to_guest))
@@ -140,14 +183,7 @@ impl steps::Host for WorkflowState {
     }
 
     async fn sleep(&mut self, step_name: String, duration_ms: u64) -> wasmtime::Result<()> {
-        let call = StepCall {
-            kind: StepKind::Sleep,
-            name: step_name,
-            rpc_name: None,
-            input: Some(format!("{{\"durationMs\":{duration_ms}}}")),
-            options: StepOptions::default(),
-        };
-        match self.resolve(call).await? {
+        match self.resolve(sleep_call(step_name, duration_ms)).await? {
             Ok(_) => Ok(()),
             // A sleep has no failure path; a recorded error means the journal
             // was tampered with or written by an incompatible host.
@@ -164,26 +200,10 @@ impl steps::Host for WorkflowState {
         event_name: String,
         timeout_ms: Option<u64>,
     ) -> wasmtime::Result<Result<String, types::Error>> {
-        if !valid_event_name(&event_name) {
-            return self.fail(
-                ErrorCode::StepProtocol,
-                format!(
-                    "event step `{step_name}` waits for `{event_name}`, which is not an event name (1-128 of A-Z a-z 0-9 _ - . :)"
-                ),
-            );
+        match event_call(step_name, event_name, timeout_ms) {
+            Ok(call) => Ok(self.resolve(call).await?.map_err(error_to_guest)),
+            Err(e) => self.halt(Stop::Fail(e)),
         }
-        let wait = EventWait {
-            event: event_name,
-            timeout_ms,
-        };
-        let call = StepCall {
-            kind: StepKind::Event,
-            name: step_name,
-            rpc_name: None,
-            input: Some(wait.to_json()),
-            options: StepOptions::default(),
-        };
-        Ok(self.resolve(call).await?.map_err(error_to_guest))
     }
 
     async fn create_callback(
@@ -221,19 +241,68 @@ impl steps::Host for WorkflowState {
         step_name: String,
         token: String,
     ) -> wasmtime::Result<Result<String, types::Error>> {
-        // The journal names the callback by its token's hash, never the token.
-        let wait = CallbackStep {
-            timeout_ms: None,
-            callback: Some(token_hash(&token)),
-        };
-        let call = StepCall {
-            kind: StepKind::CallbackWait,
-            name: step_name,
-            rpc_name: None,
-            input: Some(wait.to_json()),
-            options: StepOptions::default(),
-        };
+        let call = callback_wait_call(step_name, &token);
         Ok(self.resolve(call).await?.map_err(error_to_guest))
+    }
+
+    async fn start_rpc(
+        &mut self,
+        step_name: String,
+        rpc_name: String,
+        input: String,
+        options: types::StepOptions,
+    ) -> wasmtime::Result<()> {
+        if let Err(e) = self.check_payload(&format!("the input of step `{step_name}`"), &input) {
+            return self.halt(Stop::Fail(e));
+        }
+        self.start_member(StepCall {
+            kind: StepKind::Rpc,
+            name: step_name,
+            rpc_name: Some(rpc_name),
+            input: Some(input),
+            options: options_from_guest(options),
+        })
+        .await
+    }
+
+    async fn start_sleep(&mut self, step_name: String, duration_ms: u64) -> wasmtime::Result<()> {
+        self.start_member(sleep_call(step_name, duration_ms)).await
+    }
+
+    async fn start_event_wait(
+        &mut self,
+        step_name: String,
+        event_name: String,
+        timeout_ms: Option<u64>,
+    ) -> wasmtime::Result<()> {
+        match event_call(step_name, event_name, timeout_ms) {
+            Ok(call) => self.start_member(call).await,
+            Err(e) => self.halt(Stop::Fail(e)),
+        }
+    }
+
+    async fn start_callback_wait(
+        &mut self,
+        step_name: String,
+        token: String,
+    ) -> wasmtime::Result<()> {
+        self.start_member(callback_wait_call(step_name, &token))
+            .await
+    }
+
+    async fn await_step(
+        &mut self,
+        step_name: String,
+    ) -> wasmtime::Result<Result<String, types::Error>> {
+        Ok(self.await_member(step_name).await?.map_err(error_to_guest))
+    }
+
+    async fn await_any(
+        &mut self,
+        step_name: String,
+        members: Vec<String>,
+    ) -> wasmtime::Result<String> {
+        WorkflowState::await_any(self, step_name, members).await
     }
 
     async fn now(&mut self) -> wasmtime::Result<u64> {

@@ -2,7 +2,7 @@
 //! the determinism check.
 
 use crate::model::{StepCall, StepKind, StepRecord};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 
 /// Where a step call lands in the journal.
@@ -39,13 +39,18 @@ impl fmt::Display for Divergence {
 pub struct Journal {
     entries: Vec<StepRecord>,
     cursor: usize,
-    names: HashSet<String>,
+    /// Position of each step by name: started steps are awaited by name.
+    names: HashMap<String, usize>,
 }
 
 impl Journal {
     /// `entries` must be in journal order (`seq` 0, 1, 2...).
     pub fn new(entries: Vec<StepRecord>) -> Self {
-        let names = entries.iter().map(|e| e.name.clone()).collect();
+        let names = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
         Self {
             entries,
             cursor: 0,
@@ -80,7 +85,7 @@ impl Journal {
     /// Matches the guest's next step call against the journal.
     pub fn advance(&mut self, call: &StepCall) -> Result<Position, Divergence> {
         let Some(recorded) = self.entries.get(self.cursor) else {
-            if self.names.contains(&call.name) {
+            if self.names.contains_key(&call.name) {
                 return Err(Divergence {
                     position: self.cursor as u32,
                     recorded: format!("step name `{}` already used earlier in this run", call.name),
@@ -106,6 +111,17 @@ impl Journal {
         })
     }
 
+    /// Step `name`, if the guest has passed it: what a fan-out's awaits
+    /// may wait on. A step the journal holds but the replay has not reached
+    /// yet was not started by this execution (yet), so it is not found.
+    pub fn passed(&self, name: &str) -> Option<&StepRecord> {
+        let index = *self.names.get(name)?;
+        if index >= self.cursor {
+            return None;
+        }
+        self.entries.get(index)
+    }
+
     /// Stores the latest state of step `record.seq`: replaces an entry the
     /// guest already passed, or appends a new one and moves past it.
     pub fn settle(&mut self, record: StepRecord) {
@@ -113,7 +129,7 @@ impl Journal {
         if let Some(entry) = self.entries.get_mut(seq) {
             *entry = record;
         } else {
-            self.names.insert(record.name.clone());
+            self.names.insert(record.name.clone(), self.entries.len());
             self.entries.push(record);
             self.cursor = self.entries.len();
         }
@@ -260,6 +276,40 @@ mod tests {
         );
         assert!(journal().advance(&wait("approval", Some(2000))).is_err());
         assert!(journal().advance(&wait("approval", None)).is_err());
+    }
+
+    #[test]
+    fn a_join_over_other_members_diverges_and_shows_both_sides() {
+        let join = |members: &[&str]| StepCall {
+            kind: StepKind::Join,
+            name: "first".into(),
+            rpc_name: None,
+            input: Some(serde_json::json!({ "members": members }).to_string()),
+            options: StepOptions::default(),
+        };
+        let recorded_join = join(&["a", "b"]);
+        let mut j = Journal::new(vec![recorded(0, &recorded_join, StepStatus::Succeeded)]);
+        let d = j.advance(&join(&["a", "c"])).unwrap_err();
+        let text = d.to_string();
+        assert!(
+            text.contains("join step `first`") && text.contains("\"b\"") && text.contains("\"c\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn started_steps_are_found_by_name_once_passed() {
+        let a = rpc("a", "m/f", "{}");
+        let b = rpc("b", "m/f", "{}");
+        let mut j = Journal::new(vec![
+            recorded(0, &a, StepStatus::Running),
+            recorded(1, &b, StepStatus::Running),
+        ]);
+        j.advance(&a).unwrap();
+        assert!(j.passed("a").is_some());
+        // Recorded, but this execution has not started it (yet).
+        assert!(j.passed("b").is_none());
+        assert!(j.passed("c").is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod activation;
 mod budget;
 mod compat;
 mod driver;
+mod fanout;
 mod fuel;
 mod host;
 mod journal;
@@ -26,7 +27,7 @@ mod state;
 pub use activation::{
     ActivationEnd, ActivationInput, ActivationReport, activate, instantiate_only,
 };
-pub use driver::{DriverError, Resolution, StepDriver};
+pub use driver::{DriverError, Probe, Resolution, StepDriver};
 pub use journal::{Divergence, Journal, Position};
 pub use runtime::WorkflowWorld;
 pub use state::WorkflowState;

@@ -16,7 +16,7 @@ use crate::model::{
     Lease, LogLine, Millis, RunRecord, RunStatus, StepCall, StepKind, StepOutcome, StepRecord,
     StepStatus, WorkMessage,
 };
-use crate::replay::{ActivationEnd, DriverError, Resolution, StepDriver};
+use crate::replay::{ActivationEnd, DriverError, Probe, Resolution, StepDriver};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +44,9 @@ pub(crate) struct RunDriver {
     alongside: Alongside,
     /// Whether the last write gave the lease up (the activation is ending).
     released: bool,
+    /// What the run waits for once this activation lets go
+    /// ([`RunRecord::awaiting`]): set by an await of started RPC steps.
+    awaiting: Vec<String>,
 }
 
 /// Writes bound to a step's write (see [`RunDriver::alongside`]).
@@ -58,6 +61,10 @@ struct Alongside {
 /// resume message was lost (what it delivered is stored, so the next look
 /// takes it).
 const WAIT_RECHECK: Duration = Duration::from_secs(3600);
+
+/// The most started steps a run records as awaited
+/// ([`RunRecord::awaiting`]); an await of more wakes on any outcome.
+const AWAITING_MAX: usize = 32;
 
 /// The driver's failures travel through the replay core as opaque
 /// [`DriverError::Infra`] sources; `RunDriver::error_of` unwraps them.
@@ -104,6 +111,7 @@ impl RunDriver {
             logs: Vec::new(),
             alongside: Alongside::default(),
             released: false,
+            awaiting: Vec::new(),
         }
     }
 
@@ -136,6 +144,11 @@ impl RunDriver {
         self.run.wake_at = match after {
             After::Release { wake_at } => wake_at,
             After::Continue => None,
+        };
+        self.run.awaiting = if release {
+            self.awaiting.clone()
+        } else {
+            Vec::new()
         };
         let run_id = self.run.id.clone();
         let write = StateWrite {
@@ -258,15 +271,30 @@ impl RunDriver {
     }
 
     /// Executes an RPC step here, inside the activation, retrying short
-    /// backoffs in place.
+    /// backoffs in place, and hands its outcome to the guest.
     /// `claimed` says whether `step` is already persisted with its next
     /// attempt claimed by this worker (a new step is appended that way, which
     /// saves a write).
     async fn run_rpc_inline(
         &mut self,
+        step: StepRecord,
+        claimed: bool,
+    ) -> Result<Resolution, DriverError> {
+        match self.execute_in_place(step, claimed).await? {
+            Probe::Done(done) => self.deliver(*done).await,
+            Probe::Pending { .. } | Probe::Suspended => Ok(Resolution::Suspend),
+        }
+    }
+
+    /// Runs an RPC step's attempts here until it has an outcome (`Done`),
+    /// or ends the activation (`Suspended`) when the next attempt is due
+    /// too late to wait for, another process holds the step, or this
+    /// invocation cannot hold an attempt.
+    async fn execute_in_place(
+        &mut self,
         mut step: StepRecord,
         mut claimed: bool,
-    ) -> Result<Resolution, DriverError> {
+    ) -> Result<Probe, DriverError> {
         loop {
             let attempt = if std::mem::take(&mut claimed) {
                 self.svc.run_claimed(step.clone()).await?
@@ -274,7 +302,7 @@ impl RunDriver {
                 self.svc.execute_attempt(&step).await?
             };
             match attempt {
-                AttemptResult::Finished(done) => return self.deliver(done).await,
+                AttemptResult::Finished(done) => return Ok(Probe::Done(Box::new(done))),
                 AttemptResult::RetryAt(waiting, at) => {
                     let wait = Duration::from_millis(at.saturating_sub(self.svc.now()));
                     if wait <= self.svc.settings.inline_retry_max_wait {
@@ -285,16 +313,19 @@ impl RunDriver {
                         continue;
                     }
                     let resume = self.resume_message();
-                    return self.suspend(Some(at), Some((resume, Some(at)))).await;
+                    self.suspend(Some(at), Some((resume, Some(at)))).await?;
+                    return Ok(Probe::Suspended);
                 }
                 // Another process holds the step; it resumes the run when done.
                 AttemptResult::Busy(_) | AttemptResult::Gone => {
-                    return self.suspend(None, None).await;
+                    self.suspend(None, None).await?;
+                    return Ok(Probe::Suspended);
                 }
                 // This invocation cannot hold the attempt: a fresh one will.
                 AttemptResult::Deferred => {
                     let resume = self.resume_message();
-                    return self.suspend(None, Some((resume, None))).await;
+                    self.suspend(None, Some((resume, None))).await?;
+                    return Ok(Probe::Suspended);
                 }
             }
         }
@@ -309,6 +340,17 @@ impl RunDriver {
         step: StepRecord,
         stored: Option<&StepRecord>,
     ) -> Result<Resolution, DriverError> {
+        let (outcome, deadline) = self.event_outcome(&step).await?;
+        self.settle_or_wait(step, stored, outcome, deadline).await
+    }
+
+    /// What event wait `step` gets now: the oldest untaken event of its
+    /// name (its take joins the next commit), a timeout once the deadline
+    /// passed, or nothing yet; and the wait's deadline.
+    async fn event_outcome(
+        &mut self,
+        step: &StepRecord,
+    ) -> Result<(Option<StepOutcome>, Option<Millis>), DriverError> {
         let Some(wait) = EventWait::of(step.input.as_deref()) else {
             return Err(DriverError::FailRun(ErrorInfo::host(
                 ErrorCode::StepProtocol,
@@ -341,7 +383,7 @@ impl RunDriver {
             ))),
             (None, _) => None,
         };
-        self.settle_or_wait(step, stored, outcome, deadline).await
+        Ok((outcome, deadline))
     }
 
     /// A callback wait: the outcome the callback was completed with, or a
@@ -353,6 +395,16 @@ impl RunDriver {
         step: StepRecord,
         stored: Option<&StepRecord>,
     ) -> Result<Resolution, DriverError> {
+        let (outcome, expiry) = self.callback_outcome(&step).await?;
+        self.settle_or_wait(step, stored, outcome, expiry).await
+    }
+
+    /// What callback wait `step` gets now (an expiry joins the next
+    /// commit), and when its callback expires.
+    async fn callback_outcome(
+        &mut self,
+        step: &StepRecord,
+    ) -> Result<(Option<StepOutcome>, Option<Millis>), DriverError> {
         let protocol = |message: String| {
             DriverError::FailRun(ErrorInfo::host(ErrorCode::StepProtocol, message))
         };
@@ -390,8 +442,7 @@ impl RunDriver {
                 Some(expired())
             }
         };
-        self.settle_or_wait(step, stored, outcome, callback.expires_at)
-            .await
+        Ok((outcome, callback.expires_at))
     }
 
     /// Creates a callback: the step's result is the token, and the callback
@@ -466,6 +517,152 @@ impl RunDriver {
             .await
     }
 
+    /// Records fan-out member `call` at `seq` and sets its work going
+    /// without ending the activation: a queued RPC is dispatched, a timer
+    /// armed, a wait begun. An RPC in inline mode runs when an await first
+    /// looks at it.
+    async fn start_member(&mut self, seq: u32, call: &StepCall) -> Result<StepRecord, DriverError> {
+        let now = self.svc.now();
+        let mut step = StepRecord::new(&self.run.id, seq, call, now);
+        let recheck = now.saturating_add(WAIT_RECHECK.as_millis() as u64);
+        match call.kind {
+            StepKind::Sleep => match sleep_duration(call) {
+                0 => step.finish(Ok("null".into()), now),
+                ms => {
+                    step.status = StepStatus::Scheduled;
+                    step.wake_at = Some(now.saturating_add(ms));
+                }
+            },
+            StepKind::Event => {
+                let timeout = EventWait::of(call.input.as_deref()).and_then(|w| w.timeout_ms);
+                let deadline = timeout.map(|t| now.saturating_add(t));
+                step.status = StepStatus::Scheduled;
+                step.wake_at = Some(deadline.map_or(recheck, |d| d.min(recheck)));
+            }
+            StepKind::CallbackWait => {
+                step.status = StepStatus::Scheduled;
+                step.wake_at = Some(recheck);
+            }
+            StepKind::Rpc => {}
+            StepKind::Inline | StepKind::Callback | StepKind::Join => {
+                return Err(DriverError::FailRun(ErrorInfo::host(
+                    ErrorCode::StepProtocol,
+                    format!(
+                        "{} step `{}` cannot be started",
+                        call.kind.as_str(),
+                        call.name
+                    ),
+                )));
+            }
+        }
+        self.append(&step, vec![], After::Continue).await?;
+        if call.kind == StepKind::Rpc && self.svc.settings.rpc_mode == RpcMode::Queued {
+            let execute = WorkMessage::ExecuteStep {
+                run_id: self.run.id.clone(),
+                step: step.name.clone(),
+                attempt: 1,
+            };
+            self.svc.send(execute, None).await?;
+        }
+        Ok(step)
+    }
+
+    /// Where started member `step` (no outcome in the journal) stands now:
+    /// a due timer or an event or callback to take is recorded here; an
+    /// RPC in inline mode runs here; a queued RPC whose message looks lost
+    /// is dispatched again.
+    async fn probe_member(&mut self, step: &StepRecord) -> Result<Probe, DriverError> {
+        let now = self.svc.now();
+        let due = step.wake_at.is_none_or(|at| at <= now);
+        let lease_live = step.lease.as_ref().is_some_and(|l| l.is_live(now));
+        let recheck = now.saturating_add(WAIT_RECHECK.as_millis() as u64);
+        let (outcome, wake_at) = match step.kind {
+            StepKind::Sleep if due => (Some(Ok("null".to_string())), None),
+            StepKind::Sleep => (None, step.wake_at),
+            StepKind::Event => self.event_outcome(step).await?,
+            StepKind::CallbackWait => self.callback_outcome(step).await?,
+            StepKind::Rpc => return self.probe_rpc(step, now, due, lease_live).await,
+            StepKind::Inline | StepKind::Callback | StepKind::Join => {
+                return Err(DriverError::FailRun(ErrorInfo::host(
+                    ErrorCode::StepProtocol,
+                    format!(
+                        "{} step `{}` is not a started step",
+                        step.kind.as_str(),
+                        step.name
+                    ),
+                )));
+            }
+        };
+        let Some(outcome) = outcome else {
+            let wake_at = match step.kind {
+                StepKind::Sleep => wake_at,
+                // A wait's deadline, or the next look at its inbox.
+                _ => Some(wake_at.map_or(recheck, |d| d.min(recheck))),
+            };
+            return Ok(Probe::Pending { wake_at });
+        };
+        let mut done = step.clone();
+        done.finish(outcome, now);
+        self.update(&done, step, vec![], After::Continue).await?;
+        self.deliver_member(done).await
+    }
+
+    /// [`RunDriver::probe_member`] for an RPC step.
+    async fn probe_rpc(
+        &mut self,
+        step: &StepRecord,
+        now: Millis,
+        due: bool,
+        lease_live: bool,
+    ) -> Result<Probe, DriverError> {
+        let status = step.status;
+        let scheduled_at = step.wake_at.filter(|_| status == StepStatus::Scheduled);
+        match self.svc.settings.rpc_mode {
+            RpcMode::Inline if status == StepStatus::Running && lease_live => {
+                Ok(Probe::Pending { wake_at: None })
+            }
+            RpcMode::Inline if due && invocation::fits(self.svc.rpc_timeout(step)) => {
+                match self.execute_in_place(step.clone(), false).await? {
+                    Probe::Done(done) => self.deliver_member(*done).await,
+                    other => Ok(other),
+                }
+            }
+            // Due, but this invocation has too little time left: a fresh
+            // one runs it.
+            RpcMode::Inline if due => {
+                let resume = self.resume_message();
+                self.suspend(None, Some((resume, None))).await?;
+                Ok(Probe::Suspended)
+            }
+            RpcMode::Inline => Ok(Probe::Pending {
+                wake_at: step.wake_at,
+            }),
+            RpcMode::Queued => {
+                let lost = status == StepStatus::Running && !lease_live;
+                if lost || (status != StepStatus::Running && self.looks_stranded(step, now)) {
+                    let execute = WorkMessage::ExecuteStep {
+                        run_id: self.run.id.clone(),
+                        step: step.name.clone(),
+                        attempt: step.attempt_count + 1,
+                    };
+                    self.svc.send(execute, scheduled_at).await?;
+                }
+                // The worker that records its outcome resumes the run.
+                Ok(Probe::Pending { wake_at: None })
+            }
+        }
+    }
+
+    /// A member outcome this activation just recorded goes to the guest;
+    /// when replaying after every step, the next activation takes it from
+    /// the journal instead.
+    async fn deliver_member(&mut self, done: StepRecord) -> Result<Probe, DriverError> {
+        match self.deliver(done).await? {
+            Resolution::Recorded(done) => Ok(Probe::Done(Box::new(done))),
+            _ => Ok(Probe::Suspended),
+        }
+    }
+
     /// Whether an unfinished step's message may have been lost: it has not
     /// changed for longer than the repair threshold past when it was due.
     fn looks_stranded(&self, step: &StepRecord, now: u64) -> bool {
@@ -482,12 +679,7 @@ impl StepDriver for RunDriver {
         let mut step = StepRecord::new(&self.run.id, seq, call, now);
         match call.kind {
             StepKind::Sleep => {
-                let duration = call
-                    .input
-                    .as_deref()
-                    .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
-                    .and_then(|v| v.get("durationMs").and_then(|d| d.as_u64()))
-                    .unwrap_or(0);
+                let duration = sleep_duration(call);
                 if duration == 0 {
                     step.finish(Ok("null".into()), now);
                     self.append(&step, vec![], After::Continue).await?;
@@ -531,9 +723,13 @@ impl StepDriver for RunDriver {
             StepKind::Event => self.wait_for_event(step, None).await,
             StepKind::CallbackWait => self.wait_for_callback(step, None).await,
             StepKind::Callback => self.create_callback(step).await,
-            StepKind::Inline => Err(DriverError::FailRun(ErrorInfo::host(
+            StepKind::Inline | StepKind::Join => Err(DriverError::FailRun(ErrorInfo::host(
                 ErrorCode::StepProtocol,
-                format!("inline step `{}` cannot be scheduled", call.name),
+                format!(
+                    "{} step `{}` cannot be scheduled",
+                    call.kind.as_str(),
+                    call.name
+                ),
             ))),
         }
     }
@@ -546,10 +742,11 @@ impl StepDriver for RunDriver {
             (StepKind::Event, _) => self.wait_for_event(step.clone(), Some(step)).await,
             (StepKind::CallbackWait, _) => self.wait_for_callback(step.clone(), Some(step)).await,
             // Created and finished in one write: never in flight.
-            (StepKind::Callback, _) => Err(DriverError::FailRun(ErrorInfo::host(
+            (StepKind::Callback | StepKind::Join, _) => Err(DriverError::FailRun(ErrorInfo::host(
                 ErrorCode::StepProtocol,
                 format!(
-                    "callback step `{}` is recorded without its token",
+                    "{} step `{}` is recorded without its outcome",
+                    step.kind.as_str(),
                     step.name
                 ),
             ))),
@@ -646,6 +843,42 @@ impl StepDriver for RunDriver {
         }
     }
 
+    async fn start(&mut self, seq: u32, call: &StepCall) -> Result<StepRecord, DriverError> {
+        self.start_member(seq, call).await
+    }
+
+    async fn probe(&mut self, step: &StepRecord) -> Result<Probe, DriverError> {
+        self.probe_member(step).await
+    }
+
+    async fn join(
+        &mut self,
+        seq: u32,
+        call: &StepCall,
+        chosen: &str,
+    ) -> Result<Resolution, DriverError> {
+        let now = self.svc.now();
+        let mut join = StepRecord::new(&self.run.id, seq, call, now);
+        join.finish(Ok(serde_json::Value::from(chosen).to_string()), now);
+        self.append(&join, vec![], After::Continue).await?;
+        self.deliver(join).await
+    }
+
+    async fn await_members(
+        &mut self,
+        members: &[StepRecord],
+        wake_at: Option<Millis>,
+    ) -> Result<Resolution, DriverError> {
+        // Only RPC outcomes announce themselves (`StepFinished`); a run
+        // that also waits for timers, events or callbacks, or for many
+        // steps, is resumed by whatever comes.
+        if members.len() <= AWAITING_MAX && members.iter().all(|m| m.kind == StepKind::Rpc) {
+            self.awaiting = members.iter().map(|m| m.name.clone()).collect();
+        }
+        let timer = wake_at.map(|at| (self.resume_message(), Some(at)));
+        self.suspend(wake_at, timer).await
+    }
+
     fn log(&mut self, line: LogLine) {
         self.logs.push(line);
     }
@@ -694,4 +927,13 @@ impl StepDriver for RunDriver {
             ActivationEnd::OutOfTime => Ok(()),
         }
     }
+}
+
+/// How long sleep step `call` sleeps, from its journal input.
+fn sleep_duration(call: &StepCall) -> u64 {
+    call.input
+        .as_deref()
+        .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+        .and_then(|v| v.get("durationMs").and_then(|d| d.as_u64()))
+        .unwrap_or(0)
 }

@@ -45,6 +45,7 @@ impl Weft {
         }
         match &envelope.message {
             WorkMessage::Resume { run_id } => self.resume(run_id).await,
+            WorkMessage::StepFinished { run_id, step } => self.step_finished(run_id, step).await,
             WorkMessage::ExecuteStep { run_id, step, .. } => self.execute_step(run_id, step).await,
         }
     }
@@ -65,6 +66,8 @@ impl Weft {
         }
         Ok(match message {
             WorkMessage::Resume { .. } => run.wake_at == Some(at) || run.deadline == Some(at),
+            // A busy run's copy, due once its holder let go.
+            WorkMessage::StepFinished { .. } => true,
             WorkMessage::ExecuteStep { run_id, step, .. } => self
                 .state
                 .get_step(run_id, step)
@@ -137,7 +140,9 @@ impl Weft {
         receives: u32,
     ) -> Result<(), ServiceError> {
         let what = match &envelope.message {
-            WorkMessage::Resume { .. } => "resuming the run".to_string(),
+            WorkMessage::Resume { .. } | WorkMessage::StepFinished { .. } => {
+                "resuming the run".to_string()
+            }
             WorkMessage::ExecuteStep { step, .. } => format!("executing step `{step}`"),
         };
         let error = ErrorInfo::host(

@@ -14,7 +14,9 @@ mod modules;
 mod queries;
 mod resume;
 mod runs;
+mod stats;
 mod steps;
+pub use stats::StatsSnapshot;
 pub mod worker;
 
 pub use handler::Handled;
@@ -230,8 +232,14 @@ pub struct Weft {
     pub(crate) settings: Settings,
     /// Signalled whenever this process finishes a run, so waiters wake at once.
     pub(crate) finished: Notify,
+    pub(crate) stats: stats::Stats,
 }
 impl Weft {
+    /// What this process's service has done since it started.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
     pub fn new(
         backends: Backends,
         limits: Limits,
@@ -261,6 +269,7 @@ impl Weft {
             limits,
             settings,
             finished: Notify::new(),
+            stats: stats::Stats::default(),
         }))
     }
 

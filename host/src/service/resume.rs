@@ -98,6 +98,8 @@ impl Weft {
         let driver = RunDriver::new(Arc::clone(self), run);
         match replay::activate(&pre, &self.limits, input, Box::new(driver)).await {
             Ok(report) => {
+                self.stats
+                    .activation(report.replayed_steps, report.new_steps);
                 tracing::debug!(
                     run = %id,
                     outcome = ?report.outcome,

@@ -72,6 +72,7 @@ impl Weft {
             step_names: Default::default(),
             wake_at: None,
             deadline: options.timeout.map(|t| now + t.as_millis() as u64),
+            awaiting: Vec::new(),
         };
         match self.state.create_run(&run).await {
             Ok(()) => {}

@@ -10,8 +10,8 @@ use super::invocation;
 use super::{ServiceError, Weft};
 use crate::backend::{StateWrite, StepExpect, StepWrite, StoreError};
 use crate::model::{
-    AttemptRecord, ErrorCode, ErrorInfo, Lease, Millis, ModuleKind, RunId, StepOutcome, StepRecord,
-    StepStatus, WorkMessage,
+    AttemptRecord, ErrorCode, ErrorInfo, Lease, Millis, ModuleKind, RunId, RunRecord, StepOutcome,
+    StepRecord, StepStatus, WorkMessage,
 };
 use crate::rpc::{self, RpcCall, split_rpc_name};
 use std::sync::Arc;
@@ -315,14 +315,20 @@ impl Weft {
         rpc::invoke(&pre, &self.limits, call).await
     }
 
-    /// Continues a run whose step this worker just finished: replays it right
-    /// here (saving the queue round trip of a `resume` message), or sends
-    /// that message if the run is busy elsewhere or the replay failed.
-    async fn continue_run(self: &Arc<Self>, run_id: &RunId) -> Result<(), ServiceError> {
-        let resume = WorkMessage::Resume {
+    /// Continues a run whose step `step` this worker just finished, if that
+    /// outcome can move it: replays it right here (saving the queue round
+    /// trip of a message), or sends a message if the run is busy elsewhere
+    /// or the replay failed.
+    async fn continue_run(
+        self: &Arc<Self>,
+        run_id: &RunId,
+        step: &str,
+    ) -> Result<(), ServiceError> {
+        let resume = WorkMessage::StepFinished {
             run_id: run_id.clone(),
+            step: step.to_string(),
         };
-        match self.resume(run_id).await {
+        match self.step_finished(run_id, step).await {
             Ok(Handled::Settled) => Ok(()),
             Ok(Handled::Requeue(delay)) => {
                 let at = self.now() + delay.as_millis() as u64;
@@ -333,6 +339,49 @@ impl Weft {
                 Ok(self.send(resume, None).await?)
             }
         }
+    }
+
+    /// Handles `step-finished`: resumes the run unless it is asleep waiting
+    /// for other steps, none of which has finished (each of those wakes it
+    /// with a message of its own when it does).
+    pub(crate) async fn step_finished(
+        self: &Arc<Self>,
+        run_id: &RunId,
+        step: &str,
+    ) -> Result<Handled, ServiceError> {
+        match self.state.get_run(run_id).await? {
+            Some(run) if self.worth_resuming(&run, step).await? => self.resume(run_id).await,
+            _ => Ok(Handled::Settled),
+        }
+    }
+
+    /// Whether step `step`'s new outcome can move `run`. Only a run that
+    /// nobody holds, suspended on `awaiting` (started RPC steps, whose
+    /// outcomes each announce themselves), with no timer or deadline due,
+    /// and none of whose awaited steps has finished, is left asleep. A run
+    /// held by an activation is resumed after it: the holder may have read
+    /// its journal before this outcome landed.
+    async fn worth_resuming(&self, run: &RunRecord, step: &str) -> Result<bool, ServiceError> {
+        if run.status.is_terminal() {
+            return Ok(false);
+        }
+        let now = self.now();
+        if run.awaiting.is_empty()
+            || run.awaiting.iter().any(|a| a == step)
+            || run.lease.as_ref().is_some_and(|l| l.is_live(now))
+            || run.wake_at.is_some_and(|at| at <= now)
+            || run.deadline.is_some_and(|at| at <= now)
+        {
+            return Ok(true);
+        }
+        for name in &run.awaiting {
+            if let Some(awaited) = self.state.get_step(&run.id, name).await?
+                && awaited.status.is_final()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Handles `execute-step`: runs the step's next attempt on this worker.
@@ -354,7 +403,7 @@ impl Weft {
             Some(_) => {}
         }
         match self.execute_attempt(&step).await? {
-            AttemptResult::Finished(_) => self.continue_run(run_id).await?,
+            AttemptResult::Finished(_) => self.continue_run(run_id, name).await?,
             AttemptResult::RetryAt(next, at) => {
                 let message = WorkMessage::ExecuteStep {
                     run_id: run_id.clone(),

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::str::FromStr;
 
 const RUN_COLUMNS: &str = "id, workflow, module_digest, status, input, output, error, created_at, \
-     updated_at, version, lease_owner, lease_expires_at, step_names, wake_at, deadline";
+     updated_at, version, lease_owner, lease_expires_at, step_names, wake_at, deadline, awaiting";
 
 const STEP_COLUMNS: &str = "run_id, step_name, seq, kind, rpc_name, input, status, result, error, \
      attempt_count, options, wake_at, lease_owner, lease_expires_at, created_at, updated_at, completed_at, \
@@ -64,6 +64,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         step_names: Default::default(),
         wake_at: row.get::<_, Option<i64>>(13)?.map(|v| v as u64),
         deadline: row.get::<_, Option<i64>>(14)?.map(|v| v as u64),
+        awaiting: from_json::<Vec<String>>("awaiting", row.get(15)?)?.unwrap_or_default(),
     })
 }
 
@@ -96,7 +97,7 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
 pub(super) fn insert_run(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> {
     c.execute(
         &format!(
-            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
         ),
         params![
             r.id.as_str(),
@@ -114,9 +115,15 @@ pub(super) fn insert_run(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> 
             "[]",
             r.wake_at.map(|v| v as i64),
             r.deadline.map(|v| v as i64),
+            awaiting_json(r),
         ],
     )?;
     sync_journal(c, r)
+}
+
+/// The run's `awaiting` column: a JSON list of names, NULL when empty.
+fn awaiting_json(r: &RunRecord) -> Option<String> {
+    (!r.awaiting.is_empty()).then(|| to_json(&r.awaiting))
 }
 
 /// Makes the journal table hold `r.step_names`, touching only what
@@ -163,7 +170,7 @@ pub(super) fn update_run(
     let n = c
         .prepare_cached(
             "UPDATE runs SET status = ?2, output = ?3, error = ?4, updated_at = ?5, version = ?6,
-             lease_owner = ?7, lease_expires_at = ?8, wake_at = ?10
+             lease_owner = ?7, lease_expires_at = ?8, wake_at = ?10, awaiting = ?11
          WHERE id = ?1 AND version = ?9",
         )?
         .execute(params![
@@ -177,6 +184,7 @@ pub(super) fn update_run(
             r.lease.as_ref().map(|l| l.expires_at as i64),
             expected_version as i64,
             r.wake_at.map(|v| v as i64),
+            awaiting_json(r),
         ])?;
     if n == 1 {
         sync_journal(c, r)?;

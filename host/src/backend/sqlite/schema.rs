@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS runs (
     lease_expires_at INTEGER,
     step_names       TEXT NOT NULL,
     wake_at          INTEGER,
-    deadline         INTEGER
+    deadline         INTEGER,
+    awaiting         TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
 
@@ -151,7 +152,8 @@ pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
-    add_column_if_missing(conn, "steps", "host_losses", "INTEGER NOT NULL DEFAULT 0")
+    add_column_if_missing(conn, "steps", "host_losses", "INTEGER NOT NULL DEFAULT 0")?;
+    add_column_if_missing(conn, "runs", "awaiting", "TEXT")
 }
 
 /// Brings a data directory made by an older Weft up to date: `CREATE TABLE

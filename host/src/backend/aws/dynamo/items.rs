@@ -119,8 +119,16 @@ pub fn run_item(r: &RunRecord) -> Item {
     }
     put_opt_n(&mut item, "wakeAt", r.wake_at);
     put_opt_n(&mut item, "deadline", r.deadline);
+    if !r.awaiting.is_empty() {
+        item.insert("awaiting".into(), awaiting_value(&r.awaiting));
+    }
     item.extend(super::quiet::attributes(r).into_iter().flatten());
     item
+}
+
+/// The steps a suspended run waits for, as stored (a list of names).
+pub fn awaiting_value(names: &[String]) -> AttributeValue {
+    AttributeValue::L(names.iter().map(s).collect())
 }
 
 /// What the run item holds of its journal: how many names are in chunk
@@ -168,6 +176,15 @@ pub fn run_from(item: &Item) -> Result<RunRecord, StoreError> {
         step_names: names.into(),
         wake_at: opt_n(item, "wakeAt")?,
         deadline: opt_n(item, "deadline")?,
+        awaiting: match item.get("awaiting") {
+            Some(v) => v
+                .as_l()
+                .map_err(|_| corrupt("awaiting"))?
+                .iter()
+                .map(|v| v.as_s().cloned().map_err(|_| corrupt("awaiting")))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        },
     })
 }
 

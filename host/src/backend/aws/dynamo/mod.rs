@@ -452,6 +452,13 @@ impl DynamoStore {
             }
             None => remove.push("#wakeAt"),
         }
+        match r.awaiting.as_slice() {
+            [] => remove.push("#awaiting"),
+            names => {
+                set.push("#awaiting = :awaiting");
+                values.insert(":awaiting".into(), items::awaiting_value(names));
+            }
+        }
         match &r.lease {
             Some(l) => {
                 set.push("#leaseOwner = :leaseOwner");
@@ -485,6 +492,7 @@ impl DynamoStore {
             "leaseOwner",
             "leaseExpiresAt",
             "wakeAt",
+            "awaiting",
             "quietShard",
             "quietKey",
         ]

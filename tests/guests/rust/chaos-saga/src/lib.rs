@@ -1,4 +1,5 @@
-//! The fault-injection workload: reserve, charge, sleep, ship. Each RPC
+//! The fault-injection workload: reserve and charge at once (a fan-out of
+//! two, joined), sleep, ship. Each RPC
 //! may fail or hang on its first attempt (never on its second), so two
 //! attempts are all a crash-free run needs, and all it is given: workers
 //! killed mid-attempt must not spend them. The output depends only on the
@@ -36,19 +37,20 @@ fn chaos_saga(ctx: &mut Context, input: Input) -> Result<Output, Error> {
             .initial_delay(Duration::from_millis(200))
             .max_delay(Duration::from_secs(1)),
     );
-    let call = |ctx: &mut Context, step: &str, function: &str| -> Result<Value, Error> {
-        let request = json!({
-            "orderId": input.order_id,
-            "counterUrl": input.counter_url,
-            "failPct": input.fail_pct,
-            "hangPct": input.hang_pct,
-        });
-        ctx.rpc_with(step, &format!("chaos-rpc/{function}"), &request, &patient)
-    };
-    let reservation = call(ctx, "reserve", "reserve")?;
-    let charge = call(ctx, "charge", "charge")?;
+    let request = json!({
+        "orderId": input.order_id,
+        "counterUrl": input.counter_url,
+        "failPct": input.fail_pct,
+        "hangPct": input.hang_pct,
+    });
+    let rpc = |function: &str| format!("chaos-rpc/{function}");
+    let reserving =
+        ctx.start_rpc_with::<_, Value>("reserve", &rpc("reserve"), &request, &patient)?;
+    let charging = ctx.start_rpc_with::<_, Value>("charge", &rpc("charge"), &request, &patient)?;
+    let reservation = ctx.wait(&reserving)?;
+    let charge = ctx.wait(&charging)?;
     ctx.sleep("cool-off", Duration::from_secs(2));
-    let shipment = call(ctx, "ship", "ship")?;
+    let shipment = ctx.rpc_with("ship", &rpc("ship"), &request, &patient)?;
     Ok(Output {
         order_id: input.order_id,
         reservation,

@@ -1,0 +1,192 @@
+//! Scenarios for fan-out and join: members that run at the same time, all /
+//! first / enough of them awaited, a concurrency cap, a race against a
+//! timer, and replay after every step in Rust, JavaScript and Python.
+
+use super::{T, output};
+use crate::conformance::Backend;
+use crate::{Service, test_guest};
+use serde_json::{Value, json};
+use weft::config::RpcMode;
+use weft::model::{Millis, RunId, StepKind, StepStatus};
+use weft::service::ServiceError;
+
+/// The fan-out driver in each language, by module name.
+const FANOUTS: [&str; 3] = ["fanout", "fanout-js", "fanout-py"];
+
+async fn fanout_service(b: Backend, replay_every_step: bool, workflows: &[&str]) -> Service {
+    let mut s = Service::on(b, RpcMode::Queued, |settings, _| {
+        settings.replay_every_step = replay_every_step;
+    });
+    s.deploy("fanout-rpc", &test_guest("fanout-rpc")).await;
+    for &name in workflows {
+        s.deploy(name, &test_guest(name)).await;
+    }
+    s.start_worker();
+    s
+}
+
+/// Twelve queued members of 300 ms each run side by side on the worker
+/// pool (16 at a time by default), and `join_all` gives every outcome in
+/// the order the members were started, a member's failure as a value.
+pub async fn fan_out_members_run_at_the_same_time(b: Backend) {
+    let s = fanout_service(b, false, &["fanout"]).await;
+    let members: Vec<Value> = (0..12)
+        .map(|i| json!({ "ms": 300, "fail": i == 5 }))
+        .collect();
+    let run = s.run("fanout", &json!({ "all": members }), T).await;
+    let mut expected: Vec<Value> = (0..12).map(|i| json!(i)).collect();
+    expected[5] = json!({ "error": "refused" });
+    assert_eq!(output(&run), json!({ "all": expected }), "{run:?}");
+
+    // The attempts' history shows them overlapping in time.
+    let spans: Vec<(Millis, Millis)> = s
+        .svc
+        .steps(&run.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.step.kind == StepKind::Rpc)
+        .flat_map(|v| v.attempts)
+        .map(|a| (a.started_at, a.ended_at.unwrap_or(a.started_at)))
+        .collect();
+    assert_eq!(spans.len(), 12, "one attempt per member: {spans:?}");
+    let most_at_once = spans
+        .iter()
+        .map(|(start, _)| {
+            spans
+                .iter()
+                .filter(|(s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most_at_once >= 4,
+        "members ran one after another (at most {most_at_once} at once): {spans:?}"
+    );
+}
+
+/// The input the replay scenario gives every language: members that fail,
+/// a quorum whose members finish in the order 1, 2, 0, a timer racing an
+/// event the test sends, and four members two at a time.
+fn replay_input() -> Value {
+    json!({
+        "all": [{"ms": 100}, {"ms": 100, "fail": true}, {"ms": 100}],
+        "quorum": [{"ms": 5000}, {"ms": 50}, {"ms": 500}],
+        "raceMs": 600000,
+        "bounded": {"items": 4, "limit": 2, "ms": 150}
+    })
+}
+
+/// Replayed from the journal after every step, a run using every form of
+/// fan-out gives the first execution's output and journal, the order in
+/// which members finished included, in Rust, JavaScript and Python alike;
+/// the members it never awaited are left where they were.
+pub async fn fan_out_replays_the_same_at_every_step(b: Backend) {
+    let s = fanout_service(b, true, &FANOUTS).await;
+    let mut runs = Vec::new();
+    for workflow in FANOUTS {
+        let id = s
+            .svc
+            .start_run(workflow, &replay_input().to_string())
+            .await
+            .unwrap();
+        s.svc
+            .send_event(&id, "go", r#"{"go":1}"#, None)
+            .await
+            .unwrap();
+        runs.push((workflow, id));
+    }
+    for (workflow, id) in runs {
+        replayed_the_same(&s, workflow, &id).await;
+    }
+}
+
+async fn replayed_the_same(s: &Service, workflow: &str, id: &RunId) {
+    let run = s.wait(id, T).await;
+    assert_eq!(
+        output(&run),
+        json!({
+            "all": [0, {"error": "refused"}, 2],
+            "quorum": {"order": [1, 2], "satisfied": true},
+            "race": {"winner": "event", "value": {"go": 1}},
+            "bounded": [0, 10, 20, 30]
+        }),
+        "{workflow}: {run:?}"
+    );
+    use StepKind::{Event, Join, Rpc, Sleep};
+    use StepStatus::{Failed, Scheduled, Succeeded};
+    let chose = |m: &str| Some(Value::String(m.into()).to_string());
+    // (name, kind, status, result); `None` status: an abandoned member,
+    // in whatever state the run's end found it.
+    let expected: Vec<(&str, StepKind, Option<StepStatus>, Option<String>)> = vec![
+        ("fan", Rpc, Some(Succeeded), Some("0".into())),
+        ("fan#2", Rpc, Some(Failed), None),
+        ("fan#3", Rpc, Some(Succeeded), Some("2".into())),
+        ("quorum", Rpc, None, None),
+        ("quorum#2", Rpc, Some(Succeeded), Some("1".into())),
+        ("quorum#3", Rpc, Some(Succeeded), Some("2".into())),
+        ("quorum-first", Join, Some(Succeeded), chose("quorum#2")),
+        ("quorum-first#2", Join, Some(Succeeded), chose("quorum#3")),
+        ("race-timer", Sleep, Some(Scheduled), None),
+        (
+            "race-event",
+            Event,
+            Some(Succeeded),
+            Some(r#"{"go":1}"#.into()),
+        ),
+        ("race", Join, Some(Succeeded), chose("race-event")),
+        ("bounded", Rpc, Some(Succeeded), Some("0".into())),
+        ("bounded#2", Rpc, Some(Succeeded), Some("10".into())),
+        ("bounded-next", Join, Some(Succeeded), chose("bounded")),
+        ("bounded#3", Rpc, Some(Succeeded), Some("20".into())),
+        ("bounded-next#2", Join, Some(Succeeded), chose("bounded#2")),
+        ("bounded#4", Rpc, Some(Succeeded), Some("30".into())),
+        ("bounded-next#3", Join, Some(Succeeded), chose("bounded#3")),
+        ("bounded-next#4", Join, Some(Succeeded), chose("bounded#4")),
+    ];
+    let journal = s.svc.steps(id).await.unwrap();
+    assert_eq!(journal.len(), expected.len(), "{workflow}: {journal:?}");
+    for (view, (name, kind, status, result)) in journal.iter().zip(&expected) {
+        let step = &view.step;
+        assert_eq!(
+            (step.name.as_str(), step.kind),
+            (*name, *kind),
+            "{workflow}: {journal:?}"
+        );
+        if let Some(status) = status {
+            assert_eq!(step.status, *status, "{workflow}: {step:?}");
+            assert_eq!(&step.result, result, "{workflow}: {step:?}");
+        }
+    }
+    // The abandoned timer never wakes the finished run, and its event
+    // wait's inbox is closed.
+    let late = s.svc.send_event(id, "go", "2", None).await;
+    assert!(
+        matches!(late, Err(ServiceError::NotRunning { .. })),
+        "{workflow}: {late:?}"
+    );
+}
+
+/// Outcomes the run is not waiting for do not replay it: `join_all`
+/// waits for member 0 first, and while it runs the eleven others finish;
+/// their workers find the run asleep on member 0 and leave it. When member
+/// 0 finishes, one replay takes all twelve outcomes. (Replaying on every
+/// outcome would take a dozen activations, each re-reading the journal.)
+pub async fn outcomes_the_run_does_not_await_leave_it_asleep(b: Backend) {
+    let s = fanout_service(b, false, &["fanout"]).await;
+    let mut members = vec![json!({ "ms": 2500 })];
+    members.extend((1..12).map(|_| json!({ "ms": 50 })));
+    let before = s.svc.stats();
+    let run = s.run("fanout", &json!({ "all": members }), T).await;
+    let expected: Vec<Value> = (0..12).map(|i| json!(i)).collect();
+    assert_eq!(output(&run), json!({ "all": expected }), "{run:?}");
+    let activations = s.svc.stats().activations - before.activations;
+    // The first activation starts the members and suspends; one more
+    // finishes the run; a completion that lands while an activation holds
+    // the run may add one.
+    assert!(
+        activations <= 4,
+        "{activations} activations for one awaited outcome and eleven others"
+    );
+}

@@ -231,6 +231,31 @@ export class Context {
     return new Started(name);
   }
 
+  /**
+   * Starts a run of deployed workflow `workflow` as a child of this run;
+   * `wait` gives its output or throws its error. It is cancelled if this
+   * run is cancelled or ends first.
+   */
+  startChild(step, workflow, input) {
+    const name = this.unique(step);
+    steps.startChild(name, workflow, JSON.stringify(input ?? null));
+    return new Started(name);
+  }
+
+  /** Runs workflow `workflow` as a child and returns its output. */
+  child(step, workflow, input) {
+    return this.wait(this.startChild(step, workflow, input));
+  }
+
+  /** Starts a detached child (not awaited, not cancelled with this run); returns its run id. */
+  spawnChild(step, workflow, input) {
+    try {
+      return steps.spawnChild(this.unique(step), workflow, JSON.stringify(input ?? null));
+    } catch (e) {
+      throw e && e.payload ? WeftError.fromWire(e.payload) : e;
+    }
+  }
+
   /** Waits for a started step; returns its result or throws its WeftError. */
   wait(started) {
     let result;

@@ -264,6 +264,31 @@ class Context:
         _reseed()
         return Started(name)
 
+    def start_child(self, step: str, workflow: str, input: Any) -> "Started":
+        """Starts a run of deployed workflow `workflow` as a child of this
+        run; `wait` gives its output or raises its error. It is cancelled if
+        this run is cancelled or ends first."""
+        name = self._unique(step)
+        steps.start_child(name, workflow, json.dumps(input))
+        _reseed()
+        return Started(name)
+
+    def child(self, step: str, workflow: str, input: Any) -> Any:
+        """Runs workflow `workflow` as a child and returns its output."""
+        return self.wait(self.start_child(step, workflow, input))
+
+    def spawn_child(self, step: str, workflow: str, input: Any) -> str:
+        """Starts a detached child (not awaited, not cancelled with this
+        run) and returns its run id."""
+        name = self._unique(step)
+        try:
+            run_id = steps.spawn_child(name, workflow, json.dumps(input))
+        except Err as e:
+            _reseed()
+            raise WeftError.from_wire(e.value) from None
+        _reseed()
+        return run_id
+
     def wait(self, started: "Started") -> Any:
         """Waits for a started step; returns its result or raises its WeftError."""
         try:

@@ -176,6 +176,48 @@ impl Context {
         Started::named(name)
     }
 
+    /// Starts a run of the deployed workflow `workflow` with `input` as a
+    /// child of this run and returns at once; [`Context::wait`] gives the
+    /// child's output, or its error as an `Err` (never a crash of this
+    /// run). The child is pinned to the workflow's newest version now, and
+    /// is cancelled if this run is cancelled or ends first.
+    pub fn start_child<I: Serialize, O: DeserializeOwned>(
+        &mut self,
+        step: &str,
+        workflow: &str,
+        input: &I,
+    ) -> Result<Started<O>, Error> {
+        let name = self.unique(step);
+        let input = weft_guest_core::encode(&format!("the input of child step `{name}`"), input)?;
+        steps::start_child(&name, workflow, &input);
+        Ok(Started::named(name))
+    }
+
+    /// Runs workflow `workflow` as a child and waits for its output:
+    /// [`Context::start_child`] then [`Context::wait`].
+    pub fn child<I: Serialize, O: DeserializeOwned>(
+        &mut self,
+        step: &str,
+        workflow: &str,
+        input: &I,
+    ) -> Result<O, Error> {
+        let started = self.start_child(step, workflow, input)?;
+        self.wait(&started)
+    }
+
+    /// Starts workflow `workflow` as a detached child and returns its run
+    /// id: this run neither waits for it nor cancels it.
+    pub fn spawn_child<I: Serialize>(
+        &mut self,
+        step: &str,
+        workflow: &str,
+        input: &I,
+    ) -> Result<String, Error> {
+        let name = self.unique(step);
+        let input = weft_guest_core::encode(&format!("the input of child step `{name}`"), input)?;
+        steps::spawn_child(&name, workflow, &input).map_err(from_wit_error)
+    }
+
     /// Waits for `started` and returns its outcome (the same one however
     /// often it is awaited).
     pub fn wait<T: DeserializeOwned>(&mut self, started: &Started<T>) -> Result<T, Error> {

@@ -58,6 +58,7 @@ pub fn run_record(workflow: &str) -> RunRecord {
         wake_at: None,
         deadline: None,
         awaiting: Vec::new(),
+        parent: None,
     }
 }
 

@@ -1363,6 +1363,8 @@ macro_rules! scenario_suite {
             fan_out_members_run_at_the_same_time,
             fan_out_replays_the_same_at_every_step,
             outcomes_the_run_does_not_await_leave_it_asleep,
+            children_are_runs_whose_end_is_a_step_outcome,
+            cancelling_a_parent_cancels_its_children,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

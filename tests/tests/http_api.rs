@@ -544,3 +544,69 @@ async fn callbacks_are_completed_over_http_and_from_the_cli() {
         "{body}"
     );
 }
+
+/// A parent's children over HTTP: `GET /v1/runs/{id}/children` lists each
+/// child with the step that started it; a child run shows its parent, and
+/// the parent's child step names the child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_runs_are_listed_with_their_parent() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("fanout", &test_guest("fanout")).await.unwrap();
+    api.deploy("fanout-rpc", &test_guest("fanout-rpc"))
+        .await
+        .unwrap();
+    let input = json!({
+        "spawn": {"workflow": "fanout", "input": {}},
+        "children": [
+            {"workflow": "fanout", "input": {"all": [{"ms": 1}]}},
+            {"workflow": "missing", "input": {}}
+        ]
+    });
+    let id = api.start("fanout", &input).await.unwrap();
+    let run = api.wait(&id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(run["status"], "completed", "{run}");
+
+    let (status, body) = api.get(&format!("/v1/runs/{id}/children")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let children = body["children"].as_array().unwrap();
+    let shown: Vec<(&str, bool, &str)> = children
+        .iter()
+        .map(|c| {
+            (
+                c["step"].as_str().unwrap(),
+                c["detached"].as_bool().unwrap(),
+                c["status"].as_str().unwrap_or("none"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown[..2],
+        [("spawned", true, shown[0].2), ("kid", false, "completed")],
+        "{body}"
+    );
+    assert_eq!(shown[2], ("kid#2", false, "none"), "{body}");
+    assert_eq!(children[2]["error"]["code"], "unknown_workflow");
+
+    let kid = children[1]["runId"].as_str().unwrap();
+    let (_, child) = api.get(&format!("/v1/runs/{kid}")).await.unwrap();
+    assert_eq!(
+        child["parent"],
+        json!({"runId": id, "step": "kid", "detached": false})
+    );
+    let (_, steps) = api.get(&format!("/v1/runs/{id}/steps")).await.unwrap();
+    let step = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "kid")
+        .unwrap();
+    assert_eq!(step["kind"], "child");
+    assert_eq!(step["childRunId"], kid);
+
+    let (status, body) = api
+        .get("/v1/runs/00000000-0000-4000-8000-000000000000/children")
+        .await
+        .unwrap();
+    assert_eq!((status, error_code(&body)), (404, "unknown_run"), "{body}");
+}

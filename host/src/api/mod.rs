@@ -93,6 +93,7 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
         .route("/v1/runs/{id}", get(get_run))
         .route("/v1/runs/{id}/cancel", post(cancel_run))
         .route("/v1/runs/{id}/steps", get(get_steps))
+        .route("/v1/runs/{id}/children", get(get_children))
         .route("/v1/runs/{id}/logs", get(get_logs))
         .route("/v1/runs/{id}/events/{name}", post(send_event))
         .route("/v1/callbacks/{token}", post(complete_callback))
@@ -314,6 +315,7 @@ async fn start_run(
     let options = StartOptions {
         timeout: seconds("timeout", query.timeout)?,
         idempotency_key: idempotency_key(&headers)?,
+        parent: None,
     };
     let run_id = svc.start_run_with(&name, input, options).await?;
     let Some(wait) = wait else {
@@ -397,6 +399,16 @@ async fn get_steps(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiR
     let steps = svc.steps(&id).await?;
     let list: Vec<Value> = steps.iter().map(views::step).collect();
     Ok(Json(json!({ "runId": id, "steps": list })).into_response())
+}
+
+async fn get_children(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_run_id(&id)?;
+    let children = svc.children(&id).await?;
+    let list: Vec<Value> = children
+        .iter()
+        .map(|(step, child)| views::child(step, child.as_ref()))
+        .collect();
+    Ok(Json(json!({ "runId": id, "children": list })).into_response())
 }
 
 async fn get_logs(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {

@@ -2,8 +2,8 @@
 //! returned as JSON values, timestamps as RFC 3339 strings.
 
 use crate::model::{
-    CallbackRecord, CallbackState, ErrorInfo, EventSent, LogLine, Millis, ModuleVersion, RunRecord,
-    StepKind, StepRecord,
+    CallbackRecord, CallbackState, ErrorInfo, EventSent, LogLine, Millis, ModuleVersion,
+    ParentLink, RunRecord, StepKind, StepRecord,
 };
 use crate::service::StepView;
 use serde_json::{Value, json};
@@ -50,6 +50,11 @@ pub fn run(r: &RunRecord) -> Value {
         "moduleDigest": r.module_digest,
         "steps": r.step_names.len(),
         "deadline": r.deadline.map(timestamp),
+        "parent": r.parent.as_ref().map(|p| json!({
+            "runId": p.run_id,
+            "step": p.step,
+            "detached": p.detached,
+        })),
         "createdAt": timestamp(r.created_at),
         "updatedAt": timestamp(r.updated_at),
     })
@@ -124,11 +129,23 @@ pub fn step(v: &StepView) -> Value {
             })
         })
         .collect();
+    // A child step names its child run (derived, so shown before the child
+    // ends); a detached one has it as its result.
+    let child = match s.kind {
+        StepKind::Child => json!(ParentLink::child_id(
+            &s.run_id,
+            &s.name,
+            s.rpc_name.as_deref().unwrap_or_default()
+        )),
+        StepKind::DetachedChild => json_value(s.result.as_deref()),
+        _ => Value::Null,
+    };
     json!({
         "name": s.name,
         "seq": s.seq,
         "kind": s.kind,
         "rpcName": s.rpc_name,
+        "childRunId": child,
         "input": json_value(s.input.as_deref()),
         "status": s.status,
         "attempts": s.attempt_count,
@@ -139,6 +156,21 @@ pub fn step(v: &StepView) -> Value {
         "createdAt": timestamp(s.created_at),
         "completedAt": s.completed_at.map(timestamp),
         "history": history,
+    })
+}
+
+/// A child run as its parent's listing shows it: the step that started it
+/// and the run's state.
+pub fn child(step: &StepRecord, child: Option<&RunRecord>) -> Value {
+    json!({
+        "step": step.name,
+        "workflow": step.rpc_name,
+        "detached": step.kind == StepKind::DetachedChild,
+        "stepStatus": step.status,
+        "runId": child.map(|c| c.id.clone()),
+        "status": child.map(|c| c.status),
+        "error": error(step.error.as_ref()),
+        "createdAt": child.map(|c| timestamp(c.created_at)),
     })
 }
 

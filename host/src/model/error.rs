@@ -93,6 +93,9 @@ pub enum ErrorCode {
     Timeout,
     /// The RPC names a module that is not registered.
     UnknownRpcModule,
+    /// A child run names a workflow that is not deployed (or is an RPC
+    /// module, or refused the input).
+    UnknownWorkflow,
     /// The run's module can no longer be loaded.
     ModuleUnavailable,
     /// A work message was delivered too many times and dead-lettered.
@@ -127,6 +130,7 @@ impl ErrorCode {
             Self::StepProtocol => "step_protocol",
             Self::Timeout => "timeout",
             Self::UnknownRpcModule => "unknown_rpc_module",
+            Self::UnknownWorkflow => "unknown_workflow",
             Self::ModuleUnavailable => "module_unavailable",
             Self::DeadLettered => "dead_lettered",
             Self::WorkerLost => "worker_lost",

@@ -20,7 +20,7 @@ pub use event::{
 };
 pub use message::{Envelope, WorkMessage};
 pub use module::{Digest, ModuleKind, ModuleVersion};
-pub use run::{Lease, LogLine, RunId, RunRecord, RunStatus, StepNames};
+pub use run::{Lease, LogLine, ParentLink, RunId, RunRecord, RunStatus, StepNames};
 pub use step::{
     AttemptRecord, CallbackStep, EventWait, RetryPolicy, StepCall, StepKind, StepOptions,
     StepOutcome, StepRecord, StepStatus,

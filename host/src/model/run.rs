@@ -159,6 +159,27 @@ impl<S: AsRef<str>> PartialEq<Vec<S>> for StepNames {
     }
 }
 
+/// Where a child run came from: the parent run and the step of its journal
+/// that started it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentLink {
+    pub run_id: RunId,
+    pub step: String,
+    /// Started detached: the parent does not wait for it, and its end, or
+    /// its cancellation, leaves the child running.
+    pub detached: bool,
+}
+
+impl ParentLink {
+    /// The id of the child that step `step` of run `parent` starts: the
+    /// same every time, so starting it again (a replay, a retry after a
+    /// crash) finds the run the first start created.
+    pub fn child_id(parent: &RunId, step: &str, workflow: &str) -> RunId {
+        RunId::for_key(workflow, &format!("child:{parent}/{step}"))
+    }
+}
+
 /// A run as stored: the seed's `workflow-runs` item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -194,6 +215,8 @@ pub struct RunRecord {
     /// finishing cost O(N) cheap checks and one replay per useful outcome,
     /// not N replays.
     pub awaiting: Vec<String>,
+    /// For a child run, its parent; never changes.
+    pub parent: Option<ParentLink>,
 }
 
 impl RunRecord {

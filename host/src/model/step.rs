@@ -20,6 +20,13 @@ pub enum StepKind {
     Callback,
     /// A wait for a callback to be completed from outside.
     CallbackWait,
+    /// A child run started by this run and awaited like any started step:
+    /// `rpc_name` is the child's workflow, `input` its input; its outcome
+    /// is the child's output or error.
+    Child,
+    /// A child run started detached: recorded with the child's run id as
+    /// its result at once; the parent neither waits for it nor cancels it.
+    DetachedChild,
     /// Which of several started steps an `await-any` delivered: its input
     /// lists the members awaited, its result names the one that finished
     /// first. Recorded so a replay delivers the same one.
@@ -32,7 +39,7 @@ impl StepKind {
     pub fn can_start(self) -> bool {
         matches!(
             self,
-            Self::Rpc | Self::Sleep | Self::Event | Self::CallbackWait
+            Self::Rpc | Self::Sleep | Self::Event | Self::CallbackWait | Self::Child
         )
     }
 
@@ -44,6 +51,8 @@ impl StepKind {
             Self::Event => "event",
             Self::Callback => "callback",
             Self::CallbackWait => "callback_wait",
+            Self::Child => "child",
+            Self::DetachedChild => "detached_child",
             Self::Join => "join",
         }
     }
@@ -56,6 +65,8 @@ impl StepKind {
             "event" => Self::Event,
             "callback" => Self::Callback,
             "callback_wait" => Self::CallbackWait,
+            "child" => Self::Child,
+            "detached_child" => Self::DetachedChild,
             "join" => Self::Join,
             _ => return None,
         })

@@ -55,6 +55,17 @@ fn callback_wait_call(name: String, token: &str) -> StepCall {
     }
 }
 
+/// A child run step: the workflow where an RPC step has its function.
+fn child_call(kind: StepKind, name: String, workflow: String, input: String) -> StepCall {
+    StepCall {
+        kind,
+        name,
+        rpc_name: Some(workflow),
+        input: Some(input),
+        options: StepOptions::default(),
+    }
+}
+
 fn start(outcome: StepOutcome) -> steps::InlineStart {
     steps::InlineStart::Recorded(outcome.map_err(error_to_guest))
 }
@@ -288,6 +299,46 @@ impl steps::Host for WorkflowState {
     ) -> wasmtime::Result<()> {
         self.start_member(callback_wait_call(step_name, &token))
             .await
+    }
+
+    async fn start_child(
+        &mut self,
+        step_name: String,
+        workflow: String,
+        input: String,
+    ) -> wasmtime::Result<()> {
+        if let Err(e) =
+            self.check_payload(&format!("the input of child step `{step_name}`"), &input)
+        {
+            return self.halt(Stop::Fail(e));
+        }
+        self.start_member(child_call(StepKind::Child, step_name, workflow, input))
+            .await
+    }
+
+    async fn spawn_child(
+        &mut self,
+        step_name: String,
+        workflow: String,
+        input: String,
+    ) -> wasmtime::Result<Result<String, types::Error>> {
+        if let Err(e) =
+            self.check_payload(&format!("the input of child step `{step_name}`"), &input)
+        {
+            return self.halt(Stop::Fail(e));
+        }
+        let call = child_call(StepKind::DetachedChild, step_name, workflow, input);
+        let name = call.name.clone();
+        match self.resolve(call).await? {
+            Ok(json) => match serde_json::from_str::<String>(&json) {
+                Ok(id) => Ok(Ok(id)),
+                Err(_) => self.fail(
+                    ErrorCode::StepProtocol,
+                    format!("child step `{name}` is recorded without its run id"),
+                ),
+            },
+            Err(e) => Ok(Err(error_to_guest(e))),
+        }
     }
 
     async fn await_step(

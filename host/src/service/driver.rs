@@ -544,7 +544,14 @@ impl RunDriver {
                 step.wake_at = Some(recheck);
             }
             StepKind::Rpc => {}
-            StepKind::Inline | StepKind::Callback | StepKind::Join => {
+            // The child first: if this process dies before the step is
+            // recorded, the replay starts the same child again, and finds it.
+            StepKind::Child => {
+                if let Err(e) = self.svc.start_child(&self.run.id, &step, false).await? {
+                    step.finish(Err(e), now);
+                }
+            }
+            StepKind::Inline | StepKind::Callback | StepKind::DetachedChild | StepKind::Join => {
                 return Err(DriverError::FailRun(ErrorInfo::host(
                     ErrorCode::StepProtocol,
                     format!(
@@ -582,7 +589,8 @@ impl RunDriver {
             StepKind::Event => self.event_outcome(step).await?,
             StepKind::CallbackWait => self.callback_outcome(step).await?,
             StepKind::Rpc => return self.probe_rpc(step, now, due, lease_live).await,
-            StepKind::Inline | StepKind::Callback | StepKind::Join => {
+            StepKind::Child => (self.child_outcome(step).await?, None),
+            StepKind::Inline | StepKind::Callback | StepKind::DetachedChild | StepKind::Join => {
                 return Err(DriverError::FailRun(ErrorInfo::host(
                     ErrorCode::StepProtocol,
                     format!(
@@ -595,7 +603,8 @@ impl RunDriver {
         };
         let Some(outcome) = outcome else {
             let wake_at = match step.kind {
-                StepKind::Sleep => wake_at,
+                // A child's end announces itself to its parent.
+                StepKind::Sleep | StepKind::Child => wake_at,
                 // A wait's deadline, or the next look at its inbox.
                 _ => Some(wake_at.map_or(recheck, |d| d.min(recheck))),
             };
@@ -605,6 +614,22 @@ impl RunDriver {
         done.finish(outcome, now);
         self.update(&done, step, vec![], After::Continue).await?;
         self.deliver_member(done).await
+    }
+
+    /// The outcome of child step `step`: its child's, once the child ended.
+    /// A child that is not there (its start was lost) is started again.
+    async fn child_outcome(
+        &mut self,
+        step: &StepRecord,
+    ) -> Result<Option<StepOutcome>, DriverError> {
+        let id = Weft::child_of(&self.run.id, step);
+        match self.svc.state.get_run(&id).await? {
+            Some(child) => Ok(super::children::child_outcome(&child)),
+            None => match self.svc.start_child(&self.run.id, step, false).await? {
+                Ok(_) => Ok(None),
+                Err(e) => Ok(Some(Err(e))),
+            },
+        }
     }
 
     /// [`RunDriver::probe_member`] for an RPC step.
@@ -723,14 +748,25 @@ impl StepDriver for RunDriver {
             StepKind::Event => self.wait_for_event(step, None).await,
             StepKind::CallbackWait => self.wait_for_callback(step, None).await,
             StepKind::Callback => self.create_callback(step).await,
-            StepKind::Inline | StepKind::Join => Err(DriverError::FailRun(ErrorInfo::host(
-                ErrorCode::StepProtocol,
-                format!(
-                    "{} step `{}` cannot be scheduled",
-                    call.kind.as_str(),
-                    call.name
-                ),
-            ))),
+            StepKind::DetachedChild => {
+                let outcome = match self.svc.start_child(&self.run.id, &step, true).await? {
+                    Ok(id) => Ok(serde_json::Value::from(id.as_str()).to_string()),
+                    Err(e) => Err(e),
+                };
+                step.finish(outcome, now);
+                self.append(&step, vec![], After::Continue).await?;
+                self.deliver(step).await
+            }
+            StepKind::Inline | StepKind::Join | StepKind::Child => {
+                Err(DriverError::FailRun(ErrorInfo::host(
+                    ErrorCode::StepProtocol,
+                    format!(
+                        "{} step `{}` cannot be scheduled",
+                        call.kind.as_str(),
+                        call.name
+                    ),
+                )))
+            }
         }
     }
 
@@ -742,14 +778,18 @@ impl StepDriver for RunDriver {
             (StepKind::Event, _) => self.wait_for_event(step.clone(), Some(step)).await,
             (StepKind::CallbackWait, _) => self.wait_for_callback(step.clone(), Some(step)).await,
             // Created and finished in one write: never in flight.
-            (StepKind::Callback | StepKind::Join, _) => Err(DriverError::FailRun(ErrorInfo::host(
-                ErrorCode::StepProtocol,
-                format!(
-                    "{} step `{}` is recorded without its outcome",
-                    step.kind.as_str(),
-                    step.name
-                ),
-            ))),
+            (StepKind::Callback | StepKind::Join | StepKind::DetachedChild, _) => {
+                Err(DriverError::FailRun(ErrorInfo::host(
+                    ErrorCode::StepProtocol,
+                    format!(
+                        "{} step `{}` is recorded without its outcome",
+                        step.kind.as_str(),
+                        step.name
+                    ),
+                )))
+            }
+            // Started, never scheduled: only an await looks at it.
+            (StepKind::Child, _) => self.suspend(None, None).await,
             (StepKind::Sleep, _) if due => {
                 let mut done = step.clone();
                 done.finish(Ok("null".into()), now);
@@ -869,10 +909,14 @@ impl StepDriver for RunDriver {
         members: &[StepRecord],
         wake_at: Option<Millis>,
     ) -> Result<Resolution, DriverError> {
-        // Only RPC outcomes announce themselves (`StepFinished`); a run
+        // Only RPC and child outcomes announce themselves (`StepFinished`); a run
         // that also waits for timers, events or callbacks, or for many
         // steps, is resumed by whatever comes.
-        if members.len() <= AWAITING_MAX && members.iter().all(|m| m.kind == StepKind::Rpc) {
+        if members.len() <= AWAITING_MAX
+            && members
+                .iter()
+                .all(|m| matches!(m.kind, StepKind::Rpc | StepKind::Child))
+        {
             self.awaiting = members.iter().map(|m| m.name.clone()).collect();
         }
         let timer = wake_at.map(|at| (self.resume_message(), Some(at)));

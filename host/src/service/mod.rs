@@ -6,6 +6,7 @@
 //! settings, and turns each work message into store writes and new messages.
 
 mod callbacks;
+mod children;
 mod driver;
 mod events;
 mod handler;
@@ -29,7 +30,8 @@ use crate::config::{Limits, RpcMode, env_num};
 use crate::engine::WeftEngine;
 use crate::engine::prepared::Prepared;
 use crate::model::{
-    AttemptRecord, Clock, Envelope, Millis, RunStatus, StepRecord, SystemClock, WorkMessage,
+    AttemptRecord, Clock, Envelope, Millis, ParentLink, RunStatus, StepRecord, SystemClock,
+    WorkMessage,
 };
 use crate::registry::loader::ComponentLoader;
 use crate::registry::{DeployError, Registry};
@@ -214,6 +216,8 @@ pub struct StartOptions {
     /// with the same input returns the run the first start created; with
     /// another input it fails with [`ServiceError::IdempotencyConflict`].
     pub idempotency_key: Option<String>,
+    /// The run that starts this one as its child.
+    pub parent: Option<ParentLink>,
 }
 
 /// A step with its attempts, for display.

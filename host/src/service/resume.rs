@@ -58,6 +58,14 @@ impl Weft {
         run: RunRecord,
     ) -> Result<Handled, ServiceError> {
         let id = &run.id.clone();
+        if self.orphaned(&run).await? {
+            let reason = "its parent run ended before it".to_string();
+            match self.cancel(id, &reason).await {
+                Ok(_) | Err(ServiceError::NotRunning { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            return Ok(Handled::Settled);
+        }
         if let Some(deadline) = run.deadline.filter(|d| *d <= self.now()) {
             let late = self.now().saturating_sub(deadline);
             let error = ErrorInfo::host(
@@ -95,6 +103,7 @@ impl Weft {
             journal,
             ends_by: invocation::usable_until(),
         };
+        let parent = run.parent.clone();
         let driver = RunDriver::new(Arc::clone(self), run);
         match replay::activate(&pre, &self.limits, input, Box::new(driver)).await {
             Ok(report) => {
@@ -119,6 +128,7 @@ impl Weft {
                     ActivationEnd::Suspended => {}
                     ActivationEnd::Completed(_) | ActivationEnd::Failed(_) => {
                         self.finished.notify_waiters();
+                        self.notify_parent(id, parent.as_ref()).await;
                     }
                 }
                 Ok(Handled::Settled)

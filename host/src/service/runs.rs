@@ -73,6 +73,7 @@ impl Weft {
             wake_at: None,
             deadline: options.timeout.map(|t| now + t.as_millis() as u64),
             awaiting: Vec::new(),
+            parent: options.parent.clone(),
         };
         match self.state.create_run(&run).await {
             Ok(()) => {}
@@ -155,24 +156,36 @@ impl Weft {
     /// Cancels a running run: it ends `cancelled` at once, whatever it is
     /// waiting on. Step results that arrive later are recorded but do not
     /// resume it. Fails with [`ServiceError::NotRunning`] if it already ended.
+    ///
+    /// Its attached children are cancelled with it. A cancel of a run that
+    /// is already cancelled still cancels its children before answering
+    /// `NotRunning`, so a cancel retried after a crash half-way through
+    /// finishes the job.
     pub async fn cancel(&self, id: &RunId, reason: &str) -> Result<RunRecord, ServiceError> {
         let error = ErrorInfo::host(ErrorCode::Cancelled, reason);
-        let (run, ()) = self
+        let (run, cancelled) = self
             .update_run(id, |run| {
                 if run.status.is_terminal() {
-                    return Err(ServiceError::NotRunning {
-                        id: id.to_string(),
-                        status: run.status,
-                    });
+                    return Ok(Edit::Leave(false));
                 }
                 run.status = RunStatus::Cancelled;
                 run.error = Some(error.clone());
                 run.lease = None;
                 run.wake_at = None;
-                Ok(Edit::Commit(()))
+                Ok(Edit::Commit(true))
             })
             .await?;
+        if run.status == RunStatus::Cancelled {
+            self.cancel_children(&run).await?;
+        }
+        if !cancelled {
+            return Err(ServiceError::NotRunning {
+                id: id.to_string(),
+                status: run.status,
+            });
+        }
         self.finished.notify_waiters();
+        self.notify_parent(&run.id, run.parent.as_ref()).await;
         Ok(run)
     }
 
@@ -191,8 +204,9 @@ impl Weft {
             })
             .await;
         match result {
-            Ok(_) => {
+            Ok((run, ())) => {
                 self.finished.notify_waiters();
+                self.notify_parent(&run.id, run.parent.as_ref()).await;
                 Ok(())
             }
             Err(ServiceError::UnknownRun(_)) => Ok(()),

@@ -1,13 +1,14 @@
 //! Scenarios for fan-out and join: members that run at the same time, all /
 //! first / enough of them awaited, a concurrency cap, a race against a
-//! timer, and replay after every step in Rust, JavaScript and Python.
+//! timer, child runs, and replay after every step in Rust, JavaScript and
+//! Python.
 
 use super::{T, output};
 use crate::conformance::Backend;
 use crate::{Service, test_guest};
 use serde_json::{Value, json};
 use weft::config::RpcMode;
-use weft::model::{Millis, RunId, StepKind, StepStatus};
+use weft::model::{Millis, RunId, RunStatus, StepKind, StepStatus};
 use weft::service::ServiceError;
 
 /// The fan-out driver in each language, by module name.
@@ -74,7 +75,11 @@ fn replay_input() -> Value {
         "all": [{"ms": 100}, {"ms": 100, "fail": true}, {"ms": 100}],
         "quorum": [{"ms": 5000}, {"ms": 50}, {"ms": 500}],
         "raceMs": 600000,
-        "bounded": {"items": 4, "limit": 2, "ms": 150}
+        "bounded": {"items": 4, "limit": 2, "ms": 150},
+        "children": [
+            {"workflow": "fanout", "input": {"all": [{"ms": 10}]}},
+            {"workflow": "fanout", "input": {"failWith": "boom"}}
+        ]
     })
 }
 
@@ -110,11 +115,12 @@ async fn replayed_the_same(s: &Service, workflow: &str, id: &RunId) {
             "all": [0, {"error": "refused"}, 2],
             "quorum": {"order": [1, 2], "satisfied": true},
             "race": {"winner": "event", "value": {"go": 1}},
-            "bounded": [0, 10, 20, 30]
+            "bounded": [0, 10, 20, 30],
+            "children": [{"all": [0]}, {"error": "boom"}]
         }),
         "{workflow}: {run:?}"
     );
-    use StepKind::{Event, Join, Rpc, Sleep};
+    use StepKind::{Child, Event, Join, Rpc, Sleep};
     use StepStatus::{Failed, Scheduled, Succeeded};
     let chose = |m: &str| Some(Value::String(m.into()).to_string());
     // (name, kind, status, result); `None` status: an abandoned member,
@@ -144,6 +150,8 @@ async fn replayed_the_same(s: &Service, workflow: &str, id: &RunId) {
         ("bounded#4", Rpc, Some(Succeeded), Some("30".into())),
         ("bounded-next#3", Join, Some(Succeeded), chose("bounded#3")),
         ("bounded-next#4", Join, Some(Succeeded), chose("bounded#4")),
+        ("kid", Child, Some(Succeeded), Some(r#"{"all":[0]}"#.into())),
+        ("kid#2", Child, Some(Failed), None),
     ];
     let journal = s.svc.steps(id).await.unwrap();
     assert_eq!(journal.len(), expected.len(), "{workflow}: {journal:?}");
@@ -189,4 +197,106 @@ pub async fn outcomes_the_run_does_not_await_leave_it_asleep(b: Backend) {
         activations <= 4,
         "{activations} activations for one awaited outcome and eleven others"
     );
+}
+
+/// Child runs: each is an ordinary run linked to its parent's step, pinned
+/// to its workflow's digest; one that succeeds gives its output, one that
+/// fails or cannot start is an error value in the parent; a detached child
+/// is linked but not awaited.
+pub async fn children_are_runs_whose_end_is_a_step_outcome(b: Backend) {
+    let s = fanout_service(b, false, &["fanout"]).await;
+    let input = json!({
+        "spawn": {"workflow": "fanout", "input": {"all": [{"ms": 10}]}},
+        "children": [
+            {"workflow": "fanout", "input": {"all": [{"ms": 10}, {"ms": 10}]}},
+            {"workflow": "fanout", "input": {"failWith": "boom"}},
+            {"workflow": "no-such-workflow", "input": {}}
+        ]
+    });
+    let run = s.run("fanout", &input, T).await;
+    let out = output(&run);
+    assert_eq!(
+        out["children"],
+        json!([{"all": [0, 1]}, {"error": "boom"}, {"error": "unknown_workflow"}]),
+        "{run:?}"
+    );
+    let steps = s.svc.steps(&run.id).await.unwrap();
+    let kid = &steps.iter().find(|v| v.step.name == "kid").unwrap().step;
+    let child_id = weft::model::ParentLink::child_id(&run.id, "kid", "fanout");
+    let child = s.svc.get_run(&child_id).await.unwrap();
+    assert_eq!(child.status, RunStatus::Completed, "{child:?}");
+    assert_eq!(child.module_digest, run.module_digest);
+    let link = child.parent.clone().expect("a parent link");
+    assert_eq!(
+        (link.run_id, link.step.as_str(), link.detached),
+        (run.id.clone(), "kid", false)
+    );
+    assert_eq!(
+        kid.result, child.output,
+        "the parent recorded the child's output"
+    );
+    let failed = steps.iter().find(|v| v.step.name == "kid#2").unwrap();
+    let error = failed.step.error.clone().unwrap();
+    assert_eq!(error.code, "boom");
+    assert!(error.details.unwrap()["childRunId"].is_string());
+
+    let spawned: RunId = out["spawned"].as_str().unwrap().parse().unwrap();
+    let detached = s.wait(&spawned, T).await;
+    assert_eq!(detached.status, RunStatus::Completed);
+    assert!(
+        detached
+            .parent
+            .is_some_and(|p| p.detached && p.run_id == run.id)
+    );
+}
+
+/// Cancelling a parent cancels its attached children (and the cancel, if
+/// repeated, answers `not_running` having checked them again); a detached
+/// child runs on.
+pub async fn cancelling_a_parent_cancels_its_children(b: Backend) {
+    let s = fanout_service(b, false, &["fanout"]).await;
+    // Each child waits for an event nobody sends, or ten minutes.
+    let waits = json!({"workflow": "fanout", "input": {"raceMs": 600000}});
+    let input = json!({"spawn": waits, "children": [waits, waits]});
+    let id = s.svc.start_run("fanout", &input.to_string()).await.unwrap();
+    let kids: Vec<RunId> = ["kid", "kid#2"]
+        .iter()
+        .map(|step| weft::model::ParentLink::child_id(&id, step, "fanout"))
+        .collect();
+    for kid in &kids {
+        until_run(&s, kid, |r| r.status == RunStatus::Running).await;
+    }
+    let spawned_id = {
+        let steps = s.svc.steps(&id).await.unwrap();
+        let step = steps.iter().find(|v| v.step.name == "spawned").unwrap();
+        serde_json::from_str::<String>(step.step.result.as_deref().unwrap()).unwrap()
+    };
+    let spawned: RunId = spawned_id.parse().unwrap();
+
+    s.svc.cancel(&id, "test").await.unwrap();
+    for kid in &kids {
+        let run = s.svc.get_run(kid).await.unwrap();
+        assert_eq!(run.status, RunStatus::Cancelled, "{run:?}");
+    }
+    let again = s.svc.cancel(&id, "test").await;
+    assert!(
+        matches!(again, Err(ServiceError::NotRunning { .. })),
+        "{again:?}"
+    );
+    let detached = s.svc.get_run(&spawned).await.unwrap();
+    assert_eq!(detached.status, RunStatus::Running, "{detached:?}");
+    s.svc.cancel(&spawned, "cleanup").await.unwrap();
+}
+
+/// Waits until run `id` is in a state `check` accepts.
+async fn until_run(s: &Service, id: &RunId, check: impl Fn(&weft::model::RunRecord) -> bool) {
+    for _ in 0..1200 {
+        if let Ok(run) = s.svc.get_run(id).await
+            && check(&run)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("run {id} never reached the expected state");
 }

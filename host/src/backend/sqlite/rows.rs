@@ -3,14 +3,15 @@
 use super::db_err;
 use crate::backend::{QuietCursor, QuietPage, RunQuery, StoreError};
 use crate::model::{
-    AttemptRecord, Digest, ErrorInfo, Lease, LogLine, Millis, RunId, RunRecord, RunStatus,
-    StepKind, StepOptions, StepRecord, StepStatus,
+    AttemptRecord, Digest, ErrorInfo, Lease, LogLine, Millis, ParentLink, RunId, RunRecord,
+    RunStatus, StepKind, StepOptions, StepRecord, StepStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::str::FromStr;
 
 const RUN_COLUMNS: &str = "id, workflow, module_digest, status, input, output, error, created_at, \
-     updated_at, version, lease_owner, lease_expires_at, step_names, wake_at, deadline, awaiting";
+     updated_at, version, lease_owner, lease_expires_at, step_names, wake_at, deadline, awaiting, \
+     parent_run_id, parent_step, parent_detached";
 
 const STEP_COLUMNS: &str = "run_id, step_name, seq, kind, rpc_name, input, status, result, error, \
      attempt_count, options, wake_at, lease_owner, lease_expires_at, created_at, updated_at, completed_at, \
@@ -65,6 +66,17 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         wake_at: row.get::<_, Option<i64>>(13)?.map(|v| v as u64),
         deadline: row.get::<_, Option<i64>>(14)?.map(|v| v as u64),
         awaiting: from_json::<Vec<String>>("awaiting", row.get(15)?)?.unwrap_or_default(),
+        parent: match (
+            row.get::<_, Option<String>>(16)?,
+            row.get::<_, Option<String>>(17)?,
+        ) {
+            (Some(run_id), Some(step)) => Some(ParentLink {
+                run_id: RunId::from_str(&run_id).map_err(|_| corrupt("parent run id", &run_id))?,
+                step,
+                detached: row.get::<_, Option<bool>>(18)?.unwrap_or(false),
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -97,7 +109,7 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
 pub(super) fn insert_run(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> {
     c.execute(
         &format!(
-            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
         ),
         params![
             r.id.as_str(),
@@ -116,6 +128,9 @@ pub(super) fn insert_run(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> 
             r.wake_at.map(|v| v as i64),
             r.deadline.map(|v| v as i64),
             awaiting_json(r),
+            r.parent.as_ref().map(|p| p.run_id.as_str().to_string()),
+            r.parent.as_ref().map(|p| p.step.clone()),
+            r.parent.as_ref().map(|p| p.detached),
         ],
     )?;
     sync_journal(c, r)

@@ -21,7 +21,10 @@ CREATE TABLE IF NOT EXISTS runs (
     step_names       TEXT NOT NULL,
     wake_at          INTEGER,
     deadline         INTEGER,
-    awaiting         TEXT
+    awaiting         TEXT,
+    parent_run_id    TEXT,
+    parent_step      TEXT,
+    parent_detached  INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
 
@@ -153,7 +156,10 @@ pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
     add_column_if_missing(conn, "steps", "host_losses", "INTEGER NOT NULL DEFAULT 0")?;
-    add_column_if_missing(conn, "runs", "awaiting", "TEXT")
+    add_column_if_missing(conn, "runs", "awaiting", "TEXT")?;
+    add_column_if_missing(conn, "runs", "parent_run_id", "TEXT")?;
+    add_column_if_missing(conn, "runs", "parent_step", "TEXT")?;
+    add_column_if_missing(conn, "runs", "parent_detached", "INTEGER")
 }
 
 /// Brings a data directory made by an older Weft up to date: `CREATE TABLE

@@ -1,7 +1,7 @@
 // The fan-out driver of tests/guests/rust/fanout, in JavaScript: the same
 // input, the same output, so one scenario checks every language.
 
-import { workflow } from '@weft/sdk';
+import { workflow, WeftError } from '@weft/sdk';
 
 const SLOW = 'fanout-rpc/slow';
 const ONCE = { retry: { maxAttempts: 1 } };
@@ -9,6 +9,7 @@ const ONCE = { retry: { maxAttempts: 1 } };
 const shown = (r) => (r.ok ? r.value : { error: r.error.code });
 
 export const run = workflow((ctx, input) => {
+  if (input.failWith) throw new WeftError(input.failWith, 'asked to fail');
   const out = {};
   if (input.all && input.all.length > 0) {
     const started = input.all.map((m, i) =>
@@ -36,6 +37,13 @@ export const run = workflow((ctx, input) => {
       .mapBounded('bounded-next', list, limit, (c, item) =>
         c.startRpc('bounded', SLOW, { value: item * 10, ms: (item + 1) * ms }, ONCE))
       .map(shown);
+  }
+  if (input.spawn) {
+    out.spawned = ctx.spawnChild('spawned', input.spawn.workflow, input.spawn.input);
+  }
+  if (input.children && input.children.length > 0) {
+    const started = input.children.map((c) => ctx.startChild('kid', c.workflow, c.input));
+    out.children = ctx.allSettled(started).map(shown);
   }
   return out;
 });

@@ -12,6 +12,8 @@ def shown(f: weft.Finished):
 
 
 def fanout(ctx: weft.Context, input: dict) -> dict:
+    if input.get("failWith"):
+        raise weft.WeftError(input["failWith"], "asked to fail")
     out = {}
     if input.get("all"):
         started = [
@@ -44,6 +46,14 @@ def fanout(ctx: weft.Context, input: dict) -> dict:
             lambda c, item, i: c.start_rpc("bounded", SLOW, {"value": item * 10, "ms": (item + 1) * b["ms"]}, retry=ONCE),
         )
         out["bounded"] = [shown(f) for f in results]
+    if input.get("spawn"):
+        out["spawned"] = ctx.spawn_child("spawned", input["spawn"]["workflow"], input["spawn"]["input"])
+    if input.get("children"):
+        started = [ctx.start_child("kid", c["workflow"], c["input"]) for c in input["children"]]
+        out["children"] = [
+            r if not isinstance(r, weft.WeftError) else {"error": r.code}
+            for r in ctx.gather(started, return_exceptions=True)
+        ]
     return out
 
 

@@ -4,8 +4,8 @@
 use super::journal;
 use crate::backend::StoreError;
 use crate::model::{
-    AttemptRecord, Digest, ErrorInfo, Lease, LogLine, RetryPolicy, RunId, RunRecord, RunStatus,
-    StepKind, StepOptions, StepRecord, StepStatus,
+    AttemptRecord, Digest, ErrorInfo, Lease, LogLine, ParentLink, RetryPolicy, RunId, RunRecord,
+    RunStatus, StepKind, StepOptions, StepRecord, StepStatus,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -122,6 +122,11 @@ pub fn run_item(r: &RunRecord) -> Item {
     if !r.awaiting.is_empty() {
         item.insert("awaiting".into(), awaiting_value(&r.awaiting));
     }
+    if let Some(p) = &r.parent {
+        item.insert("parentRunId".into(), s(p.run_id.as_str()));
+        item.insert("parentStep".into(), s(&p.step));
+        item.insert("parentDetached".into(), AttributeValue::Bool(p.detached));
+    }
     item.extend(super::quiet::attributes(r).into_iter().flatten());
     item
 }
@@ -184,6 +189,18 @@ pub fn run_from(item: &Item) -> Result<RunRecord, StoreError> {
                 .map(|v| v.as_s().cloned().map_err(|_| corrupt("awaiting")))
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
+        },
+        parent: match (opt_s(item, "parentRunId"), opt_s(item, "parentStep")) {
+            (Some(run_id), Some(step)) => Some(ParentLink {
+                run_id: RunId::from_str(&run_id).map_err(|_| corrupt("parentRunId"))?,
+                step,
+                detached: item
+                    .get("parentDetached")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false),
+            }),
+            _ => None,
         },
     })
 }

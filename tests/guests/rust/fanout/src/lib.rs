@@ -12,7 +12,11 @@
 //! - `raceMs`: a timer of that length against a wait for event `go`:
 //!   which won and with what;
 //! - `bounded`: `items` members at most `limit` at a time, member `i`
-//!   taking `(i + 1) * ms` and answering `10 * i`.
+//!   taking `(i + 1) * ms` and answering `10 * i`;
+//! - `spawn`: `{"workflow": w, "input": i}` started detached: its run id;
+//! - `children`: `[{"workflow": w, "input": i}]` started as child runs and
+//!   joined: `[output | {"error": code}]`;
+//! - `failWith`: the workflow fails at once with this error code.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,6 +47,16 @@ struct Input {
     quorum: Vec<Member>,
     race_ms: Option<u64>,
     bounded: Option<Bounded>,
+    #[serde(default)]
+    children: Vec<Child>,
+    spawn: Option<Child>,
+    fail_with: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Child {
+    workflow: String,
+    input: Value,
 }
 
 const SLOW: &str = "fanout-rpc/slow";
@@ -56,6 +70,9 @@ fn shown(outcome: Result<Value, Error>) -> Value {
 }
 
 fn fanout(ctx: &mut Context, input: Input) -> Result<Value, Error> {
+    if let Some(code) = input.fail_with {
+        return Err(Error::new(code, "asked to fail"));
+    }
     let mut out = serde_json::Map::new();
     if !input.all.is_empty() {
         let mut started = Vec::new();
@@ -98,6 +115,18 @@ fn fanout(ctx: &mut Context, input: Input) -> Result<Value, Error> {
             "bounded".into(),
             json!(results.into_iter().map(shown).collect::<Vec<_>>()),
         );
+    }
+    if let Some(child) = input.spawn {
+        let id = ctx.spawn_child("spawned", &child.workflow, &child.input)?;
+        out.insert("spawned".into(), json!(id));
+    }
+    if !input.children.is_empty() {
+        let mut started = Vec::new();
+        for child in &input.children {
+            started.push(ctx.start_child::<_, Value>("kid", &child.workflow, &child.input)?);
+        }
+        let results: Vec<Value> = ctx.join_all(&started).into_iter().map(shown).collect();
+        out.insert("children".into(), json!(results));
     }
     Ok(Value::Object(out))
 }

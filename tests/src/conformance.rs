@@ -8,8 +8,10 @@
 
 mod callbacks;
 mod events;
+mod schedules;
 pub use callbacks::*;
 pub use events::*;
+pub use schedules::*;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -1064,6 +1066,8 @@ macro_rules! conformance_suite {
             concurrent_sends_get_distinct_numbers,
             a_callback_is_completed_once_and_never_after_it_expires,
             a_completion_and_an_expiry_race_and_one_wins,
+            a_schedule_changes_only_from_the_version_read,
+            due_schedules_are_found_by_their_time,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

@@ -7,9 +7,11 @@
 mod callbacks;
 mod events;
 mod fanout;
+mod schedules;
 pub use callbacks::*;
 pub use events::*;
 pub use fanout::*;
+pub use schedules::*;
 
 use crate::conformance::Backend;
 use crate::{Service, example, saga_input, test_guest};
@@ -770,6 +772,25 @@ impl StateStore for FlakyStore {
     ) -> Result<weft::model::CallbackRecord, StoreError> {
         self.inner().complete_callback(hash, outcome, now).await
     }
+    async fn put_schedule(&self, write: weft::backend::ScheduleWrite) -> Result<(), StoreError> {
+        self.inner().put_schedule(write).await
+    }
+    async fn get_schedule(&self, name: &str) -> Result<Option<weft::model::Schedule>, StoreError> {
+        self.inner().get_schedule(name).await
+    }
+    async fn list_schedules(&self) -> Result<Vec<weft::model::Schedule>, StoreError> {
+        self.inner().list_schedules().await
+    }
+    async fn due_schedules(
+        &self,
+        now: u64,
+        limit: usize,
+    ) -> Result<Vec<weft::model::Schedule>, StoreError> {
+        self.inner().due_schedules(now, limit).await
+    }
+    async fn delete_schedule(&self, name: &str) -> Result<bool, StoreError> {
+        self.inner().delete_schedule(name).await
+    }
 }
 
 /// A successful attempt whose record hits a passing store error is recorded
@@ -1032,7 +1053,7 @@ pub async fn work_never_outlives_its_invocation(b: Backend) {
         .start_run("hostile", &json!({"mode": "loop"}).to_string())
         .await
         .unwrap();
-    let resume = handle_until(&s, |m| m.run_id() == &busy).await;
+    let resume = handle_until(&s, |m| m.run_id() == Some(&busy)).await;
     let started = Instant::now();
     within(short(), s.svc.process_envelope(&resume))
         .await
@@ -1044,7 +1065,7 @@ pub async fn work_never_outlives_its_invocation(b: Backend) {
     let run = s.svc.get_run(&busy).await.unwrap();
     assert_eq!(run.status, RunStatus::Running, "not failed: {run:?}");
     assert!(run.lease.is_none(), "the lease is given up: {run:?}");
-    let next = handle_until(&s, |m| m.run_id() == &busy).await;
+    let next = handle_until(&s, |m| m.run_id() == Some(&busy)).await;
     assert!(
         matches!(next.message, WorkMessage::Resume { .. }),
         "{next:?}"
@@ -1060,7 +1081,7 @@ pub async fn work_never_outlives_its_invocation(b: Backend) {
         .await
         .unwrap();
     for _ in 0..6 {
-        let message = handle_until(&s, |m| m.run_id() == &cut).await;
+        let message = handle_until(&s, |m| m.run_id() == Some(&cut)).await;
         within(Instant::now(), s.svc.process_envelope(&message))
             .await
             .unwrap();
@@ -1365,6 +1386,7 @@ macro_rules! scenario_suite {
             outcomes_the_run_does_not_await_leave_it_asleep,
             children_are_runs_whose_end_is_a_step_outcome,
             cancelling_a_parent_cancels_its_children,
+            a_schedule_fires_each_time_once,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

@@ -149,3 +149,23 @@ fn the_http_function_may_store_events() {
         assert!(runs.contains(action), "{action} missing: {runs}");
     }
 }
+
+/// Schedules live in the runs table: the HTTP function writes, lists and
+/// deletes them (through `schedule-index`), and the worker's tick finds the
+/// due ones through the same index. moto does not enforce IAM, so only
+/// this test would catch a missing grant.
+#[test]
+fn both_functions_may_use_the_schedule_index() {
+    let t = template();
+    let http = resource(&t, "HttpFunction");
+    assert!(http.contains("/index/schedule-index"), "{http}");
+    assert!(http.contains("dynamodb:DeleteItem"), "{http}");
+    let worker = resource(&t, "WorkerFunction");
+    let runs = worker
+        .split("- Sid: ")
+        .find(|s| s.starts_with("Runs\n"))
+        .expect("the worker's Runs statement");
+    assert!(runs.contains("/index/schedule-index"), "{runs}");
+    let table = resource(&t, "RunsTable");
+    assert!(table.contains("IndexName: schedule-index"), "{table}");
+}

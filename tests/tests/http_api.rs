@@ -610,3 +610,104 @@ async fn child_runs_are_listed_with_their_parent() {
         .unwrap();
     assert_eq!((status, error_code(&body)), (404, "unknown_run"), "{body}");
 }
+
+/// Schedules over HTTP and from the CLI: put, list, pause, resume and
+/// delete with `weft schedule`; a bad cron expression or overlap, a body
+/// that is not a schedule, an unknown workflow or schedule are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_managed_over_http_and_from_the_cli() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("hello", &example("hello")).await.unwrap();
+    let weft = |args: &[&str]| {
+        let out = std::process::Command::new(weft_bin())
+            .args(args)
+            .env("WEFT_URL", &server.url)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = weft(&[
+        "schedule",
+        "put",
+        "nightly",
+        "--workflow",
+        "hello",
+        "--cron",
+        "0 3 * * *",
+        "--input",
+        r#"{"name":"ada"}"#,
+    ]);
+    assert!(
+        ok && text.contains("nightly") && text.contains("active"),
+        "{text}"
+    );
+    let (status, body) = api.get("/v1/schedules/nightly").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cron"], "0 3 * * *");
+    assert_eq!(body["input"], json!({"name": "ada"}));
+    assert_eq!(body["overlap"], "skip");
+    assert!(
+        body["nextFireAt"].as_str().unwrap().contains("T03:00:00"),
+        "{body}"
+    );
+
+    let (ok, text) = weft(&["schedule", "pause", "nightly"]);
+    assert!(ok && text.contains("paused"), "{text}");
+    let (ok, text) = weft(&["schedule", "list"]);
+    assert!(
+        ok && text.contains("nightly") && text.contains("paused"),
+        "{text}"
+    );
+    let (ok, text) = weft(&["schedule", "resume", "nightly"]);
+    assert!(ok && text.contains("active"), "{text}");
+
+    let put = |body: Value| {
+        let api = Api::new(&server.url);
+        async move {
+            api.put("/v1/schedules/nightly", body.to_string().into_bytes())
+                .await
+                .unwrap()
+        }
+    };
+    let (status, body) = put(json!({"workflow": "hello", "cron": "0 25 * * *"})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "invalid_schedule"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("hour"),
+        "{body}"
+    );
+    let (status, body) =
+        put(json!({"workflow": "hello", "cron": "* * * * *", "overlap": "often"})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "invalid_schedule"),
+        "{body}"
+    );
+    let (status, body) = put(json!({"cron": "* * * * *"})).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_json"), "{body}");
+    let (status, body) = put(json!({"workflow": "nope", "cron": "* * * * *"})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (404, "unknown_workflow"),
+        "{body}"
+    );
+    let (_, body) = api.get("/v1/schedules/nightly").await.unwrap();
+    assert_eq!(body["cron"], "0 3 * * *", "refusals changed nothing");
+
+    let (ok, text) = weft(&["schedule", "delete", "nightly"]);
+    assert!(ok && text.contains("deleted"), "{text}");
+    let (status, body) = api.get("/v1/schedules/nightly").await.unwrap();
+    assert_eq!(
+        (status, error_code(&body)),
+        (404, "unknown_schedule"),
+        "{body}"
+    );
+    let (ok, text) = weft(&["schedule", "pause", "nightly"]);
+    assert!(!ok && text.contains("no schedule named"), "{text}");
+}

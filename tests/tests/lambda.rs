@@ -180,7 +180,10 @@ async fn a_poison_record_is_the_only_failure_reported() {
         "account": "123456789012", "time": "2026-11-25T23:00:00Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/sweep"], "detail": {}
     });
-    assert_eq!(worker.invoke(&sweep).unwrap(), json!({"resumed": 0}));
+    assert_eq!(
+        worker.invoke(&sweep).unwrap(),
+        json!({"resumed": 0, "schedulesFired": 0})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,6 +49,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidEvent(_) => (S::BAD_REQUEST, "invalid_event"),
             ServiceError::UnknownCallback => (S::NOT_FOUND, "unknown_callback"),
             ServiceError::CallbackClosed(_) => (S::CONFLICT, "callback_closed"),
+            ServiceError::UnknownSchedule(_) => (S::NOT_FOUND, "unknown_schedule"),
+            ServiceError::InvalidSchedule(_) => (S::BAD_REQUEST, "invalid_schedule"),
             ServiceError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ServiceError::Deploy(d) => match d {
                 DeployError::InvalidName(_) => (S::BAD_REQUEST, "invalid_module_name"),

@@ -9,6 +9,7 @@
 
 mod auth;
 mod error;
+mod schedules;
 pub mod views;
 
 pub use error::ApiError;
@@ -97,6 +98,22 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
         .route("/v1/runs/{id}/logs", get(get_logs))
         .route("/v1/runs/{id}/events/{name}", post(send_event))
         .route("/v1/callbacks/{token}", post(complete_callback))
+        .route("/v1/schedules", get(schedules::list_schedules))
+        .route(
+            "/v1/schedules/{name}",
+            put(schedules::put_schedule)
+                .get(schedules::get_schedule)
+                .delete(schedules::delete_schedule)
+                .layer(DefaultBodyLimit::max(json_limit)),
+        )
+        .route(
+            "/v1/schedules/{name}/pause",
+            post(schedules::pause_schedule),
+        )
+        .route(
+            "/v1/schedules/{name}/resume",
+            post(schedules::resume_schedule),
+        )
 }
 
 type ApiResult = Result<axum::response::Response, ApiError>;

@@ -3,7 +3,7 @@
 
 use crate::model::{
     CallbackRecord, CallbackState, ErrorInfo, EventSent, LogLine, Millis, ModuleVersion,
-    ParentLink, RunRecord, StepKind, StepRecord,
+    ParentLink, RunRecord, Schedule, StepKind, StepRecord,
 };
 use crate::service::StepView;
 use serde_json::{Value, json};
@@ -171,6 +171,23 @@ pub fn child(step: &StepRecord, child: Option<&RunRecord>) -> Value {
         "status": child.map(|c| c.status),
         "error": error(step.error.as_ref()),
         "createdAt": child.map(|c| timestamp(c.created_at)),
+    })
+}
+
+pub fn schedule(s: &Schedule) -> Value {
+    json!({
+        "name": s.name,
+        "workflow": s.workflow,
+        "cron": s.cron,
+        "input": json_value(Some(&s.input)),
+        "overlap": s.overlap,
+        "paused": s.paused,
+        "nextFireAt": s.next_fire_at.map(timestamp),
+        "lastFireAt": s.last_fire_at.map(timestamp),
+        "lastRunId": s.last_run_id,
+        "skipped": s.skipped,
+        "createdAt": timestamp(s.created_at),
+        "updatedAt": timestamp(s.updated_at),
     })
 }
 

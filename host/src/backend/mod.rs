@@ -24,7 +24,7 @@ pub(crate) use modules::same_version;
 pub use queue::{Delivery, MAX_DELAY, QueueError, WorkQueue};
 pub use state::{
     CallbackWrite, EventTake, NewEvent, QuietCursor, QuietPage, RunCursor, RunQuery, RunWrite,
-    StateStore, StateWrite, StepExpect, StepWrite, StoreError,
+    ScheduleWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError,
 };
 
 use std::path::{Path, PathBuf};

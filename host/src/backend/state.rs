@@ -12,7 +12,7 @@
 
 use crate::model::{
     AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord,
-    RunStatus, StepOutcome, StepRecord, StepStatus,
+    RunStatus, Schedule, StepOutcome, StepRecord, StepStatus,
 };
 use async_trait::async_trait;
 
@@ -295,4 +295,31 @@ pub trait StateStore: Send + Sync + 'static {
         run_id: &RunId,
         name: &str,
     ) -> Result<Option<EventRecord>, StoreError>;
+
+    /// Writes `write.record` if the stored schedule is at
+    /// `write.expected_version` (`None`: there must be none), with its
+    /// version bumped; [`StoreError::Conflict`] otherwise.
+    async fn put_schedule(&self, write: ScheduleWrite) -> Result<(), StoreError>;
+
+    /// One schedule by name, read consistently.
+    async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>, StoreError>;
+
+    /// Every schedule, by name.
+    async fn list_schedules(&self) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Up to `limit` unpaused schedules whose next fire is at or before
+    /// `now`, earliest first: found through an index on the fire time, so
+    /// the cost follows the schedules that are due, not all of them.
+    async fn due_schedules(&self, now: Millis, limit: usize) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Removes a schedule; whether there was one.
+    async fn delete_schedule(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// A conditional write of a schedule ([`StateStore::put_schedule`]).
+#[derive(Clone, Debug)]
+pub struct ScheduleWrite {
+    /// The new state; stored with `version = expected_version + 1` (or 0).
+    pub record: Schedule,
+    pub expected_version: Option<u64>,
 }

@@ -3,6 +3,7 @@
 mod local;
 mod print;
 mod remote;
+mod schedules;
 mod sigv4;
 
 use clap::{Parser, Subcommand};
@@ -162,6 +163,11 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Schedules: start a workflow on a cron expression (UTC).
+    Schedule {
+        #[command(subcommand)]
+        command: schedules::ScheduleCommand,
+    },
     /// Show a run's log lines.
     Logs {
         run_id: String,
@@ -243,6 +249,7 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Status { run_id, server } => remote::status(&server, &run_id).await,
         Command::Steps { run_id, server } => remote::steps(&server, &run_id).await,
         Command::Logs { run_id, server } => remote::logs(&server, &run_id).await,
+        Command::Schedule { command } => schedules::run(command).await,
         Command::Cancel {
             run_id,
             reason,

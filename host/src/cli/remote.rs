@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// An API client for one server.
-struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
@@ -16,7 +16,7 @@ struct Client {
 }
 
 impl Client {
-    async fn new(server: &ServerArgs) -> anyhow::Result<Self> {
+    pub(super) async fn new(server: &ServerArgs) -> anyhow::Result<Self> {
         let base = server.server.trim_end_matches('/').to_string();
         let signer = if server.sigv4 {
             Some(Signer::from_env(&base).await?)
@@ -31,7 +31,7 @@ impl Client {
         })
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
             Some(t) => request.bearer_auth(t),
@@ -61,7 +61,7 @@ impl Client {
 
     /// Sends a request and reads the JSON reply, turning API errors into
     /// messages. Returns the status with the body.
-    async fn send(
+    pub(super) async fn send(
         &self,
         request: reqwest::RequestBuilder,
     ) -> anyhow::Result<(reqwest::StatusCode, Value)> {

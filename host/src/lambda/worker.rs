@@ -10,7 +10,7 @@ use std::time::Instant;
 
 /// Handles one Lambda event, an invocation that ends at `ends_at`: an SQS
 /// batch (`Records`), or a scheduled event (EventBridge), which runs the
-/// recovery sweep. Every deadline inside is derived from `ends_at`
+/// recovery sweep and fires the schedules that are due. Every deadline inside is derived from `ends_at`
 /// ([`invocation`]).
 pub async fn handle_event(
     svc: &Arc<Weft>,
@@ -30,7 +30,8 @@ async fn dispatch(svc: &Arc<Weft>, event: Value) -> Result<Value, lambda_runtime
     }
     if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         let resumed = sweep_runs(svc).await.map_err(|e| e.to_string())?;
-        return Ok(json!({ "resumed": resumed }));
+        let fired = svc.fire_due_schedules().await.map_err(|e| e.to_string())?;
+        return Ok(json!({ "resumed": resumed, "schedulesFired": fired }));
     }
     Err(format!(
         "not an SQS batch or a scheduled event: {:.200}",
@@ -82,7 +83,7 @@ async fn work_message(svc: &Arc<Weft>, record: &SqsMessage) -> bool {
     match svc.process_envelope(&envelope).await {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!(run = %envelope.message.run_id(), "handling {:?} failed: {e}", envelope.message);
+            tracing::warn!(run = ?envelope.message.run_id(), "handling {:?} failed: {e}", envelope.message);
             false
         }
     }

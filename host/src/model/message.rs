@@ -20,6 +20,12 @@ pub enum WorkMessage {
     /// members wake their run without one replay each.
     #[serde(rename_all = "camelCase")]
     StepFinished { run_id: RunId, step: String },
+    /// Fire schedule `name` for its time `at`, if that is still its next
+    /// fire (a superseded or paused schedule ends the chain here). Sent
+    /// delayed until `at`; the periodic tick fires what a lost message
+    /// missed.
+    #[serde(rename_all = "camelCase")]
+    FireSchedule { name: String, at: Millis },
     /// Execute the next attempt of an RPC step.
     #[serde(rename_all = "camelCase")]
     ExecuteStep {
@@ -52,11 +58,13 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl WorkMessage {
-    pub fn run_id(&self) -> &RunId {
+    /// The run the message is about (a schedule's fire is about none yet).
+    pub fn run_id(&self) -> Option<&RunId> {
         match self {
             Self::Resume { run_id }
             | Self::StepFinished { run_id, .. }
-            | Self::ExecuteStep { run_id, .. } => run_id,
+            | Self::ExecuteStep { run_id, .. } => Some(run_id),
+            Self::FireSchedule { .. } => None,
         }
     }
 }

@@ -5,15 +5,18 @@
 //! core, the stores and the HTTP API.
 
 mod callback;
+mod cron;
 mod error;
 mod event;
 mod message;
 mod module;
 mod run;
+mod schedule;
 mod step;
 mod time;
 
 pub use callback::{CallbackRecord, CallbackState, TOKEN_PREFIX, token_hash};
+pub use cron::{Cron, CronError};
 pub use error::{ErrorCode, ErrorInfo};
 pub use event::{
     EventRecord, EventSent, MAX_EVENT_ID, MAX_EVENT_NAME, valid_event_id, valid_event_name,
@@ -21,6 +24,7 @@ pub use event::{
 pub use message::{Envelope, WorkMessage};
 pub use module::{Digest, ModuleKind, ModuleVersion};
 pub use run::{Lease, LogLine, ParentLink, RunId, RunRecord, RunStatus, StepNames};
+pub use schedule::{Overlap, Schedule, valid_schedule_name};
 pub use step::{
     AttemptRecord, CallbackStep, EventWait, RetryPolicy, StepCall, StepKind, StepOptions,
     StepOutcome, StepRecord, StepStatus,

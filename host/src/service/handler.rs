@@ -47,6 +47,7 @@ impl Weft {
             WorkMessage::Resume { run_id } => self.resume(run_id).await,
             WorkMessage::StepFinished { run_id, step } => self.step_finished(run_id, step).await,
             WorkMessage::ExecuteStep { run_id, step, .. } => self.execute_step(run_id, step).await,
+            WorkMessage::FireSchedule { name, at } => self.fire_schedule(name, *at).await,
         }
     }
 
@@ -58,7 +59,17 @@ impl Weft {
         message: &WorkMessage,
         at: Millis,
     ) -> Result<bool, ServiceError> {
-        let Some(run) = self.state.get_run(message.run_id()).await? else {
+        let run_id = match message {
+            WorkMessage::FireSchedule { name, at: due } => {
+                let schedule = self.state.get_schedule(name).await?;
+                return Ok(schedule.is_some_and(|s| s.next_fire_at == Some(*due) && !s.paused));
+            }
+            other => other.run_id(),
+        };
+        let Some(run) = run_id.map(|id| self.state.get_run(id)) else {
+            return Ok(false);
+        };
+        let Some(run) = run.await? else {
             return Ok(false);
         };
         if run.status.is_terminal() {
@@ -73,6 +84,7 @@ impl Weft {
                 .get_step(run_id, step)
                 .await?
                 .is_some_and(|s| s.status == StepStatus::Scheduled && s.wake_at == Some(at)),
+            WorkMessage::FireSchedule { .. } => false,
         })
     }
 
@@ -96,7 +108,7 @@ impl Weft {
                 let retries = envelope.retries.saturating_add(1);
                 let delay = transient_backoff(retries);
                 tracing::warn!(
-                    run = %envelope.message.run_id(),
+                    run = ?envelope.message.run_id(),
                     retries,
                     "handling {:?} failed, trying again in {delay:?}: {e}",
                     envelope.message
@@ -144,6 +156,11 @@ impl Weft {
                 "resuming the run".to_string()
             }
             WorkMessage::ExecuteStep { step, .. } => format!("executing step `{step}`"),
+            // No run to fail: the periodic tick fires the schedule anyway.
+            WorkMessage::FireSchedule { name, at } => {
+                tracing::error!(schedule = %name, at, "a schedule's fire failed {receives} times; the tick will fire it");
+                return Ok(());
+            }
         };
         let error = ErrorInfo::host(
             ErrorCode::DeadLettered,
@@ -154,7 +171,9 @@ impl Weft {
         // A run that a live activation holds is making progress: the
         // message that died is not what it waits for. Hand it back once more
         // rather than failing a healthy run.
-        let run_id = envelope.message.run_id();
+        let Some(run_id) = envelope.message.run_id() else {
+            return Ok(());
+        };
         if let Some(run) = self.state.get_run(run_id).await?
             && run.lease.as_ref().is_some_and(|l| l.is_live(self.now()))
         {

@@ -15,7 +15,9 @@ mod modules;
 mod queries;
 mod resume;
 mod runs;
+mod schedules;
 mod stats;
+pub use schedules::ScheduleSpec;
 mod steps;
 pub use stats::StatsSnapshot;
 pub mod worker;
@@ -169,6 +171,11 @@ pub enum ServiceError {
     /// The callback was completed before, or has expired.
     #[error("{0}")]
     CallbackClosed(String),
+    #[error("no schedule named {0:?}")]
+    UnknownSchedule(String),
+    /// A schedule name or cron expression that cannot be used.
+    #[error("{0}")]
+    InvalidSchedule(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error(transparent)]

@@ -41,15 +41,7 @@ impl Weft {
         options: StartOptions,
     ) -> Result<RunId, ServiceError> {
         self.check_client_payload("the run input", input)?;
-        let version = self
-            .registry
-            .store()
-            .latest(workflow)
-            .await?
-            .ok_or_else(|| ServiceError::UnknownWorkflow(workflow.to_string()))?;
-        if version.kind != ModuleKind::Workflow {
-            return Err(ServiceError::NotAWorkflow(workflow.to_string()));
-        }
+        let version = self.workflow_version(workflow).await?;
         let now = self.now();
         let run = RunRecord {
             id: match &options.idempotency_key {
@@ -96,6 +88,24 @@ impl Weft {
             self.send(resume, Some(deadline)).await?;
         }
         Ok(run.id)
+    }
+
+    /// The newest version of workflow `workflow`: what a run started now is
+    /// pinned to.
+    pub(crate) async fn workflow_version(
+        &self,
+        workflow: &str,
+    ) -> Result<crate::model::ModuleVersion, ServiceError> {
+        let version = self
+            .registry
+            .store()
+            .latest(workflow)
+            .await?
+            .ok_or_else(|| ServiceError::UnknownWorkflow(workflow.to_string()))?;
+        if version.kind != ModuleKind::Workflow {
+            return Err(ServiceError::NotAWorkflow(workflow.to_string()));
+        }
+        Ok(version)
     }
 
     /// Activates a run created already leased to this process. If that

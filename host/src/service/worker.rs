@@ -85,7 +85,7 @@ pub async fn process(svc: &Arc<Weft>, delivery: Delivery) {
     let settled = match svc.process_envelope(envelope).await {
         Ok(()) => svc.queue.ack(&delivery.receipt).await,
         Err(e) => {
-            tracing::warn!(run = %envelope.message.run_id(), "handling {:?} failed: {e}", envelope.message);
+            tracing::warn!(run = ?envelope.message.run_id(), "handling {:?} failed: {e}", envelope.message);
             svc.queue
                 .retry_later(&delivery.receipt, ERROR_BACKOFF)
                 .await
@@ -96,7 +96,8 @@ pub async fn process(svc: &Arc<Weft>, delivery: Delivery) {
     }
 }
 
-/// Background duties: dead letters and the recovery sweep.
+/// Background duties: dead letters, the recovery sweep, and the schedule
+/// tick (which fires what a lost `fire-schedule` message missed).
 async fn maintain(svc: Arc<Weft>, options: WorkerOptions) {
     let mut dead = tokio::time::interval(options.dead_letter_interval);
     let mut sweep = tokio::time::interval(options.sweep_interval);
@@ -106,6 +107,9 @@ async fn maintain(svc: Arc<Weft>, options: WorkerOptions) {
             _ = sweep.tick() => {
                 if let Err(e) = sweep_runs(&svc).await {
                     tracing::warn!("recovery sweep failed: {e}");
+                }
+                if let Err(e) = svc.fire_due_schedules().await {
+                    tracing::warn!("schedule tick failed: {e}");
                 }
             }
         }

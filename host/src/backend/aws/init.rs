@@ -93,6 +93,13 @@ fn tables(s: &AwsSettings) -> Vec<TableSpec> {
                     // The sweep reads the runs it finds by key.
                     projected: Projected::Keys,
                 },
+                IndexSpec {
+                    name: "schedule-index",
+                    hash: ("scheduleSet", S),
+                    range: Some(("scheduleDue", S)),
+                    // Listings and the tick read schedules by key.
+                    projected: Projected::Keys,
+                },
             ],
         },
         TableSpec {

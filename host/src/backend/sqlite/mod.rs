@@ -12,6 +12,7 @@ mod group_commit;
 mod modules;
 mod queue;
 mod rows;
+mod schedules;
 mod schema;
 mod state;
 

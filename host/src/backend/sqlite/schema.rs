@@ -144,6 +144,16 @@ CREATE TABLE IF NOT EXISTS artifacts (
     artifact_digest TEXT NOT NULL,
     PRIMARY KEY (module_digest, engine_hash)
 );
+
+-- Schedules: the record as JSON; the next fire time indexed while unpaused,
+-- so the tick reads the due ones only.
+CREATE TABLE IF NOT EXISTS schedules (
+    name         TEXT PRIMARY KEY,
+    next_fire_at INTEGER,
+    version      INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schedules_due ON schedules (next_fire_at) WHERE next_fire_at IS NOT NULL;
 ";
 
 /// Configures durability and creates missing tables.

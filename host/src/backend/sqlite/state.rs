@@ -1,13 +1,14 @@
 //! The embedded backend's [`StateStore`]: runs, steps, attempts and logs as
 //! rows, every write applied with its conditions inside one transaction.
 
-use super::{SqliteBackend, callbacks, db_err, events, rows};
+use super::{SqliteBackend, callbacks, db_err, events, rows, schedules};
 use crate::backend::{
-    NewEvent, QuietCursor, QuietPage, RunQuery, StateStore, StateWrite, StepExpect, StoreError,
+    NewEvent, QuietCursor, QuietPage, RunQuery, ScheduleWrite, StateStore, StateWrite, StepExpect,
+    StoreError,
 };
 use crate::model::{
     AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord,
-    RunStatus, StepOutcome, StepRecord,
+    RunStatus, Schedule, StepOutcome, StepRecord,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -145,6 +146,27 @@ impl StateStore for SqliteBackend {
         name: &str,
     ) -> Result<Option<EventRecord>, StoreError> {
         self.read_conn(|c| events::next(c, run_id, name))
+    }
+
+    async fn put_schedule(&self, write: ScheduleWrite) -> Result<(), StoreError> {
+        self.write(move |c| schedules::put(c, &write)).await
+    }
+
+    async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>, StoreError> {
+        self.read_conn(|c| schedules::get(c, name))
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        self.read_conn(|c| schedules::list(c))
+    }
+
+    async fn due_schedules(&self, now: Millis, limit: usize) -> Result<Vec<Schedule>, StoreError> {
+        self.read_conn(|c| schedules::due(c, now, limit))
+    }
+
+    async fn delete_schedule(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.with_conn(move |c| schedules::delete(c, &name)).await
     }
 
     async fn get_callback(&self, hash: &str) -> Result<Option<CallbackRecord>, StoreError> {

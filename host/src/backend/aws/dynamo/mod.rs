@@ -16,16 +16,17 @@ mod inbox;
 pub mod items;
 mod journal;
 mod quiet;
+mod schedules;
 
 use crate::backend::aws::AwsSettings;
 use crate::backend::aws::store_error;
 use crate::backend::{
-    NewEvent, QuietCursor, QuietPage, RunQuery, RunWrite, StateStore, StateWrite, StepExpect,
-    StepWrite, StoreError,
+    NewEvent, QuietCursor, QuietPage, RunQuery, RunWrite, ScheduleWrite, StateStore, StateWrite,
+    StepExpect, StepWrite, StoreError,
 };
 use crate::model::{
     AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord,
-    RunStatus, StepOutcome, StepRecord,
+    RunStatus, Schedule, StepOutcome, StepRecord,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -1076,6 +1077,28 @@ impl StateStore for DynamoStore {
 
     async fn send_event(&self, event: NewEvent) -> Result<EventSent, StoreError> {
         self.store_event(event).await
+    }
+
+    async fn put_schedule(&self, write: ScheduleWrite) -> Result<(), StoreError> {
+        self.put_schedule_item(write).await
+    }
+
+    async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>, StoreError> {
+        self.schedule(name).await
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        let mut all = self.schedules_up_to(None, usize::MAX).await?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    async fn due_schedules(&self, now: Millis, limit: usize) -> Result<Vec<Schedule>, StoreError> {
+        self.due(now, limit).await
+    }
+
+    async fn delete_schedule(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_schedule_item(name).await
     }
 
     async fn next_event(

@@ -374,6 +374,24 @@ impl Api {
         Self::finish(response).await
     }
 
+    /// [`Api::post`] with extra headers (an `Idempotency-Key`, say).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::finish(request.send().await?).await
+    }
+
     pub async fn put(&self, path: &str, body: Vec<u8>) -> anyhow::Result<(u16, Value)> {
         Self::finish(
             self.http

@@ -2,7 +2,9 @@
 //! (moto), served by three `weft dev` workers while a controller SIGKILLs
 //! and restarts a random worker every few seconds, the workers' queues
 //! duplicate and delay messages, and the RPC module fails or hangs a share
-//! of first attempts and reports every call it receives to a counter.
+//! of first attempts and reports every call it receives to a counter. Each
+//! saga fans out two RPCs, waits for an event the harness sends it (twice,
+//! under one id) at a random moment, and ships through a child run.
 //!
 //! The saga's steps get just the two attempts a crash-free run needs (a
 //! first attempt may fail or hang on purpose), so a killed worker that
@@ -117,6 +119,23 @@ impl Fleet {
     }
 }
 
+/// Sends event `release` to run `id` under id `key`, retrying what the
+/// API refuses for a passing reason (its store, busy with the chaos).
+async fn send_event(api: &Api, id: &str, body: &str, key: &str) {
+    let path = format!("/v1/runs/{id}/events/release");
+    for _ in 0..50 {
+        match api
+            .post_with(&path, body.to_string(), &[("idempotency-key", key)])
+            .await
+        {
+            Ok((202, _)) => return,
+            Ok((status, reply)) if status < 500 => panic!("sending {key}: {status} {reply}"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    panic!("sending {key} to {id} kept failing");
+}
+
 async fn one_round(round: usize) {
     let runs = env_usize("FAULT_RUNS", 100);
     let started = Instant::now();
@@ -130,7 +149,7 @@ async fn one_round(round: usize) {
     let (counter, calls) = counter_server().await;
     let mut env = aws.env();
     for (k, v) in [
-        ("WEFT_RPC_TIMEOUT_SECS", "2"),
+        ("WEFT_RPC_TIMEOUT_SECS", "5"),
         ("WEFT_ACTIVATION_TIMEOUT_SECS", "5"),
         ("WEFT_SWEEP_INTERVAL_SECS", "5"),
         ("WEFT_REPAIR_AFTER_SECS", "10"),
@@ -166,6 +185,7 @@ async fn one_round(round: usize) {
         .unwrap();
     assert_eq!(status, 201, "{body}");
 
+    let front = fleet.front.as_ref().expect("the front process").url.clone();
     // Chaos from the first run on: kill and restart a random worker every
     // few seconds until told to stop.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -193,6 +213,23 @@ async fn one_round(round: usize) {
         });
         ids.push(api.start("chaos-saga", &input).await.unwrap());
     }
+    // Each run's `release` event, at a random moment (before or during its
+    // wait) while workers die, sent twice under one id.
+    let sender = {
+        let ids = ids.clone();
+        tokio::spawn(async move {
+            let api = Api::new(&front);
+            for (i, id) in ids.iter().enumerate() {
+                let pause = rand::rng().random_range(0..150);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                let body = json!({ "order": format!("o-{round}-{i}") }).to_string();
+                let key = format!("release-{i}");
+                for _ in 0..2 {
+                    send_event(&api, id, &body, &key).await;
+                }
+            }
+        })
+    };
     // Completion is read run by run (a consistent GetItem), not from the
     // eventually consistent status index.
     //
@@ -240,6 +277,7 @@ async fn one_round(round: usize) {
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (fleet, kills) = chaos.await.unwrap();
+    sender.await.unwrap();
 
     // Verify.
     let api = fleet.api();
@@ -248,6 +286,7 @@ async fn one_round(round: usize) {
     let mut lost = 0u64;
     let mut timeouts = 0u64;
     let mut recorded: BTreeMap<(String, u32), (bool, String)> = BTreeMap::new();
+    let mut children = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let run = api.wait(id, Duration::from_secs(60)).await.unwrap();
         assert_eq!(run["status"], "completed", "{run}");
@@ -257,6 +296,14 @@ async fn one_round(round: usize) {
             run["output"]["shipment"]["trackingNumber"],
             format!("trk-{order}")
         );
+        assert_eq!(run["output"]["release"], json!({ "order": order }), "{run}");
+        let (_, listed) = api.get(&format!("/v1/runs/{id}/children")).await.unwrap();
+        let listed = listed["children"].as_array().unwrap().clone();
+        assert_eq!(listed.len(), 1, "one child: {listed:?}");
+        assert_eq!(listed[0]["status"], "completed", "{listed:?}");
+        children.push(listed[0]["runId"].as_str().unwrap().to_string());
+    }
+    for id in ids.iter().chain(&children) {
         let (_, steps) = api.get(&format!("/v1/runs/{id}/steps")).await.unwrap();
         for step in steps["steps"].as_array().unwrap() {
             assert_eq!(step["status"], "succeeded", "{step}");
@@ -310,7 +357,7 @@ async fn one_round(round: usize) {
     }
     // Nothing left in flight: every step succeeded (checked above) and no
     // run is still held by a worker (read by key, consistently).
-    for id in &ids {
+    for id in ids.iter().chain(&children) {
         let (_, run) = api.get(&format!("/v1/runs/{id}")).await.unwrap();
         assert!(run.get("activeOn").is_none_or(Value::is_null), "{run}");
     }

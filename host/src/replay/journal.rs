@@ -298,6 +298,31 @@ mod tests {
     }
 
     #[test]
+    fn starting_another_child_workflow_diverges_and_names_both() {
+        let child = |workflow: &str| StepCall {
+            kind: StepKind::Child,
+            name: "bill".into(),
+            rpc_name: Some(workflow.into()),
+            input: Some(r#"{"order":"o-1"}"#.into()),
+            options: StepOptions::default(),
+        };
+        let mut j = Journal::new(vec![recorded(0, &child("billing"), StepStatus::Running)]);
+        let d = j.advance(&child("invoicing")).unwrap_err();
+        let text = d.to_string();
+        assert!(
+            text.contains("child step `bill` calling `billing`")
+                && text.contains("child step `bill` calling `invoicing`"),
+            "{text}"
+        );
+        // Starting an RPC where the journal started a child diverges too.
+        let mut j = Journal::new(vec![recorded(0, &child("billing"), StepStatus::Running)]);
+        assert!(
+            j.advance(&rpc("bill", "billing", r#"{"order":"o-1"}"#))
+                .is_err()
+        );
+    }
+
+    #[test]
     fn started_steps_are_found_by_name_once_passed() {
         let a = rpc("a", "m/f", "{}");
         let b = rpc("b", "m/f", "{}");

@@ -1,5 +1,6 @@
 //! The fault-injection workload: reserve and charge at once (a fan-out of
-//! two, joined), sleep, ship. Each RPC
+//! two, joined), wait for the `release` event the harness sends, sleep,
+//! and ship through a child run of this same workflow (`shipOnly`). Each RPC
 //! may fail or hang on its first attempt (never on its second), so two
 //! attempts are all a crash-free run needs, and all it is given: workers
 //! killed mid-attempt must not spend them. The output depends only on the
@@ -20,6 +21,9 @@ struct Input {
     fail_pct: u32,
     /// Percent of first attempts that hang.
     hang_pct: u32,
+    /// Only ship: the child run the saga ships through.
+    #[serde(default)]
+    ship_only: bool,
 }
 
 #[derive(Serialize)]
@@ -29,9 +33,10 @@ struct Output {
     reservation: Value,
     charge: Value,
     shipment: Value,
+    release: Value,
 }
 
-fn chaos_saga(ctx: &mut Context, input: Input) -> Result<Output, Error> {
+fn chaos_saga(ctx: &mut Context, input: Input) -> Result<Value, Error> {
     let patient = StepOptions::default().retry(
         RetryPolicy::attempts(2)
             .initial_delay(Duration::from_millis(200))
@@ -44,19 +49,27 @@ fn chaos_saga(ctx: &mut Context, input: Input) -> Result<Output, Error> {
         "hangPct": input.hang_pct,
     });
     let rpc = |function: &str| format!("chaos-rpc/{function}");
+    if input.ship_only {
+        return ctx.rpc_with("ship", &rpc("ship"), &request, &patient);
+    }
     let reserving =
         ctx.start_rpc_with::<_, Value>("reserve", &rpc("reserve"), &request, &patient)?;
     let charging = ctx.start_rpc_with::<_, Value>("charge", &rpc("charge"), &request, &patient)?;
     let reservation = ctx.wait(&reserving)?;
     let charge = ctx.wait(&charging)?;
+    let release: Value = ctx.wait_event("release", "release", None)?;
     ctx.sleep("cool-off", Duration::from_secs(2));
-    let shipment = ctx.rpc_with("ship", &rpc("ship"), &request, &patient)?;
-    Ok(Output {
+    let mut shipping = request.clone();
+    shipping["shipOnly"] = json!(true);
+    let shipment: Value = ctx.child("ship", "chaos-saga", &shipping)?;
+    let output = Output {
         order_id: input.order_id,
         reservation,
         charge,
         shipment,
-    })
+        release,
+    };
+    Ok(serde_json::to_value(output)?)
 }
 
 weft_sdk::workflow!(chaos_saga);

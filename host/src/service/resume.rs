@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How soon to look again at a run another activation holds.
-const LEASE_BUSY_RETRY: Duration = Duration::from_millis(250);
+pub(super) const LEASE_BUSY_RETRY: Duration = Duration::from_millis(250);
 
 impl Weft {
     /// Replays run `id` and carries it as far as it can go.

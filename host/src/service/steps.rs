@@ -349,18 +349,27 @@ impl Weft {
         run_id: &RunId,
         step: &str,
     ) -> Result<Handled, ServiceError> {
+        let now = self.now();
         match self.state.get_run(run_id).await? {
+            // Held by an activation, which may have read its journal before
+            // this outcome landed: look again once it lets go. Trying the
+            // lease now would only fail.
+            Some(run)
+                if !run.status.is_terminal()
+                    && run.lease.as_ref().is_some_and(|l| l.is_live(now)) =>
+            {
+                Ok(Handled::Requeue(super::resume::LEASE_BUSY_RETRY))
+            }
             Some(run) if self.worth_resuming(&run, step).await? => self.resume(run_id).await,
             _ => Ok(Handled::Settled),
         }
     }
 
-    /// Whether step `step`'s new outcome can move `run`. Only a run that
-    /// nobody holds, suspended on `awaiting` (started RPC steps, whose
-    /// outcomes each announce themselves), with no timer or deadline due,
-    /// and none of whose awaited steps has finished, is left asleep. A run
-    /// held by an activation is resumed after it: the holder may have read
-    /// its journal before this outcome landed.
+    /// Whether step `step`'s new outcome can move `run`, which nobody
+    /// holds. Only a run suspended on `awaiting` (started RPC and child
+    /// steps, whose outcomes each announce themselves), with no timer or
+    /// deadline due, and none of whose awaited steps has finished, is left
+    /// asleep.
     async fn worth_resuming(&self, run: &RunRecord, step: &str) -> Result<bool, ServiceError> {
         if run.status.is_terminal() {
             return Ok(false);
@@ -368,7 +377,6 @@ impl Weft {
         let now = self.now();
         if run.awaiting.is_empty()
             || run.awaiting.iter().any(|a| a == step)
-            || run.lease.as_ref().is_some_and(|l| l.is_live(now))
             || run.wake_at.is_some_and(|at| at <= now)
             || run.deadline.is_some_and(|at| at <= now)
         {

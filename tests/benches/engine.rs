@@ -8,7 +8,6 @@
 //!
 //! Run with `make bench` (it builds the guests first).
 
-use async_trait::async_trait;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use std::sync::Arc;
@@ -18,62 +17,11 @@ use weft::backend::sqlite::{EmbeddedOptions, SqliteBackend};
 use weft::config::Limits;
 use weft::config::RpcMode;
 use weft::engine::WeftEngine;
-use weft::model::{Digest, LogLine, Millis, RunId, StepCall, StepOutcome, StepRecord};
+use weft::model::{Digest, RunId};
 use weft::registry::loader::ComponentLoader;
-use weft::replay::{
-    self, ActivationEnd, ActivationInput, DriverError, Probe, Resolution, StepDriver,
-};
+use weft::replay::{self, ActivationEnd, ActivationInput};
+use weft_tests::recorded::RecordedOnly;
 use weft_tests::{Service, bytes, example, test_guest};
-
-/// A driver for fully recorded journals: nothing new should happen.
-struct ReplayOnly;
-
-#[async_trait]
-impl StepDriver for ReplayOnly {
-    async fn schedule(&mut self, _: u32, call: &StepCall) -> Result<Resolution, DriverError> {
-        panic!("benchmark journal is missing step {}", call.name)
-    }
-    async fn in_flight(&mut self, step: &StepRecord) -> Result<Resolution, DriverError> {
-        panic!("benchmark journal has an unfinished step {}", step.name)
-    }
-    async fn inline_attempt(
-        &mut self,
-        _: u32,
-        call: &StepCall,
-        _: u32,
-        _: Option<&StepRecord>,
-        _: StepOutcome,
-    ) -> Result<Resolution, DriverError> {
-        panic!("benchmark journal is missing inline step {}", call.name)
-    }
-    async fn start(&mut self, _: u32, call: &StepCall) -> Result<StepRecord, DriverError> {
-        panic!("benchmark journal is missing started step {}", call.name)
-    }
-    async fn probe(&mut self, step: &StepRecord) -> Result<Probe, DriverError> {
-        panic!(
-            "benchmark journal has an unfinished started step {}",
-            step.name
-        )
-    }
-    async fn join(&mut self, _: u32, call: &StepCall, _: &str) -> Result<Resolution, DriverError> {
-        panic!("benchmark journal is missing join step {}", call.name)
-    }
-    async fn await_members(
-        &mut self,
-        members: &[StepRecord],
-        _: Option<Millis>,
-    ) -> Result<Resolution, DriverError> {
-        panic!("benchmark journal has {} unfinished members", members.len())
-    }
-    fn log(&mut self, _: LogLine) {}
-    async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError> {
-        assert!(
-            matches!(outcome, ActivationEnd::Completed(_)),
-            "{outcome:?}"
-        );
-        Ok(())
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -125,9 +73,15 @@ fn replay(c: &mut Criterion) {
                     journal: journal.clone(),
                     ends_by: None,
                 };
-                let report = replay::activate(&pre, &limits, input, Box::new(ReplayOnly))
-                    .await
-                    .unwrap();
+                let report =
+                    replay::activate(&pre, &limits, input, Box::new(RecordedOnly::default()))
+                        .await
+                        .unwrap();
+                assert!(
+                    matches!(report.outcome, ActivationEnd::Completed(_)),
+                    "{:?}",
+                    report.outcome
+                );
                 assert_eq!(report.replayed_steps as u64, n);
             })
         });
@@ -148,7 +102,7 @@ fn instantiate(c: &mut Criterion) {
         let run_id = RunId::generate();
         group.bench_function(name, |b| {
             b.to_async(&rt).iter(|| async {
-                replay::instantiate_only(&pre, &limits, &run_id, Box::new(ReplayOnly))
+                replay::instantiate_only(&pre, &limits, &run_id, Box::new(RecordedOnly::default()))
                     .await
                     .unwrap()
             })

@@ -24,6 +24,7 @@ pub mod aws;
 pub mod conformance;
 pub mod lambda;
 pub mod power_cut;
+pub mod recorded;
 pub mod scenarios;
 
 /// The repository root.

@@ -5,12 +5,9 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use weft::config::RpcMode;
-use weft::model::{
-    Digest, LogLine, Millis, RunStatus, StepCall, StepOutcome, StepRecord, StepStatus,
-};
-use weft::replay::{
-    self, ActivationEnd, ActivationInput, DriverError, Probe, Resolution, StepDriver,
-};
+use weft::model::{Digest, RunStatus, StepStatus};
+use weft::replay::{self, ActivationEnd, ActivationInput};
+use weft_tests::recorded::RecordedOnly;
 use weft_tests::{Service, example, saga_input, test_guest};
 
 const T: Duration = Duration::from_secs(60);
@@ -207,51 +204,6 @@ async fn a_replay_that_takes_another_path_fails_as_non_deterministic() {
     assert_eq!(steps[0].step.result.as_deref(), Some("\"reserved\""));
 }
 
-/// A driver for journals that hold everything the workflow asks for: it
-/// keeps how the activation ended and refuses anything new.
-struct RecordedOnly(std::sync::Arc<std::sync::Mutex<Option<ActivationEnd>>>);
-
-#[async_trait::async_trait]
-impl StepDriver for RecordedOnly {
-    async fn schedule(&mut self, _: u32, call: &StepCall) -> Result<Resolution, DriverError> {
-        panic!("the journal is missing step {}", call.name)
-    }
-    async fn in_flight(&mut self, step: &StepRecord) -> Result<Resolution, DriverError> {
-        panic!("the journal has an unfinished step {}", step.name)
-    }
-    async fn inline_attempt(
-        &mut self,
-        _: u32,
-        call: &StepCall,
-        _: u32,
-        _: Option<&StepRecord>,
-        _: StepOutcome,
-    ) -> Result<Resolution, DriverError> {
-        panic!("the journal is missing inline step {}", call.name)
-    }
-    async fn start(&mut self, _: u32, call: &StepCall) -> Result<StepRecord, DriverError> {
-        panic!("the journal is missing started step {}", call.name)
-    }
-    async fn probe(&mut self, step: &StepRecord) -> Result<Probe, DriverError> {
-        panic!("the journal has an unfinished member {}", step.name)
-    }
-    async fn join(&mut self, _: u32, call: &StepCall, _: &str) -> Result<Resolution, DriverError> {
-        panic!("the journal is missing join step {}", call.name)
-    }
-    async fn await_members(
-        &mut self,
-        members: &[StepRecord],
-        _: Option<Millis>,
-    ) -> Result<Resolution, DriverError> {
-        panic!("{} members have no outcome", members.len())
-    }
-    fn log(&mut self, _: LogLine) {}
-    async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError> {
-        *self.0.lock().unwrap() = Some(outcome.clone());
-        Ok(())
-    }
-}
-
 /// Which member an `await-any` delivered is data: a replay returns the one
 /// the journal's join step names, even when the members' completion times
 /// say another finished first. Here the joins are rewritten to say the
@@ -307,7 +259,7 @@ async fn a_replay_delivers_the_member_its_join_step_recorded() {
         }
     }
     let pre = e.svc.registry().workflow(&run.module_digest).await.unwrap();
-    let ended = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let driver = RecordedOnly::default();
     let activation = ActivationInput {
         run_id: run.id.clone(),
         input: input.to_string(),
@@ -315,11 +267,10 @@ async fn a_replay_delivers_the_member_its_join_step_recorded() {
         journal,
         ends_by: None,
     };
-    let driver = Box::new(RecordedOnly(ended.clone()));
-    replay::activate(&pre, e.svc.limits(), activation, driver)
+    replay::activate(&pre, e.svc.limits(), activation, Box::new(driver.clone()))
         .await
         .unwrap();
-    let ended = ended.lock().unwrap().clone();
+    let ended = driver.ended();
     let Some(ActivationEnd::Completed(replayed)) = ended else {
         panic!("{ended:?}")
     };

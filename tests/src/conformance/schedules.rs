@@ -37,6 +37,10 @@ async fn put(
         .await
 }
 
+fn names(schedules: Vec<Schedule>) -> Vec<String> {
+    schedules.into_iter().map(|s| s.name).collect()
+}
+
 /// A schedule is created once, then changed only by a writer naming the
 /// version it read; each write bumps the version.
 pub async fn a_schedule_changes_only_from_the_version_read(b: Backend) {
@@ -76,16 +80,8 @@ pub async fn due_schedules_are_found_by_their_time(b: Backend) {
     for (name, at, paused) in cases {
         put(&b, schedule(name, at, paused), None).await.unwrap();
     }
-    let names: Vec<String> = b
-        .state
-        .list_schedules()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
     assert_eq!(
-        names,
+        names(b.state.list_schedules().await.unwrap()),
         [
             "a-due-earlier",
             "b-due",
@@ -94,23 +90,9 @@ pub async fn due_schedules_are_found_by_their_time(b: Backend) {
             "e-due-but-paused"
         ]
     );
-    let due: Vec<String> = b
-        .state
-        .due_schedules(now, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
+    let due = names(b.state.due_schedules(now, 10).await.unwrap());
     assert_eq!(due, ["a-due-earlier", "b-due"]);
-    let first: Vec<String> = b
-        .state
-        .due_schedules(now, 1)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
+    let first = names(b.state.due_schedules(now, 1).await.unwrap());
     assert_eq!(first, ["a-due-earlier"]);
     // Once moved on, it is no longer due.
     let mut fired = b
@@ -121,13 +103,6 @@ pub async fn due_schedules_are_found_by_their_time(b: Backend) {
         .unwrap();
     fired.next_fire_at = Some(now + 300_000);
     put(&b, fired, Some(0)).await.unwrap();
-    let due: Vec<String> = b
-        .state
-        .due_schedules(now, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
+    let due = names(b.state.due_schedules(now, 10).await.unwrap());
     assert_eq!(due, ["b-due"]);
 }

@@ -209,7 +209,8 @@ pub struct RunRecord {
     pub wake_at: Option<Millis>,
     /// The run fails with `run_timeout` if still running at this time.
     pub deadline: Option<Millis>,
-    /// The started RPC steps the suspended run waits for, any one of them
+    /// The started RPC or child steps the suspended run waits for, any one
+    /// of them
     /// (empty: it waits for nothing in particular). A worker that records
     /// the outcome of another step leaves the run asleep, so N members
     /// finishing cost O(N) cheap checks and one replay per useful outcome,

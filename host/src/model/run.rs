@@ -176,7 +176,13 @@ impl ParentLink {
     /// same every time, so starting it again (a replay, a retry after a
     /// crash) finds the run the first start created.
     pub fn child_id(parent: &RunId, step: &str, workflow: &str) -> RunId {
-        RunId::for_key(workflow, &format!("child:{parent}/{step}"))
+        RunId::for_key(workflow, &Self::start_key(parent, step))
+    }
+
+    /// The idempotency key the child of step `step` of run `parent` is
+    /// started under; [`ParentLink::child_id`] is the run it names.
+    pub fn start_key(parent: &RunId, step: &str) -> String {
+        format!("child:{parent}/{step}")
     }
 }
 

@@ -67,7 +67,13 @@ impl Schedule {
     /// The run a fire at `at` starts: the same for every worker that fires
     /// this schedule at this time.
     pub fn run_id(&self, at: Millis) -> RunId {
-        RunId::for_key(&self.workflow, &format!("schedule:{}@{at}", self.name))
+        RunId::for_key(&self.workflow, &self.start_key(at))
+    }
+
+    /// The idempotency key a fire at `at` starts its run under;
+    /// [`Schedule::run_id`] is the run it names.
+    pub fn start_key(&self, at: Millis) -> String {
+        format!("schedule:{}@{at}", self.name)
     }
 }
 

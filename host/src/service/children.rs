@@ -28,7 +28,7 @@ impl Weft {
         let workflow = step.rpc_name.as_deref().unwrap_or_default();
         let options = StartOptions {
             timeout: None,
-            idempotency_key: Some(child_key(parent, &step.name)),
+            idempotency_key: Some(ParentLink::start_key(parent, &step.name)),
             parent: Some(ParentLink {
                 run_id: parent.clone(),
                 step: step.name.clone(),
@@ -140,11 +140,6 @@ impl Weft {
             None => true,
         })
     }
-}
-
-/// The idempotency key a child is started under.
-fn child_key(parent: &RunId, step: &str) -> String {
-    format!("child:{parent}/{step}")
 }
 
 /// The outcome an ended child gives its parent's step: its output, or its

@@ -203,7 +203,7 @@ impl Weft {
             next.skipped += 1;
         } else {
             let options = StartOptions {
-                idempotency_key: Some(format!("schedule:{}@{at}", schedule.name)),
+                idempotency_key: Some(schedule.start_key(at)),
                 ..StartOptions::default()
             };
             match self

@@ -579,14 +579,16 @@ pub async fn timer_hops_end_when_nothing_waits_for_them(b: Backend) {
 /// recording a successful attempt of step `step` fails (while `armed`); the
 /// next `lease_failures` attempts to take a run's lease fail; and, once, a
 /// cancel lands just before the commit claiming an attempt of step
-/// `cancel_before_claiming`, after the worker read the run as running.
+/// `cancel_before_claiming`, after the worker read the run as running; and,
+/// once, the commit recording a new step waits at gate `hold_recording`.
 #[derive(Default)]
-struct FlakyStore {
+pub(crate) struct FlakyStore {
     inner: Option<Arc<dyn StateStore>>,
     step: String,
     armed: std::sync::atomic::AtomicBool,
     lease_failures: std::sync::atomic::AtomicU32,
     cancel_before_claiming: std::sync::Mutex<Option<String>>,
+    pub(crate) hold_recording: std::sync::Mutex<Option<Gate>>,
     /// Once, the claim of an attempt of this step lands but is reported as
     /// a conflict: what the SDK reports when it retries a conditional write
     /// whose first try succeeded.
@@ -595,6 +597,16 @@ struct FlakyStore {
     /// so both were built from the same read.
     claim_barrier: Option<Arc<tokio::sync::Barrier>>,
     claims_seen: std::sync::atomic::AtomicU32,
+}
+
+/// Where a store write stops until the test lets it go on.
+pub(crate) struct Gate {
+    /// The new step whose recording stops here.
+    pub step: String,
+    /// Signalled when the write reached the gate.
+    pub reached: Arc<tokio::sync::Notify>,
+    /// Signalled by the test to let the write go on.
+    pub release: Arc<tokio::sync::Notify>,
 }
 
 /// The step whose next attempt `write` claims: written `running` from a
@@ -617,7 +629,7 @@ fn claimed_step(write: &StateWrite) -> Option<&StepRecord> {
 }
 
 impl FlakyStore {
-    fn over(inner: Arc<dyn StateStore>) -> Self {
+    pub(crate) fn over(inner: Arc<dyn StateStore>) -> Self {
         Self {
             inner: Some(inner),
             ..Default::default()
@@ -637,6 +649,17 @@ impl FlakyStore {
             armed.take();
         }
         claims
+    }
+
+    /// The gate `write` must stop at, if it records the new step the gate
+    /// names (taking the gate: it holds one write).
+    fn gate_for(&self, write: &StateWrite) -> Option<Gate> {
+        let mut gate = self.hold_recording.lock().unwrap();
+        let held = write.steps.iter().any(|w| {
+            w.expect == weft::backend::StepExpect::Absent
+                && gate.as_ref().is_some_and(|g| g.step == w.record.name)
+        });
+        if held { gate.take() } else { None }
     }
 
     /// Cancels run `id` directly in the wrapped store.
@@ -711,6 +734,10 @@ impl StateStore for FlakyStore {
         {
             self.cancel_behind_the_workers_back(&step.record.run_id)
                 .await;
+        }
+        if let Some(gate) = self.gate_for(&write) {
+            gate.reached.notify_one();
+            gate.release.notified().await;
         }
         if let Some(barrier) = &self.claim_barrier
             && claimed_step(&write).is_some()
@@ -1386,6 +1413,7 @@ macro_rules! scenario_suite {
             outcomes_the_run_does_not_await_leave_it_asleep,
             children_are_runs_whose_end_is_a_step_outcome,
             cancelling_a_parent_cancels_its_children,
+            a_child_started_as_its_parent_was_cancelled_is_cancelled,
             a_schedule_fires_each_time_once,
         );
     };

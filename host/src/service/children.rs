@@ -127,18 +127,43 @@ impl Weft {
         Ok(out)
     }
 
-    /// Whether `run` is an attached child whose parent has ended: such a
-    /// child is cancelled at its next activation (the parent may have
-    /// finished without waiting for it, or been cancelled by a process that
-    /// died before it reached the child).
-    pub(crate) async fn orphaned(&self, run: &RunRecord) -> Result<bool, ServiceError> {
+    /// Cancels `run` if it is an attached child whose parent has ended, and
+    /// says whether it did. A child is checked at each activation (its
+    /// parent may have finished without waiting for it, or been cancelled
+    /// by a process that died before it reached the child) and by a parent
+    /// activation that started it but could not record the step.
+    pub(crate) async fn cancel_if_orphaned(&self, run: &RunRecord) -> Result<bool, ServiceError> {
         let Some(link) = run.parent.as_ref().filter(|p| !p.detached) else {
             return Ok(false);
         };
-        Ok(match self.state.get_run(&link.run_id).await? {
+        let orphaned = match self.state.get_run(&link.run_id).await? {
             Some(parent) => parent.status.is_terminal(),
             None => true,
-        })
+        };
+        if !orphaned {
+            return Ok(false);
+        }
+        let reason = format!("its parent run {} ended before it", link.run_id);
+        match self.cancel(&run.id, &reason).await {
+            Ok(_) | Err(ServiceError::NotRunning { .. }) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Weft::cancel_if_orphaned`] for child run `id`, which a parent
+    /// activation started but then failed to record (a cancel of the
+    /// parent may have overtaken it, and that cancel cannot see a child
+    /// its journal does not name). Best effort: the child's own next
+    /// activation checks again.
+    pub(crate) async fn reap_unrecorded_child(&self, id: &RunId) {
+        let result = match self.state.get_run(id).await {
+            Ok(Some(child)) => self.cancel_if_orphaned(&child).await.map(|_| ()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(child = %id, "cannot check a child its parent did not record: {e}");
+        }
     }
 }
 

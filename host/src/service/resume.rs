@@ -58,12 +58,7 @@ impl Weft {
         run: RunRecord,
     ) -> Result<Handled, ServiceError> {
         let id = &run.id.clone();
-        if self.orphaned(&run).await? {
-            let reason = "its parent run ended before it".to_string();
-            match self.cancel(id, &reason).await {
-                Ok(_) | Err(ServiceError::NotRunning { .. }) => {}
-                Err(e) => return Err(e),
-            }
+        if self.cancel_if_orphaned(&run).await? {
             return Ok(Handled::Settled);
         }
         if let Some(deadline) = run.deadline.filter(|d| *d <= self.now()) {

@@ -266,6 +266,9 @@ pub async fn cancelling_a_parent_cancels_its_children(b: Backend) {
     for kid in &kids {
         until_run(&s, kid, |r| r.status == RunStatus::Running).await;
     }
+    // The cancel reaches the children the parent's journal names (one it
+    // is starting as the cancel lands is the case below).
+    until_run(&s, &id, |r| r.step_names.iter().any(|n| n == "kid#2")).await;
     let spawned_id = {
         let steps = s.svc.steps(&id).await.unwrap();
         let step = steps.iter().find(|v| v.step.name == "spawned").unwrap();
@@ -288,13 +291,55 @@ pub async fn cancelling_a_parent_cancels_its_children(b: Backend) {
     s.svc.cancel(&spawned, "cleanup").await.unwrap();
 }
 
+/// A cancel that overtakes the parent between starting a child and
+/// recording the step cannot see that child in the journal, and the child,
+/// already past its own check of the parent, waits for its event: the
+/// activation whose record failed cancels it, rather than leaving it to
+/// wait out its ten minutes.
+pub async fn a_child_started_as_its_parent_was_cancelled_is_cancelled(b: Backend) {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+    let flaky = Arc::new(super::FlakyStore::over(b.state.clone()));
+    let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    *flaky.hold_recording.lock().unwrap() = Some(super::Gate {
+        step: "kid".into(),
+        reached: reached.clone(),
+        release: release.clone(),
+    });
+    let b = Backend {
+        state: flaky.clone(),
+        ..b
+    };
+    let s = fanout_service(b, false, &["fanout"]).await;
+    let waits = json!({"workflow": "fanout", "input": {"raceMs": 600000}});
+    let input = json!({ "children": [waits] });
+    let id = s.svc.start_run("fanout", &input.to_string()).await.unwrap();
+    let kid = weft::model::ParentLink::child_id(&id, "kid", "fanout");
+
+    // The parent started the child and is about to record the step; the
+    // child gets going, and settles into its wait.
+    reached.notified().await;
+    until_run(&s, &kid, |r| r.lease.is_none() && !r.step_names.is_empty()).await;
+    s.svc.cancel(&id, "test").await.unwrap();
+    release.notify_one();
+
+    let kid = until_run(&s, &kid, |r| r.status.is_terminal()).await;
+    assert_eq!(kid.status, RunStatus::Cancelled, "{kid:?}");
+    let parent = s.svc.get_run(&id).await.unwrap();
+    assert!(parent.step_names.is_empty(), "{parent:?}");
+}
+
 /// Waits until run `id` is in a state `check` accepts.
-async fn until_run(s: &Service, id: &RunId, check: impl Fn(&weft::model::RunRecord) -> bool) {
+async fn until_run(
+    s: &Service,
+    id: &RunId,
+    check: impl Fn(&weft::model::RunRecord) -> bool,
+) -> weft::model::RunRecord {
     for _ in 0..1200 {
         if let Ok(run) = s.svc.get_run(id).await
             && check(&run)
         {
-            return;
+            return run;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

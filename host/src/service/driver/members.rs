@@ -62,7 +62,13 @@ impl RunDriver {
                 )));
             }
         }
-        self.append(&step, vec![], After::Continue).await?;
+        if let Err(e) = self.append(&step, vec![], After::Continue).await {
+            if call.kind == StepKind::Child {
+                let child = Weft::child_of(&self.run.id, &step);
+                self.svc.reap_unrecorded_child(&child).await;
+            }
+            return Err(e);
+        }
         if call.kind == StepKind::Rpc && self.svc.settings.rpc_mode == RpcMode::Queued {
             let execute = WorkMessage::ExecuteStep {
                 run_id: self.run.id.clone(),

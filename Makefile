@@ -22,7 +22,7 @@ WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo test chaos setup build-examples build-test-guests guests host lint bench bench-engine bench-aws bench-lambda bench-fanout clean
+.PHONY: demo test chaos setup build-examples build-test-guests guests host lint bench bench-engine bench-aws bench-lambda bench-fanout bench-queued clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py), the npm tools
@@ -114,6 +114,12 @@ bench-aws: guests
 ## and moto); not part of `make test`.
 bench-fanout: guests
 	scripts/with-moto $(CARGO) bench --profile dev -p weft-tests --bench fanout
+
+## Queued RPC steps: wall time, replays and (on moto) AWS requests and bytes
+## per step of the counter workflow at N = 25 ... 10,000, with guests parked,
+## replayed, and shared by two workers; not part of `make test`.
+bench-queued: guests
+	scripts/with-moto $(CARGO) bench --profile dev -p weft-tests --bench queued_steps
 
 ## Lambda cold starts: init and first activation of the release binaries
 ## (against moto); not part of `make test`.

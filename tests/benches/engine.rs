@@ -72,6 +72,7 @@ fn replay(c: &mut Criterion) {
                     started_at: run.created_at,
                     journal: journal.clone(),
                     ends_by: None,
+                    parking: None,
                 };
                 let report =
                     replay::activate(&pre, &limits, input, Box::new(RecordedOnly::default()))

@@ -7,10 +7,12 @@
 mod callbacks;
 mod events;
 mod fanout;
+mod parking;
 mod schedules;
 pub use callbacks::*;
 pub use events::*;
 pub use fanout::*;
+pub use parking::*;
 pub use schedules::*;
 
 use crate::conformance::Backend;
@@ -589,6 +591,8 @@ pub(crate) struct FlakyStore {
     lease_failures: std::sync::atomic::AtomicU32,
     cancel_before_claiming: std::sync::Mutex<Option<String>>,
     pub(crate) hold_recording: std::sync::Mutex<Option<Gate>>,
+    /// Journal entries asked for by `get_steps`, in all.
+    pub(crate) steps_read: std::sync::atomic::AtomicU64,
     /// Once, the claim of an attempt of this step lands but is reported as
     /// a conflict: what the SDK reports when it retries a conditional write
     /// whose first try succeeded.
@@ -761,6 +765,8 @@ impl StateStore for FlakyStore {
         run_id: &RunId,
         names: &[String],
     ) -> Result<Vec<StepRecord>, StoreError> {
+        self.steps_read
+            .fetch_add(names.len() as u64, Ordering::SeqCst);
         self.inner().get_steps(run_id, names).await
     }
     async fn list_steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>, StoreError> {
@@ -1410,10 +1416,16 @@ macro_rules! scenario_suite {
             callbacks_replay_the_same_at_every_step,
             fan_out_members_run_at_the_same_time,
             fan_out_replays_the_same_at_every_step,
+            fan_out_journals_are_the_same_parked,
             outcomes_the_run_does_not_await_leave_it_asleep,
             children_are_runs_whose_end_is_a_step_outcome,
             cancelling_a_parent_cancels_its_children,
             a_child_started_as_its_parent_was_cancelled_is_cancelled,
+            queued_runs_continue_parked_guests,
+            evicted_guests_replay_from_the_journal,
+            runs_that_move_between_processes_end_right,
+            a_parked_inline_step_retries_its_body,
+            a_replay_reads_only_the_entries_it_has_not_kept,
             a_schedule_fires_each_time_once,
         );
     };

@@ -266,6 +266,7 @@ async fn a_replay_delivers_the_member_its_join_step_recorded() {
         started_at: run.created_at,
         journal,
         ends_by: None,
+        parking: None,
     };
     replay::activate(&pre, e.svc.limits(), activation, Box::new(driver.clone()))
         .await

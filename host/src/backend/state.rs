@@ -11,8 +11,8 @@
 //! [`crate::backend::aws`]. Both pass the one conformance suite in `tests/`.
 
 use crate::model::{
-    AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord,
-    RunStatus, Schedule, StepOutcome, StepRecord, StepStatus,
+    AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunHead, RunId,
+    RunRecord, RunStatus, Schedule, StepOutcome, StepRecord, StepStatus,
 };
 use async_trait::async_trait;
 
@@ -213,6 +213,13 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Reads a run with a strongly consistent read.
     async fn get_run(&self, id: &RunId) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Reads a run's [`RunHead`] with a strongly consistent read: what the
+    /// per-step checks need, without what grows with the run. Stores read
+    /// only those fields; the default reads the whole run.
+    async fn get_run_head(&self, id: &RunId) -> Result<Option<RunHead>, StoreError> {
+        Ok(self.get_run(id).await?.as_ref().map(RunHead::from))
+    }
 
     /// Lists runs, newest first. For operators and recovery, never for replay.
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError>;

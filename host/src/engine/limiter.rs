@@ -8,6 +8,8 @@ use wasmtime::ResourceLimiter;
 pub struct GuestLimiter {
     memory_bytes: usize,
     hit: bool,
+    /// The largest memory the guest grew to: what keeping it costs.
+    grown_to: usize,
 }
 
 /// Table elements allowed per table; generous for any language runtime.
@@ -18,7 +20,13 @@ impl GuestLimiter {
         Self {
             memory_bytes,
             hit: false,
+            grown_to: 0,
         }
+    }
+
+    /// The guest's linear memory, as large as it grew.
+    pub fn memory_used(&self) -> usize {
+        self.grown_to
     }
 
     /// Whether the guest asked for more memory than allowed.
@@ -38,6 +46,7 @@ impl ResourceLimiter for GuestLimiter {
             self.hit = true;
             return Ok(false);
         }
+        self.grown_to = self.grown_to.max(desired);
         Ok(true)
     }
 

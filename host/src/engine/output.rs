@@ -48,6 +48,14 @@ impl OutputCapture {
         }
     }
 
+    /// Starts the budget afresh: a parked guest's new leg is a new
+    /// activation.
+    pub fn renew_budget(&self) {
+        if let Ok(mut b) = self.buffer.lock() {
+            b.written = 0;
+        }
+    }
+
     fn accept(&self, bytes: &[u8]) {
         if let Ok(mut b) = self.buffer.lock() {
             let room = self.budget.saturating_sub(b.written);

@@ -23,7 +23,7 @@ pub use event::{
 };
 pub use message::{Envelope, WorkMessage};
 pub use module::{Digest, ModuleKind, ModuleVersion};
-pub use run::{Lease, LogLine, ParentLink, RunId, RunRecord, RunStatus, StepNames};
+pub use run::{Lease, LogLine, ParentLink, RunHead, RunId, RunRecord, RunStatus, StepNames};
 pub use schedule::{Overlap, Schedule, valid_schedule_name};
 pub use step::{
     AttemptRecord, CallbackStep, EventWait, RetryPolicy, StepCall, StepKind, StepOptions,

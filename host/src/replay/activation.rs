@@ -1,11 +1,12 @@
 //! One activation: instantiate the workflow, replay it against its journal
 //! until it finishes or suspends, and report what happened.
 
-use super::budget::{HostTime, Timed};
+use super::budget::{Leg, Timed};
 use super::driver::{DriverError, StepDriver};
 use super::fuel;
 use super::journal::Divergence;
 use super::journal::Journal;
+use super::park::ParkingSpot;
 use super::state::{Stop, WorkflowState, non_deterministic};
 use crate::config::Limits;
 use crate::engine::bindings::workflow::WorkflowPre;
@@ -28,6 +29,9 @@ pub enum ActivationEnd {
     /// workflow finished or suspended. Nothing past what the driver already
     /// recorded was decided: the run continues in another activation.
     OutOfTime,
+    /// A parked guest was let go ([`super::park`]): the leg that parked
+    /// it wrote all there was, and the run continues from its journal.
+    Released,
 }
 
 /// What an activation needs to know about the run.
@@ -42,6 +46,9 @@ pub struct ActivationInput {
     /// Lambda invocation's end, less time to wrap up). `None`: no limit
     /// but the guest's own budget.
     pub ends_by: Option<Instant>,
+    /// Where the guest waits when it suspends, if the host keeps suspended
+    /// guests ([`super::park`]). `None`: a suspension ends the activation.
+    pub parking: Option<Arc<dyn ParkingSpot>>,
 }
 
 /// Figures about one activation, for logs and benchmarks.
@@ -75,17 +82,19 @@ pub async fn activate(
     input: ActivationInput,
     driver: Box<dyn StepDriver>,
 ) -> Result<ActivationReport, DriverError> {
-    let started = Instant::now();
-    let host_time = Arc::new(HostTime::default());
+    let leg = Arc::new(Leg::new(input.ends_by));
+    let host_time = Arc::clone(&leg.host_time);
     let driver = Box::new(Timed::new(driver, Arc::clone(&host_time)));
     let journal = Journal::new(input.journal);
-    let state = WorkflowState::new(
+    let mut state = WorkflowState::new(
         input.run_id.as_str(),
         input.started_at,
         journal,
         driver,
         limits,
     );
+    state.leg = Arc::clone(&leg);
+    state.parking = input.parking;
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
     let fuel_ok = fuel::install(&mut store)
@@ -101,10 +110,23 @@ pub async fn activate(
         };
         let mut run = std::pin::pin!(run);
         loop {
+            // A parked guest spends no budget; a new leg brings its own.
+            if leg.parked() {
+                tokio::select! {
+                    returned = run.as_mut() => break Ok(returned),
+                    () = leg.changed() => continue,
+                }
+            }
+            let started = leg.started();
+            let ends_by = leg.ends_by();
             let budget = host_time.deadline(started, limits.activation_timeout);
-            let cut_at = || input.ends_by.map(|end| host_time.outside_calls(end));
+            let cut_at = || ends_by.map(|end| host_time.outside_calls(end));
             let deadline = cut_at().map_or(budget, |end| end.min(budget));
-            match tokio::time::timeout_at(deadline.into(), run.as_mut()).await {
+            let timed = tokio::select! {
+                timed = tokio::time::timeout_at(deadline.into(), run.as_mut()) => timed,
+                () = leg.changed() => continue,
+            };
+            match timed {
                 Ok(returned) => break Ok(returned),
                 Err(_) if cut_at().is_some_and(|end| Instant::now() >= end) => {
                     break Err(Cut::OutOfTime);
@@ -164,6 +186,15 @@ pub async fn activate(
         },
         Ok(Err(trap)) => match state.stop.take() {
             Some(Stop::Suspend) => ActivationEnd::Suspended,
+            Some(Stop::Released) => {
+                return Ok(ActivationReport {
+                    outcome: ActivationEnd::Released,
+                    replayed_steps: 0,
+                    new_steps: 0,
+                    fuel_used: 0,
+                    elapsed: Duration::ZERO,
+                });
+            }
             Some(Stop::Fail(e)) => ActivationEnd::Failed(e),
             Some(Stop::Driver(e)) => return Err(e),
             None => ActivationEnd::Failed(classify_trap(
@@ -179,7 +210,7 @@ pub async fn activate(
         replayed_steps: state.replayed_steps,
         new_steps: state.new_steps,
         fuel_used,
-        elapsed: started.elapsed(),
+        elapsed: leg.started().elapsed(),
     })
 }
 

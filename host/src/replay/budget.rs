@@ -31,6 +31,13 @@ struct Calls {
 }
 
 impl HostTime {
+    /// Forgets the calls booked so far: a new leg starts (see [`Leg`]).
+    fn reset(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = Calls::default();
+        }
+    }
+
     fn enter(&self) {
         if let Ok(mut s) = self.state.lock() {
             s.current = Some(Instant::now());
@@ -73,6 +80,95 @@ impl HostTime {
         } else {
             at
         }
+    }
+}
+
+/// The leg of an activation under way. An activation whose guest parks
+/// between two of its run's activations ([`super::park`]) runs in legs,
+/// one per activation of the run: each gets the guest's budget afresh
+/// (counted from its own start, less its own host time) and the end of
+/// the invocation that carries it. While the guest is parked no budget
+/// runs at all.
+#[derive(Debug)]
+pub(super) struct Leg {
+    pub(super) host_time: Arc<HostTime>,
+    clock: Mutex<LegClock>,
+    /// Signalled when the guest parks or a new leg starts, so whoever
+    /// watches the budget looks again.
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LegClock {
+    started: Instant,
+    ends_by: Option<Instant>,
+    parked: bool,
+}
+
+impl Leg {
+    pub(super) fn new(ends_by: Option<Instant>) -> Self {
+        Self {
+            host_time: Arc::default(),
+            clock: Mutex::new(LegClock {
+                started: Instant::now(),
+                ends_by,
+                parked: false,
+            }),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn clock(&self) -> LegClock {
+        match self.clock.lock() {
+            Ok(c) => *c,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    fn set(&self, change: impl FnOnce(&mut LegClock)) {
+        match self.clock.lock() {
+            Ok(mut c) => change(&mut c),
+            Err(poisoned) => change(&mut poisoned.into_inner()),
+        }
+        self.changed.notify_one();
+    }
+
+    /// When this leg started.
+    pub(super) fn started(&self) -> Instant {
+        self.clock().started
+    }
+
+    /// When this leg's invocation must have it ended, if it is limited.
+    pub(super) fn ends_by(&self) -> Option<Instant> {
+        self.clock().ends_by
+    }
+
+    /// Whether the guest is parked (no budget runs).
+    pub(super) fn parked(&self) -> bool {
+        self.clock().parked
+    }
+
+    /// The guest parks: the leg is over.
+    pub(super) fn park(&self) {
+        self.set(|c| c.parked = true);
+    }
+
+    /// The guest goes on in a new leg, ending by `ends_by`.
+    pub(super) fn resume(&self, ends_by: Option<Instant>) {
+        self.host_time.reset();
+        self.set(|c| {
+            *c = LegClock {
+                started: Instant::now(),
+                ends_by,
+                parked: false,
+            }
+        });
+    }
+
+    /// Resolves once the guest parked or a new leg started since the last
+    /// time it resolved.
+    pub(super) async fn changed(&self) {
+        self.changed.notified().await;
     }
 }
 
@@ -162,6 +258,10 @@ impl StepDriver for Timed {
 
     fn log(&mut self, line: LogLine) {
         self.inner.log(line);
+    }
+
+    fn checkpoint(&self) -> Option<u64> {
+        self.inner.checkpoint()
     }
 
     async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError> {

@@ -109,6 +109,14 @@ pub trait StepDriver: Send {
     /// A log line the workflow wrote past the end of its journal.
     fn log(&mut self, line: LogLine);
 
+    /// Identifies the run's durable state as this driver last wrote it
+    /// (for the service, the run record's version), for a guest that parks
+    /// ([`crate::replay::park`]): it may go on only in an activation that
+    /// finds the run in exactly this state. `None`: the guest cannot park.
+    fn checkpoint(&self) -> Option<u64> {
+        None
+    }
+
     /// The activation ended; persist its result (and buffered logs).
     async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError>;
 }

@@ -21,7 +21,7 @@
 
 use super::driver::{DriverError, Probe, Resolution};
 use super::journal::Position;
-use super::state::{Stop, WorkflowState, missing_outcome, non_deterministic};
+use super::state::{Stop, WorkflowState, missing_outcome, non_deterministic, parkable};
 use crate::engine::entropy::Segment;
 use crate::model::{
     ErrorCode, ErrorInfo, Millis, StepCall, StepKind, StepOptions, StepOutcome, StepRecord,
@@ -68,10 +68,16 @@ impl WorkflowState {
         Ok(())
     }
 
-    /// Waits for started step `name` and returns its outcome.
+    /// Waits for started step `name` and returns its outcome, parking the
+    /// guest if it must wait.
     pub(super) async fn await_member(&mut self, name: String) -> wasmtime::Result<StepOutcome> {
         self.flush_output();
-        let step = match self.started(&name, "await-step") {
+        parkable!(self, self.await_member_once(&name).await)
+    }
+
+    /// [`WorkflowState::await_member`], up to a suspension.
+    async fn await_member_once(&mut self, name: &str) -> wasmtime::Result<StepOutcome> {
+        let step = match self.started(name, "await-step") {
             Ok(step) => step,
             Err(e) => return self.halt(Stop::Fail(e)),
         };
@@ -85,13 +91,27 @@ impl WorkflowState {
     }
 
     /// Returns the name of the first of `members` to finish: recorded in
-    /// join step `call`, so a replay returns the same one.
+    /// join step `call`, so a replay returns the same one. Parks the guest
+    /// if it must wait.
     pub(super) async fn await_any(
         &mut self,
         step_name: String,
         members: Vec<String>,
     ) -> wasmtime::Result<String> {
         self.flush_output();
+        parkable!(
+            self,
+            self.await_any_once(step_name.clone(), members.clone())
+                .await
+        )
+    }
+
+    /// [`WorkflowState::await_any`], up to a suspension.
+    async fn await_any_once(
+        &mut self,
+        step_name: String,
+        members: Vec<String>,
+    ) -> wasmtime::Result<String> {
         let call = StepCall {
             kind: StepKind::Join,
             name: step_name,

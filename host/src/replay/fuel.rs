@@ -13,7 +13,9 @@
 //!   healthy when it recorded its steps, yet still stops a guest that
 //!   diverges into a loop while replaying;
 //! - the first time a host call returns with the journal consumed, the
-//!   remaining fuel is reset to one budget for the new work.
+//!   remaining fuel is reset to one budget for the new work;
+//! - a parked guest that goes on in a new leg (see `park.rs`) is reset to
+//!   one budget when the host call it waited in returns.
 
 use super::state::WorkflowState;
 use wasmtime::{CallHook, Store};
@@ -27,6 +29,11 @@ pub(crate) struct FuelBudget {
     initial: u64,
     /// Fuel burnt while replaying, once the guest has passed the journal.
     replay_used: Option<u64>,
+    /// Fuel left when the guest last called the host: what a host call
+    /// that reports the leg's usage reads (it cannot see the store).
+    left_at_call: u64,
+    /// A new leg starts when the current host call returns.
+    refill: bool,
 }
 
 impl FuelBudget {
@@ -44,7 +51,23 @@ impl FuelBudget {
             per_activation,
             initial,
             replay_used: (journal_len == 0).then_some(0),
+            left_at_call: initial,
+            refill: false,
         }
+    }
+
+    /// Fuel used so far in this leg, as of the guest's last host call.
+    pub(crate) fn used_at_call(&self) -> u64 {
+        self.used(self.left_at_call)
+    }
+
+    /// Starts a new leg when the host call under way returns: one budget
+    /// for the guest's own work, none of it used yet.
+    pub(crate) fn new_leg(&mut self) {
+        self.refill = true;
+        self.initial = self.per_activation;
+        self.replay_used = Some(0);
+        self.left_at_call = self.per_activation;
     }
 
     /// Fuel used so far, given what is left in the store.
@@ -65,8 +88,18 @@ pub(crate) fn install(store: &mut Store<WorkflowState>) -> bool {
         return false;
     }
     store.call_hook(|mut store, hook| {
-        if !matches!(hook, CallHook::ReturningFromHost) {
-            return Ok(());
+        match hook {
+            CallHook::CallingHost => {
+                let left = store.get_fuel()?;
+                store.data_mut().fuel.left_at_call = left;
+                return Ok(());
+            }
+            CallHook::ReturningFromHost => {}
+            _ => return Ok(()),
+        }
+        if std::mem::take(&mut store.data_mut().fuel.refill) {
+            let fresh = store.data().fuel.per_activation;
+            return store.set_fuel(fresh);
         }
         let state = store.data();
         if state.fuel.replay_used.is_some() || state.journal.replaying() {

@@ -3,7 +3,7 @@
 
 use super::driver::Resolution;
 use super::journal::Position;
-use super::state::{OpenInline, Stop, WorkflowState, non_deterministic};
+use super::state::{OpenInline, Stop, WorkflowState, non_deterministic, parkable};
 use crate::engine::bindings::workflow::weft::workflow::{steps, types};
 use crate::engine::convert::{error_from_guest, error_to_guest, options_from_guest};
 use crate::engine::entropy::Stream;
@@ -109,35 +109,7 @@ impl steps::Host for WorkflowState {
         if let Err(e) = self.check_not_nested(&call) {
             return self.halt(Stop::Fail(e));
         }
-        let (seq, resolution) = match self.journal.advance(&call) {
-            Err(d) => return self.halt(Stop::Fail(non_deterministic(&d))),
-            Ok(Position::Recorded(step)) => return Ok(start(self.replay(step))),
-            Ok(Position::InFlight(step)) => (step.seq, self.driver.in_flight(&step).await),
-            Ok(Position::New { seq }) => {
-                if let Err(e) = self.check_step_limit(seq) {
-                    return self.halt(Stop::Fail(e));
-                }
-                self.new_steps += 1;
-                (
-                    seq,
-                    Ok(Resolution::Execute {
-                        attempt: 1,
-                        stored: None,
-                    }),
-                )
-            }
-        };
-        match resolution {
-            Ok(Resolution::Execute { attempt, stored }) => Ok(self.open_body(OpenInline {
-                seq,
-                call,
-                attempt,
-                stored,
-            })),
-            Ok(Resolution::Recorded(step)) => Ok(start(self.settle(step))),
-            Ok(Resolution::Suspend) => self.halt(Stop::Suspend),
-            Err(e) => self.driver_failed(e),
-        }
+        parkable!(self, self.begin_inline(call.clone()).await)
     }
 
     async fn complete_step(
@@ -188,7 +160,19 @@ impl steps::Host for WorkflowState {
                 stored,
                 ..open
             })),
-            Ok(Resolution::Suspend) => self.halt(Stop::Suspend),
+            Ok(Resolution::Suspend) => {
+                // The attempt failed and the next is due later. A parked
+                // guest, once woken, goes on as a replay would: from this
+                // step's begin, whose answer this call returns.
+                let suspended = self.halt(Stop::Suspend);
+                if !self.parks(&suspended) {
+                    return suspended;
+                }
+                self.pause().await?;
+                self.journal.rewind(open.seq);
+                let call = open.call;
+                parkable!(self, self.begin_inline(call.clone()).await)
+            }
             Err(e) => self.driver_failed(e),
         }
     }
@@ -375,5 +359,41 @@ impl steps::Host for WorkflowState {
         };
         self.emit(level, &message);
         Ok(())
+    }
+}
+
+impl WorkflowState {
+    /// Opens inline step `call`'s body for its next attempt, or returns its
+    /// recorded outcome; up to a suspension.
+    async fn begin_inline(&mut self, call: StepCall) -> wasmtime::Result<steps::InlineStart> {
+        let (seq, resolution) = match self.journal.advance(&call) {
+            Err(d) => return self.halt(Stop::Fail(non_deterministic(&d))),
+            Ok(Position::Recorded(step)) => return Ok(start(self.replay(step))),
+            Ok(Position::InFlight(step)) => (step.seq, self.driver.in_flight(&step).await),
+            Ok(Position::New { seq }) => {
+                if let Err(e) = self.check_step_limit(seq) {
+                    return self.halt(Stop::Fail(e));
+                }
+                self.new_steps += 1;
+                (
+                    seq,
+                    Ok(Resolution::Execute {
+                        attempt: 1,
+                        stored: None,
+                    }),
+                )
+            }
+        };
+        match resolution {
+            Ok(Resolution::Execute { attempt, stored }) => Ok(self.open_body(OpenInline {
+                seq,
+                call,
+                attempt,
+                stored,
+            })),
+            Ok(Resolution::Recorded(step)) => Ok(start(self.settle(step))),
+            Ok(Resolution::Suspend) => self.halt(Stop::Suspend),
+            Err(e) => self.driver_failed(e),
+        }
     }
 }

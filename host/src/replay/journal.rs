@@ -1,6 +1,7 @@
 //! A run's journal during one activation: the recorded steps, a cursor, and
 //! the determinism check.
 
+use super::park::ParkedJournal;
 use crate::model::{StepCall, StepKind, StepRecord};
 use std::collections::HashMap;
 use std::fmt;
@@ -120,6 +121,55 @@ impl Journal {
             return None;
         }
         self.entries.get(index)
+    }
+
+    /// Moves the cursor back to `position` (one the guest passed): a step
+    /// call that parked the guest runs again from where it began.
+    pub fn rewind(&mut self, position: u32) {
+        self.cursor = self.cursor.min(position as usize);
+    }
+
+    /// What a parked guest must read again to catch up: how many entries
+    /// it holds, and the names of those without an outcome.
+    pub fn parked(&self) -> ParkedJournal {
+        ParkedJournal {
+            known: self.entries.len(),
+            unfinished: self
+                .entries
+                .iter()
+                .filter(|e| !e.status.is_final())
+                .map(|e| e.name.clone())
+                .collect(),
+        }
+    }
+
+    /// Brings a parked guest's journal up to date with `steps`: entries it
+    /// held, as they now stand, and entries recorded past them (which must
+    /// follow on without a gap). The cursor stays where it is.
+    pub fn refresh(&mut self, mut steps: Vec<StepRecord>) -> Result<(), String> {
+        steps.sort_by_key(|s| s.seq);
+        for step in steps {
+            let seq = step.seq as usize;
+            if let Some(entry) = self.entries.get_mut(seq) {
+                if entry.name != step.name {
+                    return Err(format!(
+                        "journal entry {seq} is `{}` in memory but `{}` in the store",
+                        entry.name, step.name
+                    ));
+                }
+                *entry = step;
+            } else if seq == self.entries.len() {
+                self.names.insert(step.name.clone(), seq);
+                self.entries.push(step);
+            } else {
+                return Err(format!(
+                    "journal entry {seq} (`{}`) does not follow the {} entries held",
+                    step.name,
+                    self.entries.len()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Stores the latest state of step `record.seq`: replaces an entry the

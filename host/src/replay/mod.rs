@@ -21,6 +21,7 @@ mod fanout;
 mod fuel;
 mod host;
 mod journal;
+pub mod park;
 mod runtime;
 mod state;
 
@@ -29,5 +30,6 @@ pub use activation::{
 };
 pub use driver::{DriverError, Probe, Resolution, StepDriver};
 pub use journal::{Divergence, Journal, Position};
+pub use park::{NextLeg, ParkedGuest, ParkedJournal, ParkingSpot};
 pub use runtime::WorkflowWorld;
 pub use state::WorkflowState;

@@ -3,9 +3,13 @@
 //! (journal match, step limit, payload checks). `host.rs` exposes it to the
 //! guest as the `weft:workflow/steps` imports.
 
+use super::ActivationEnd;
+use super::ActivationReport;
+use super::budget::{Leg, Timed};
 use super::driver::{DriverError, Resolution, StepDriver};
 use super::fuel::FuelBudget;
 use super::journal::{Divergence, Journal, Position};
+use super::park::{ParkedGuest, ParkingSpot};
 use crate::config::Limits;
 use crate::engine::bindings::workflow::weft::workflow::steps;
 use crate::engine::entropy::{Entropy, Segment};
@@ -13,6 +17,7 @@ use crate::engine::limiter::GuestLimiter;
 use crate::engine::output::OutputCapture;
 use crate::engine::sandbox::{LogicalClock, workflow_wasi};
 use crate::model::{ErrorCode, ErrorInfo, LogLine, StepCall, StepOutcome, StepRecord};
+use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -26,6 +31,9 @@ pub(crate) enum Stop {
     Fail(ErrorInfo),
     /// Infrastructure failed; abandon the activation and retry it.
     Driver(DriverError),
+    /// A parked guest was let go: the leg that parked it wrote everything,
+    /// and the run goes on from its journal. End without writing.
+    Released,
 }
 
 /// An inline step whose code the guest is running.
@@ -35,6 +43,25 @@ pub(super) struct OpenInline {
     pub(super) attempt: u32,
     pub(super) stored: Option<StepRecord>,
 }
+
+/// Runs step call `$call` on `$state`; when it suspends the guest and the
+/// guest parks ([`WorkflowState::pause`]), runs it again, from the journal
+/// position where it began, once the run resumes here: what a replay would
+/// do on reaching this call.
+macro_rules! parkable {
+    ($state:ident, $call:expr) => {{
+        let mark = $state.journal.position();
+        loop {
+            let result = $call;
+            if !$state.parks(&result) {
+                break result;
+            }
+            $state.pause().await?;
+            $state.journal.rewind(mark);
+        }
+    }};
+}
+pub(super) use parkable;
 
 /// Longest single log line kept; longer lines are cut.
 const MAX_LOG_LINE: usize = 8 * 1024;
@@ -62,6 +89,9 @@ pub struct WorkflowState {
     pub(crate) replayed_steps: u32,
     pub(crate) new_steps: u32,
     pub(super) fuel: FuelBudget,
+    /// Where the guest waits when it suspends, if the host keeps it.
+    pub(super) parking: Option<Arc<dyn ParkingSpot>>,
+    pub(super) leg: Arc<Leg>,
 }
 
 impl WasiView for WorkflowState {
@@ -106,6 +136,8 @@ impl WorkflowState {
             replayed_steps: 0,
             new_steps: 0,
             fuel: FuelBudget::new(limits.workflow_fuel, journal_len),
+            parking: None,
+            leg: Arc::new(Leg::new(None)),
         }
     }
 
@@ -115,9 +147,73 @@ impl WorkflowState {
             Stop::Suspend => "weft: workflow suspended".to_string(),
             Stop::Fail(e) => format!("weft: run failed: {e}"),
             Stop::Driver(e) => format!("weft: activation abandoned: {e}"),
+            Stop::Released => "weft: parked workflow released".to_string(),
         };
         self.stop = Some(stop);
         Err(wasmtime::Error::msg(text))
+    }
+
+    /// Whether the step call that returned `result` suspended the guest
+    /// and the guest should park rather than trap; if so, the suspension
+    /// is taken back (the guest goes on once woken).
+    pub(super) fn parks<T>(&mut self, result: &wasmtime::Result<T>) -> bool {
+        let parks =
+            result.is_err() && matches!(self.stop, Some(Stop::Suspend)) && self.parking.is_some();
+        if parks {
+            self.stop = None;
+        }
+        parks
+    }
+
+    /// Ends the leg with the guest suspended, as the end of an activation
+    /// would (output flushed, the driver's `finish`), and parks the guest
+    /// until its run resumes in this process: then the guest has a new
+    /// driver, its journal caught up, a fresh budget, and `Ok` (the step
+    /// call starts over, see [`parkable!`]). A guest let go halts.
+    pub(super) async fn pause(&mut self) -> wasmtime::Result<()> {
+        let Some(spot) = self.parking.clone() else {
+            return self.halt(Stop::Suspend);
+        };
+        let Some(checkpoint) = self.driver.checkpoint() else {
+            return self.halt(Stop::Suspend);
+        };
+        self.flush_output();
+        let end = ActivationEnd::Suspended;
+        if let Err(e) = self.driver.finish(&end).await {
+            return self.driver_failed(e);
+        }
+        // The finish may have written (the leg's logs): its checkpoint.
+        let checkpoint = self.driver.checkpoint().unwrap_or(checkpoint);
+        let guest = ParkedGuest {
+            report: ActivationReport {
+                outcome: end,
+                replayed_steps: self.replayed_steps,
+                new_steps: self.new_steps,
+                fuel_used: self.fuel.used_at_call(),
+                elapsed: self.leg.started().elapsed(),
+            },
+            checkpoint,
+            journal: self.journal.parked(),
+            memory_bytes: self.limiter.memory_used(),
+        };
+        self.leg.park();
+        let Some(next) = spot.park(guest).await else {
+            return self.halt(Stop::Released);
+        };
+        if let Err(e) = self.journal.refresh(next.steps) {
+            // The store disagrees with what the guest saw: replay instead.
+            tracing::warn!("a parked workflow cannot go on: {e}");
+            return self.halt(Stop::Released);
+        }
+        self.driver = Box::new(Timed::new(next.driver, Arc::clone(&self.leg.host_time)));
+        self.replayed_steps = 0;
+        self.new_steps = 0;
+        self.log_bytes = 0;
+        self.stdout.renew_budget();
+        self.stderr.renew_budget();
+        self.fuel.new_leg();
+        self.leg.resume(next.ends_by);
+        Ok(())
     }
 
     pub(super) fn fail<T>(
@@ -217,8 +313,14 @@ impl WorkflowState {
         }
     }
 
-    /// Resolves an RPC or sleep step: from the journal, or through the driver.
+    /// Resolves an RPC or sleep step: from the journal, or through the
+    /// driver, parking the guest if it must wait.
     pub(super) async fn resolve(&mut self, call: StepCall) -> wasmtime::Result<StepOutcome> {
+        parkable!(self, self.resolve_once(call.clone()).await)
+    }
+
+    /// [`WorkflowState::resolve`], up to a suspension.
+    async fn resolve_once(&mut self, call: StepCall) -> wasmtime::Result<StepOutcome> {
         self.flush_output();
         if let Err(e) = self.check_not_nested(&call) {
             return self.halt(Stop::Fail(e));

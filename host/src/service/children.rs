@@ -136,7 +136,7 @@ impl Weft {
         let Some(link) = run.parent.as_ref().filter(|p| !p.detached) else {
             return Ok(false);
         };
-        let orphaned = match self.state.get_run(&link.run_id).await? {
+        let orphaned = match self.state.get_run_head(&link.run_id).await? {
             Some(parent) => parent.status.is_terminal(),
             None => true,
         };

@@ -759,6 +759,10 @@ impl StepDriver for RunDriver {
         self.logs.push(line);
     }
 
+    fn checkpoint(&self) -> Option<u64> {
+        Some(self.run.version)
+    }
+
     async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError> {
         match outcome {
             ActivationEnd::Completed(output) => {
@@ -801,6 +805,8 @@ impl StepDriver for RunDriver {
             // gives the lease up from a fresh read and sends the message
             // that carries the run on, so the cut's timing cannot matter.
             ActivationEnd::OutOfTime => Ok(()),
+            // The leg that parked the guest wrote everything.
+            ActivationEnd::Released => Ok(()),
         }
     }
 }

@@ -11,7 +11,9 @@ mod driver;
 mod events;
 mod handler;
 pub mod invocation;
+mod journal_cache;
 mod modules;
+pub mod parking;
 mod queries;
 mod resume;
 mod runs;
@@ -37,6 +39,8 @@ use crate::model::{
 };
 use crate::registry::loader::ComponentLoader;
 use crate::registry::{DeployError, Registry};
+pub use parking::ParkingLimits;
+use parking::ParkingLot;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -79,6 +83,14 @@ pub struct Settings {
     /// is dropped exactly as a crash would drop it (claimed, never run,
     /// never recorded, its message not acknowledged). `None` in production.
     pub lose_attempt: Option<LoseAttempt>,
+    /// How many suspended guests this process keeps in memory, so a run's
+    /// next activation here continues its guest instead of replaying the
+    /// journal ([`parking`]). Off with `replay_every_step`.
+    pub parking: ParkingLimits,
+    /// Bytes of journal entries (those with an outcome, which never
+    /// change) kept for runs' next replays in this process
+    /// (`WEFT_JOURNAL_CACHE_MB`); 0 turns the cache off.
+    pub journal_cache_bytes: u64,
 }
 
 /// A predicate over a claimed step, for [`Settings::lose_attempt`].
@@ -91,6 +103,16 @@ impl Settings {
         let mut s = Self::new(rpc_mode, limits);
         s.repair_after =
             Duration::from_secs(env_num("WEFT_REPAIR_AFTER_SECS", s.repair_after.as_secs())?);
+        s.parking = ParkingLimits {
+            max_runs: env_num("WEFT_PARK_MAX_RUNS", s.parking.max_runs as u64)? as usize,
+            max_bytes: env_num("WEFT_PARK_MAX_MB", s.parking.max_bytes >> 20)? << 20,
+            max_idle: Duration::from_secs(env_num(
+                "WEFT_PARK_IDLE_SECS",
+                s.parking.max_idle.as_secs(),
+            )?),
+        };
+        s.journal_cache_bytes =
+            env_num("WEFT_JOURNAL_CACHE_MB", s.journal_cache_bytes >> 20)? << 20;
         s.step_lease_grace = Duration::from_secs(env_num(
             "WEFT_STEP_LEASE_SLACK_SECS",
             s.step_lease_grace.as_secs(),
@@ -137,6 +159,8 @@ impl Settings {
             clock: Arc::new(SystemClock),
             invocation_limit: None,
             lose_attempt: None,
+            parking: ParkingLimits::default(),
+            journal_cache_bytes: 64 << 20,
         }
     }
 }
@@ -244,11 +268,21 @@ pub struct Weft {
     /// Signalled whenever this process finishes a run, so waiters wake at once.
     pub(crate) finished: Notify,
     pub(crate) stats: stats::Stats,
+    /// Suspended guests kept for their run's next activation here; `None`
+    /// when parking is off.
+    pub(crate) parking: Option<Arc<ParkingLot>>,
+    /// Journal entries kept for replays in this process.
+    pub(crate) journal: journal_cache::JournalCache,
 }
 impl Weft {
     /// What this process's service has done since it started.
     pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        let mut stats = self.stats.snapshot();
+        if let Some(lot) = &self.parking {
+            stats.parked_resumes = lot.woken.load(std::sync::atomic::Ordering::Relaxed);
+            (stats.parked_now, stats.parked_bytes) = lot.usage();
+        }
+        stats
     }
 
     pub fn new(
@@ -273,6 +307,11 @@ impl Weft {
             limits.max_module_bytes,
             settings.clock.clone(),
         );
+        let parking = (settings.parking.max_runs > 0 && !settings.replay_every_step)
+            .then(|| Arc::new(ParkingLot::new(settings.parking)));
+        let journal = journal_cache::JournalCache::new(
+            usize::try_from(settings.journal_cache_bytes).unwrap_or(usize::MAX),
+        );
         Ok(Arc::new(Self {
             state: backends.state,
             queue: backends.queue,
@@ -281,6 +320,8 @@ impl Weft {
             settings,
             finished: Notify::new(),
             stats: stats::Stats::default(),
+            parking,
+            journal,
         }))
     }
 

@@ -5,14 +5,34 @@
 use super::driver::RunDriver;
 use super::handler::Handled;
 use super::invocation;
+use super::parking::{LegResult, ParkingLot, Spot, Wake};
 use super::runs::Edit;
 use super::{ServiceError, Weft};
 use crate::backend::StoreError;
+use crate::model::ParentLink;
 use crate::model::{ErrorCode, ErrorInfo, RunId, RunRecord, RunStatus};
+use crate::registry::PreparedWorkflow;
 use crate::registry::loader::LoadError;
-use crate::replay::{self, ActivationEnd, ActivationInput, DriverError};
+use crate::replay::{self, ActivationEnd, ActivationInput, DriverError, NextLeg};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// What [`Weft::continue_parked`] did with the run.
+enum Continued {
+    /// A parked guest went on: its leg's result.
+    Leg(LegResult),
+    /// No parked guest could: the run, to replay.
+    No(Box<RunRecord>),
+}
+
+/// What a parked guest's fiber stack costs besides its linear memory
+/// (`async_stack_size` in the engine).
+const GUEST_STACK_BYTES: u64 = 2 << 20;
+
+fn lost_activation() -> StoreError {
+    StoreError::Backend("the activation's task ended without reporting".into())
+}
 
 /// How soon to look again at a run another activation holds.
 pub(super) const LEASE_BUSY_RETRY: Duration = Duration::from_millis(250);
@@ -73,7 +93,15 @@ impl Weft {
             self.fail_run(id, error).await?;
             return Ok(Handled::Settled);
         }
-        let journal = self.state.get_steps(id, &run.step_names).await?;
+        let parent = run.parent.clone();
+        let run = match self.continue_parked(run).await? {
+            Continued::Leg(leg) => return self.after_leg(id, parent.as_ref(), leg).await,
+            Continued::No(run) => *run,
+        };
+        let journal = self
+            .journal
+            .get_steps(self.state.as_ref(), id, &run.step_names)
+            .await?;
         if journal.len() != run.step_names.len() {
             return Err(StoreError::Corrupt(format!(
                 "run {id}: the journal index names {} steps but {} were found",
@@ -97,10 +125,99 @@ impl Weft {
             started_at: run.created_at,
             journal,
             ends_by: invocation::usable_until(),
+            parking: None,
         };
-        let parent = run.parent.clone();
-        let driver = RunDriver::new(Arc::clone(self), run);
-        match replay::activate(&pre, &self.limits, input, Box::new(driver)).await {
+        let driver = Box::new(RunDriver::new(Arc::clone(self), run));
+        let leg = match &self.parking {
+            Some(lot) => self.activate_parkable(lot, pre, input, driver).await,
+            None => replay::activate(&pre, &self.limits, input, driver).await,
+        };
+        self.after_leg(id, parent.as_ref(), leg).await
+    }
+
+    /// Runs an activation that may park its guest: in a task of its own,
+    /// which outlives this call when the guest parks. Returns the first
+    /// leg's result.
+    async fn activate_parkable(
+        &self,
+        lot: &Arc<ParkingLot>,
+        pre: PreparedWorkflow,
+        mut input: ActivationInput,
+        driver: Box<RunDriver>,
+    ) -> LegResult {
+        let generation = lot.begin(&input.run_id);
+        let (report, reported) = oneshot::channel();
+        let spot = Arc::new(Spot::new(
+            Arc::clone(lot),
+            input.run_id.clone(),
+            generation,
+            report,
+            GUEST_STACK_BYTES,
+        ));
+        input.parking = Some(spot.clone());
+        let limits = self.limits.clone();
+        tokio::spawn(async move {
+            let result = replay::activate(&pre, &limits, input, driver).await;
+            spot.ended(result);
+        });
+        reported
+            .await
+            .unwrap_or_else(|_| Err(DriverError::infra(lost_activation())))
+    }
+
+    /// Continues the guest this process parked for `run` (just leased), if
+    /// it left the run as it stands: reads only the journal entries that
+    /// can have changed, and wakes it. Gives the run back otherwise.
+    async fn continue_parked(self: &Arc<Self>, run: RunRecord) -> Result<Continued, ServiceError> {
+        let Some(lot) = &self.parking else {
+            return Ok(Continued::No(Box::new(run)));
+        };
+        let Some(parked) = lot.claim(&run).await else {
+            return Ok(Continued::No(Box::new(run)));
+        };
+        let mut names = parked.journal.unfinished.clone();
+        names.extend(run.step_names.iter().skip(parked.journal.known).cloned());
+        let steps = match self.state.get_steps(&run.id, &names).await {
+            Ok(steps) if steps.len() == names.len() => steps,
+            Ok(_) => {
+                lot.end(&run.id, parked.generation());
+                return Ok(Continued::No(Box::new(run)));
+            }
+            Err(e) => {
+                lot.end(&run.id, parked.generation());
+                return Err(e.into());
+            }
+        };
+        let id = run.id.clone();
+        let generation = parked.generation();
+        let (report, reported) = oneshot::channel();
+        let wake = Wake {
+            next: NextLeg {
+                driver: Box::new(RunDriver::new(Arc::clone(self), run)),
+                steps,
+                ends_by: invocation::usable_until(),
+            },
+            report,
+        };
+        if parked.wake(wake).is_err() {
+            // The guest is gone: replay, from the run as this lease holds it.
+            lot.end(&id, generation);
+            return Ok(Continued::No(Box::new(self.get_run(&id).await?)));
+        }
+        let leg = reported
+            .await
+            .unwrap_or_else(|_| Err(DriverError::infra(lost_activation())));
+        Ok(Continued::Leg(leg))
+    }
+
+    /// Books an activation's leg and settles the message that caused it.
+    async fn after_leg(
+        self: &Arc<Self>,
+        id: &RunId,
+        parent: Option<&ParentLink>,
+        leg: LegResult,
+    ) -> Result<Handled, ServiceError> {
+        match leg {
             Ok(report) => {
                 self.stats
                     .activation(report.replayed_steps, report.new_steps);
@@ -116,14 +233,17 @@ impl Weft {
                 match report.outcome {
                     // Give the lease up from a fresh read (the driver wrote
                     // nothing after the cut) and go on from a fresh message.
-                    ActivationEnd::OutOfTime => {
+                    // A woken guest that could not go on wrote nothing
+                    // either: the run replays.
+                    ActivationEnd::OutOfTime | ActivationEnd::Released => {
                         self.release_lease(id).await;
                         return Ok(Handled::Requeue(Duration::ZERO));
                     }
                     ActivationEnd::Suspended => {}
                     ActivationEnd::Completed(_) | ActivationEnd::Failed(_) => {
+                        self.journal.forget(id);
                         self.finished.notify_waiters();
-                        self.notify_parent(id, parent.as_ref()).await;
+                        self.notify_parent(id, parent).await;
                     }
                 }
                 Ok(Handled::Settled)

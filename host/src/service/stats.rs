@@ -22,6 +22,11 @@ pub struct StatsSnapshot {
     pub replayed_steps: u64,
     /// Steps they reached for the first time.
     pub new_steps: u64,
+    /// Activations that continued a parked guest instead of replaying.
+    pub parked_resumes: u64,
+    /// Guests parked now, and their linear memory.
+    pub parked_now: usize,
+    pub parked_bytes: u64,
 }
 
 impl Stats {
@@ -37,6 +42,7 @@ impl Stats {
             activations: self.activations.load(Ordering::Relaxed),
             replayed_steps: self.replayed_steps.load(Ordering::Relaxed),
             new_steps: self.new_steps.load(Ordering::Relaxed),
+            ..StatsSnapshot::default()
         }
     }
 }

@@ -10,7 +10,7 @@ use super::invocation;
 use super::{ServiceError, Weft};
 use crate::backend::{StateWrite, StepExpect, StepWrite, StoreError};
 use crate::model::{
-    AttemptRecord, ErrorCode, ErrorInfo, Lease, Millis, ModuleKind, RunId, RunRecord, StepOutcome,
+    AttemptRecord, ErrorCode, ErrorInfo, Lease, Millis, ModuleKind, RunHead, RunId, StepOutcome,
     StepRecord, StepStatus, WorkMessage,
 };
 use crate::rpc::{self, RpcCall, split_rpc_name};
@@ -350,7 +350,7 @@ impl Weft {
         step: &str,
     ) -> Result<Handled, ServiceError> {
         let now = self.now();
-        match self.state.get_run(run_id).await? {
+        match self.state.get_run_head(run_id).await? {
             // Held by an activation, which may have read its journal before
             // this outcome landed: look again once it lets go. Trying the
             // lease now would only fail.
@@ -370,7 +370,7 @@ impl Weft {
     /// steps, whose outcomes each announce themselves), with no timer or
     /// deadline due, and none of whose awaited steps has finished, is left
     /// asleep.
-    async fn worth_resuming(&self, run: &RunRecord, step: &str) -> Result<bool, ServiceError> {
+    async fn worth_resuming(&self, run: &RunHead, step: &str) -> Result<bool, ServiceError> {
         if run.status.is_terminal() {
             return Ok(false);
         }
@@ -405,7 +405,7 @@ impl Weft {
         if step.status.is_final() {
             return Ok(Handled::Settled);
         }
-        match self.state.get_run(run_id).await? {
+        match self.state.get_run_head(run_id).await? {
             Some(run) if run.status.is_terminal() => return Ok(Handled::Settled),
             None => return Ok(Handled::Settled),
             Some(_) => {}

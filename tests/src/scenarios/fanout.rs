@@ -107,6 +107,27 @@ pub async fn fan_out_replays_the_same_at_every_step(b: Backend) {
     }
 }
 
+/// The same runs with their guests parked between activations (the
+/// default) write the journal a replay after every step writes.
+pub async fn fan_out_journals_are_the_same_parked(b: Backend) {
+    let s = fanout_service(b, false, &FANOUTS).await;
+    let mut runs = Vec::new();
+    for workflow in FANOUTS {
+        let input = replay_input().to_string();
+        let id = s.svc.start_run(workflow, &input).await.unwrap();
+        s.svc
+            .send_event(&id, "go", r#"{"go":1}"#, None)
+            .await
+            .unwrap();
+        runs.push((workflow, id));
+    }
+    for (workflow, id) in runs {
+        replayed_the_same(&s, workflow, &id).await;
+    }
+    let stats = s.svc.stats();
+    assert!(stats.parked_resumes > 0, "{stats:?}");
+}
+
 async fn replayed_the_same(s: &Service, workflow: &str, id: &RunId) {
     let run = s.wait(id, T).await;
     assert_eq!(

@@ -3,8 +3,8 @@
 use super::db_err;
 use crate::backend::{QuietCursor, QuietPage, RunQuery, StoreError};
 use crate::model::{
-    AttemptRecord, Digest, ErrorInfo, Lease, LogLine, Millis, ParentLink, RunId, RunRecord,
-    RunStatus, StepKind, StepOptions, StepRecord, StepStatus,
+    AttemptRecord, Digest, ErrorInfo, Lease, LogLine, Millis, ParentLink, RunHead, RunId,
+    RunRecord, RunStatus, StepKind, StepOptions, StepRecord, StepStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::str::FromStr;
@@ -213,6 +213,31 @@ pub(super) fn get_run(c: &Connection, id: &RunId) -> Result<Option<RunRecord>, S
         .and_then(|mut stmt| stmt.query_row([id.as_str()], run_from_row).optional())
         .map_err(db_err)?;
     run.map(|r| with_journal(c, r)).transpose().map_err(db_err)
+}
+
+/// A run's [`RunHead`]: one row, no journal index.
+pub(super) fn get_run_head(c: &Connection, id: &RunId) -> Result<Option<RunHead>, StoreError> {
+    c.prepare_cached(
+        "SELECT id, status, version, lease_owner, lease_expires_at, wake_at, deadline, awaiting
+         FROM runs WHERE id = ?1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row([id.as_str()], |row| {
+            let id: String = row.get(0)?;
+            let status: String = row.get(1)?;
+            Ok(RunHead {
+                id: RunId::from_str(&id).map_err(|_| corrupt("run id", &id))?,
+                status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
+                version: row.get::<_, i64>(2)? as u64,
+                lease: lease(row.get(3)?, row.get(4)?),
+                wake_at: row.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                deadline: row.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+                awaiting: from_json::<Vec<String>>("awaiting", row.get(7)?)?.unwrap_or_default(),
+            })
+        })
+        .optional()
+    })
+    .map_err(db_err)
 }
 
 pub(super) fn list_runs(c: &Connection, q: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {

@@ -7,8 +7,8 @@ use crate::backend::{
     StoreError,
 };
 use crate::model::{
-    AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord,
-    RunStatus, Schedule, StepOutcome, StepRecord,
+    AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunHead, RunId,
+    RunRecord, RunStatus, Schedule, StepOutcome, StepRecord,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -40,6 +40,10 @@ impl StateStore for SqliteBackend {
 
     async fn get_run(&self, id: &RunId) -> Result<Option<RunRecord>, StoreError> {
         self.read_conn(|c| rows::get_run(c, id))
+    }
+
+    async fn get_run_head(&self, id: &RunId) -> Result<Option<RunHead>, StoreError> {
+        self.read_conn(|c| rows::get_run_head(c, id))
     }
 
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {

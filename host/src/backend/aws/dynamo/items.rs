@@ -4,8 +4,8 @@
 use super::journal;
 use crate::backend::StoreError;
 use crate::model::{
-    AttemptRecord, Digest, ErrorInfo, Lease, LogLine, ParentLink, RetryPolicy, RunId, RunRecord,
-    RunStatus, StepKind, StepOptions, StepRecord, StepStatus,
+    AttemptRecord, Digest, ErrorInfo, Lease, LogLine, ParentLink, RetryPolicy, RunHead, RunId,
+    RunRecord, RunStatus, StepKind, StepOptions, StepRecord, StepStatus,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -154,6 +154,38 @@ pub fn step_base(item: &Item) -> Result<usize, StoreError> {
 
 /// The run an item holds, with the names of its `stepNames` only: the
 /// chunks before them are read by the store (`DynamoStore::runs_from`).
+/// The attributes a [`RunHead`] is read from (a projection; `status` is a
+/// reserved word, hence `#status`).
+pub const RUN_HEAD_PROJECTION: &str =
+    "id, #status, version, leaseOwner, leaseExpiresAt, wakeAt, deadline, awaiting";
+
+/// A [`RunHead`] from a run item, or from its [`RUN_HEAD_PROJECTION`].
+pub fn run_head_from(item: &Item) -> Result<RunHead, StoreError> {
+    let id = get_s(item, "id")?;
+    Ok(RunHead {
+        id: RunId::from_str(&id).map_err(|_| corrupt("id"))?,
+        status: RunStatus::parse(&get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
+        version: get_n(item, "version")?,
+        lease: lease(item)?,
+        wake_at: opt_n(item, "wakeAt")?,
+        deadline: opt_n(item, "deadline")?,
+        awaiting: awaiting(item)?,
+    })
+}
+
+/// The run item's `awaiting` list.
+fn awaiting(item: &Item) -> Result<Vec<String>, StoreError> {
+    match item.get("awaiting") {
+        Some(v) => v
+            .as_l()
+            .map_err(|_| corrupt("awaiting"))?
+            .iter()
+            .map(|v| v.as_s().cloned().map_err(|_| corrupt("awaiting")))
+            .collect(),
+        None => Ok(Vec::new()),
+    }
+}
+
 pub fn run_from(item: &Item) -> Result<RunRecord, StoreError> {
     let id = get_s(item, "id")?;
     let names = match item.get("stepNames") {
@@ -181,15 +213,7 @@ pub fn run_from(item: &Item) -> Result<RunRecord, StoreError> {
         step_names: names.into(),
         wake_at: opt_n(item, "wakeAt")?,
         deadline: opt_n(item, "deadline")?,
-        awaiting: match item.get("awaiting") {
-            Some(v) => v
-                .as_l()
-                .map_err(|_| corrupt("awaiting"))?
-                .iter()
-                .map(|v| v.as_s().cloned().map_err(|_| corrupt("awaiting")))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => Vec::new(),
-        },
+        awaiting: awaiting(item)?,
         parent: match (opt_s(item, "parentRunId"), opt_s(item, "parentStep")) {
             (Some(run_id), Some(step)) => Some(ParentLink {
                 run_id: RunId::from_str(&run_id).map_err(|_| corrupt("parentRunId"))?,

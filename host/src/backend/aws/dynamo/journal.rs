@@ -97,3 +97,46 @@ mod tests {
         assert_eq!(filled(&journal, 2 * CHUNK).count(), 0);
     }
 }
+
+/// Chunk items this process has read, by key. A chunk never changes once
+/// written, so a copy is good for as long as it is kept: an activation in
+/// a process that has seen the run reads only the chunks filled since,
+/// and the run item's tail. Bounded: past [`ChunkCache::CAPACITY`] chunks
+/// (a few KB each) the oldest are dropped.
+#[derive(Debug, Default)]
+pub struct ChunkCache {
+    inner: std::sync::Mutex<Cached>,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    chunks: std::collections::HashMap<String, std::sync::Arc<Vec<String>>>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl ChunkCache {
+    /// Chunks kept, at most: about 10 MB of names.
+    pub const CAPACITY: usize = 4_096;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The names of chunk `key`, if kept.
+    pub fn get(&self, key: &str) -> Option<std::sync::Arc<Vec<String>>> {
+        self.lock().chunks.get(key).cloned()
+    }
+
+    /// Keeps chunk `key`'s names, dropping the oldest chunks over capacity.
+    pub fn put(&self, key: String, names: std::sync::Arc<Vec<String>>) {
+        let mut cached = self.lock();
+        if cached.chunks.insert(key.clone(), names).is_none() {
+            cached.order.push_back(key);
+        }
+        while cached.order.len() > Self::CAPACITY {
+            if let Some(oldest) = cached.order.pop_front() {
+                cached.chunks.remove(&oldest);
+            }
+        }
+    }
+}

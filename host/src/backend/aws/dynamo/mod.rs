@@ -25,8 +25,8 @@ use crate::backend::{
     StepExpect, StepWrite, StoreError,
 };
 use crate::model::{
-    AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunId, RunRecord,
-    RunStatus, Schedule, StepOutcome, StepRecord,
+    AttemptRecord, CallbackRecord, EventRecord, EventSent, LogLine, Millis, RunHead, RunId,
+    RunRecord, RunStatus, Schedule, StepOutcome, StepRecord,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -38,6 +38,7 @@ use aws_sdk_dynamodb::types::{
 };
 use items::{Item, check_size, n, s};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Items per `TransactWriteItems` (DynamoDB's limit).
 const MAX_TRANSACTION_ITEMS: usize = 100;
@@ -59,6 +60,9 @@ pub struct DynamoStore {
     steps: String,
     history: String,
     logs: String,
+    /// Journal chunks read before (they never change), shared by the
+    /// store's clones.
+    chunks: Arc<journal::ChunkCache>,
 }
 
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
@@ -396,6 +400,7 @@ impl DynamoStore {
             steps: settings.steps_table.clone(),
             history: settings.history_table.clone(),
             logs: settings.logs_table.clone(),
+            chunks: Arc::default(),
         }
     }
 
@@ -529,6 +534,9 @@ impl DynamoStore {
     async fn runs_from(&self, run_items: &[Item]) -> Result<Vec<RunRecord>, StoreError> {
         let mut runs = Vec::with_capacity(run_items.len());
         let mut keys = Vec::new();
+        // Every chunk this call needs, from the cache or read now: kept for
+        // the call whatever the cache drops meanwhile.
+        let mut known = HashMap::new();
         for item in run_items {
             let run = items::run_from(item)?;
             let base = items::step_base(item)?;
@@ -541,14 +549,23 @@ impl DynamoStore {
                     .collect();
                 self.batch_put(&self.runs, chunks).await?;
             }
-            keys.extend(journal::chunk_keys(&run.id, base));
+            for key in journal::chunk_keys(&run.id, base) {
+                match self.chunks.get(&key) {
+                    Some(names) => {
+                        known.insert(key, names);
+                    }
+                    None => keys.push(key),
+                }
+            }
             runs.push((run, base));
         }
-        let mut chunks = if keys.is_empty() {
-            HashMap::new()
-        } else {
-            self.batch_get(&self.runs, "id", &keys).await?
-        };
+        if !keys.is_empty() {
+            for (key, chunk) in self.batch_get(&self.runs, "id", &keys).await? {
+                let names = Arc::new(journal::names_in(&chunk, &key)?);
+                self.chunks.put(key.clone(), Arc::clone(&names));
+                known.insert(key, names);
+            }
+        }
         runs.into_iter()
             .map(|(mut run, base)| {
                 if base == 0 {
@@ -556,13 +573,13 @@ impl DynamoStore {
                 }
                 let mut names = Vec::with_capacity(base + run.step_names.len());
                 for key in journal::chunk_keys(&run.id, base) {
-                    let chunk = chunks.remove(&key).ok_or_else(|| {
+                    let chunk = known.get(&key).ok_or_else(|| {
                         StoreError::Corrupt(format!(
                             "run {}: journal chunk {key} is missing",
                             run.id
                         ))
                     })?;
-                    names.extend(journal::names_in(&chunk, &key)?);
+                    names.extend(chunk.iter().cloned());
                 }
                 names.extend(run.step_names.iter().cloned());
                 run.step_names = names.into();
@@ -826,6 +843,21 @@ impl StateStore for DynamoStore {
             Some(item) => Ok(self.runs_from(std::slice::from_ref(item)).await?.pop()),
             None => Ok(None),
         }
+    }
+
+    async fn get_run_head(&self, id: &RunId) -> Result<Option<RunHead>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.runs)
+            .key("id", s(id.as_str()))
+            .projection_expression(items::RUN_HEAD_PROJECTION)
+            .expression_attribute_names("#status", "status")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item().map(items::run_head_from).transpose()
     }
 
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {

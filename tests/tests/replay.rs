@@ -158,7 +158,10 @@ const FUEL: u64 = 50_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_that_takes_another_path_fails_as_non_deterministic() {
-    let e = Service::without_worker(RpcMode::Inline, |_, _| {});
+    // The replay is the subject: no guest parks to carry the run on.
+    let e = Service::without_worker(RpcMode::Inline, |settings, _| {
+        settings.parking.max_runs = 0;
+    });
     e.deploy("diverge", &test_guest("diverge-v1")).await;
     let v2 = weft_tests::bytes(&test_guest("diverge-v2"));
     e.deploy("diverge-v2", &test_guest("diverge-v2")).await;

@@ -7,26 +7,29 @@
 //! this; a run that moves between processes, or whose guest was let go,
 //! reads what changed instead of its whole journal.
 //!
-//! Bounded by the bytes of the kept records (`WEFT_JOURNAL_CACHE_MB`); the
+//! Bounded by the bytes of the kept records (`WEFT_JOURNAL_CACHE_MB`) and
+//! by age (a run kept longer than `WEFT_PARK_IDLE_SECS` is dropped): the
 //! runs cached first are dropped first, and a run's entries are dropped
-//! when it ends.
+//! when it ends. Dropping is always safe: the store has every entry.
 
 use crate::backend::{StateStore, StoreError};
 use crate::model::{RunId, StepRecord};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Kept journal entries with an outcome, by run and step name.
 pub(crate) struct JournalCache {
     max_bytes: usize,
+    max_age: Duration,
     inner: Mutex<Kept>,
 }
 
 #[derive(Default)]
 struct Kept {
     runs: HashMap<RunId, HashMap<String, StepRecord>>,
-    /// Runs in the order they were first kept: the first to go.
-    order: VecDeque<RunId>,
+    /// Runs in the order they were first kept, and when: the first to go.
+    order: VecDeque<(RunId, Instant)>,
     bytes: usize,
 }
 
@@ -37,9 +40,10 @@ fn size(step: &StepRecord) -> usize {
 }
 
 impl JournalCache {
-    pub(crate) fn new(max_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize, max_age: Duration) -> Self {
         Self {
             max_bytes,
+            max_age,
             inner: Mutex::default(),
         }
     }
@@ -88,8 +92,9 @@ impl JournalCache {
     fn keep<'a>(&self, run: &RunId, steps: impl Iterator<Item = &'a StepRecord>) {
         let mut kept = self.kept();
         let Kept { runs, order, bytes } = &mut *kept;
+        let now = Instant::now();
         let of_run = runs.entry(run.clone()).or_insert_with(|| {
-            order.push_back(run.clone());
+            order.push_back((run.clone(), now));
             HashMap::new()
         });
         for step in steps {
@@ -97,10 +102,11 @@ impl JournalCache {
                 *bytes += size(step);
             }
         }
-        while *bytes > self.max_bytes {
-            let Some(oldest) = order.pop_front() else {
+        while let Some((oldest, since)) = order.front().cloned() {
+            if *bytes <= self.max_bytes && now.duration_since(since) <= self.max_age {
                 break;
-            };
+            }
+            order.pop_front();
             if let Some(dropped) = runs.remove(&oldest) {
                 *bytes = bytes.saturating_sub(dropped.values().map(size).sum::<usize>());
             }
@@ -114,7 +120,7 @@ impl JournalCache {
             kept.bytes = kept
                 .bytes
                 .saturating_sub(dropped.values().map(size).sum::<usize>());
-            kept.order.retain(|r| r != run);
+            kept.order.retain(|(r, _)| r != run);
         }
     }
 }

@@ -311,6 +311,7 @@ impl Weft {
             .then(|| Arc::new(ParkingLot::new(settings.parking)));
         let journal = journal_cache::JournalCache::new(
             usize::try_from(settings.journal_cache_bytes).unwrap_or(usize::MAX),
+            settings.parking.max_idle,
         );
         Ok(Arc::new(Self {
             state: backends.state,

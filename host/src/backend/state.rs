@@ -249,6 +249,21 @@ pub trait StateStore: Send + Sync + 'static {
         ttl_ms: u64,
     ) -> Result<RunRecord, StoreError>;
 
+    /// [`StateStore::acquire_run_lease`], returning only the run's
+    /// [`RunHead`]: for a holder that already has the rest (a parked guest's
+    /// run, exactly as its last write left it). Stores skip reading the
+    /// journal index; the default reads the whole run.
+    async fn acquire_run_lease_head(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: Millis,
+        ttl_ms: u64,
+    ) -> Result<RunHead, StoreError> {
+        let run = self.acquire_run_lease(id, owner, now, ttl_ms).await?;
+        Ok(RunHead::from(&run))
+    }
+
     /// Applies `write` atomically, or nothing with [`StoreError::Conflict`].
     async fn commit(&self, write: StateWrite) -> Result<(), StoreError>;
 

@@ -260,7 +260,7 @@ impl StepDriver for Timed {
         self.inner.log(line);
     }
 
-    fn checkpoint(&self) -> Option<u64> {
+    fn checkpoint(&self) -> Option<crate::model::RunRecord> {
         self.inner.checkpoint()
     }
 

@@ -7,7 +7,7 @@
 //! stores; tests implement it in memory.
 
 use super::activation::ActivationEnd;
-use crate::model::{ErrorInfo, LogLine, Millis, StepCall, StepOutcome, StepRecord};
+use crate::model::{ErrorInfo, LogLine, Millis, RunRecord, StepCall, StepOutcome, StepRecord};
 use async_trait::async_trait;
 
 /// How a step call proceeds.
@@ -109,11 +109,12 @@ pub trait StepDriver: Send {
     /// A log line the workflow wrote past the end of its journal.
     fn log(&mut self, line: LogLine);
 
-    /// Identifies the run's durable state as this driver last wrote it
-    /// (for the service, the run record's version), for a guest that parks
+    /// The run as this driver last wrote it, for a guest that parks
     /// ([`crate::replay::park`]): it may go on only in an activation that
-    /// finds the run in exactly this state. `None`: the guest cannot park.
-    fn checkpoint(&self) -> Option<u64> {
+    /// finds the run in exactly this state (the record's version), and
+    /// that activation takes the record from here rather than read it
+    /// again. `None`: the guest cannot park.
+    fn checkpoint(&self) -> Option<RunRecord> {
         None
     }
 

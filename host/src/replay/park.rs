@@ -5,8 +5,8 @@
 //! a run of N queued steps, suspended at each, costs O(N²). When the host
 //! offers a [`ParkingSpot`], a step call that ends the activation suspended
 //! does not trap: the guest waits inside that host call. If the run is
-//! resumed in this process, with its durable state exactly as this guest
-//! left it (the driver's [`StepDriver::checkpoint`]), the spot hands the
+//! resumed in this process, with its run exactly as this guest left it
+//! (the driver's [`StepDriver::checkpoint`]), the spot hands the
 //! guest a new driver and the journal entries that changed; the call then
 //! starts again from the journal position where it began, as a replay
 //! would reach it, and the guest goes on. Otherwise (another process moved
@@ -22,7 +22,7 @@
 
 use super::ActivationReport;
 use super::driver::StepDriver;
-use crate::model::StepRecord;
+use crate::model::{RunRecord, StepRecord};
 use async_trait::async_trait;
 use std::time::Instant;
 
@@ -41,9 +41,9 @@ pub struct ParkedJournal {
 pub struct ParkedGuest {
     /// What the leg that just ended did.
     pub report: ActivationReport,
-    /// The run's durable state as the guest left it
+    /// The run as the guest's last write left it
     /// ([`StepDriver::checkpoint`]).
-    pub checkpoint: u64,
+    pub run: RunRecord,
     pub journal: ParkedJournal,
     /// The guest's linear memory, what keeping it costs.
     pub memory_bytes: usize,

@@ -174,16 +174,18 @@ impl WorkflowState {
         let Some(spot) = self.parking.clone() else {
             return self.halt(Stop::Suspend);
         };
-        let Some(checkpoint) = self.driver.checkpoint() else {
+        if self.driver.checkpoint().is_none() {
             return self.halt(Stop::Suspend);
-        };
+        }
         self.flush_output();
         let end = ActivationEnd::Suspended;
         if let Err(e) = self.driver.finish(&end).await {
             return self.driver_failed(e);
         }
-        // The finish may have written (the leg's logs): its checkpoint.
-        let checkpoint = self.driver.checkpoint().unwrap_or(checkpoint);
+        // After the finish, which may have written (the leg's logs).
+        let Some(run) = self.driver.checkpoint() else {
+            return self.halt(Stop::Released);
+        };
         let guest = ParkedGuest {
             report: ActivationReport {
                 outcome: end,
@@ -192,7 +194,7 @@ impl WorkflowState {
                 fuel_used: self.fuel.used_at_call(),
                 elapsed: self.leg.started().elapsed(),
             },
-            checkpoint,
+            run,
             journal: self.journal.parked(),
             memory_bytes: self.limiter.memory_used(),
         };

@@ -759,8 +759,8 @@ impl StepDriver for RunDriver {
         self.logs.push(line);
     }
 
-    fn checkpoint(&self) -> Option<u64> {
-        Some(self.run.version)
+    fn checkpoint(&self) -> Option<RunRecord> {
+        Some(self.run.clone())
     }
 
     async fn finish(&mut self, outcome: &ActivationEnd) -> Result<(), DriverError> {

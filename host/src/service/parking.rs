@@ -10,6 +10,8 @@
 //! A parked guest goes on only if the run is exactly as it left it: its
 //! driver's last write gave the run version `v`, and the activation that
 //! wants it took the lease at `v + 1` (taking the lease is one write).
+//! That activation then needs nothing more of the store than the lease's
+//! [`RunHead`]: the rest of the run is the guest's record.
 //! Anything else written to the run in between (another process's
 //! activation, a released lease) makes the guest stale: it is let go and
 //! the run replays from its journal. Letting a guest go is always safe,
@@ -20,7 +22,7 @@
 //! first, and none kept longer than [`ParkingLimits::max_idle`] (checked
 //! whenever a guest parks or is claimed).
 
-use crate::model::{RunId, RunRecord};
+use crate::model::{Millis, RunHead, RunId, RunRecord};
 use crate::replay::{
     ActivationReport, DriverError, NextLeg, ParkedGuest, ParkedJournal, ParkingSpot,
 };
@@ -71,7 +73,8 @@ pub(crate) struct Wake {
 /// A guest in the lot.
 pub(crate) struct Parked {
     generation: u64,
-    checkpoint: u64,
+    /// The run as the guest's last write left it.
+    run: Box<RunRecord>,
     pub(crate) journal: ParkedJournal,
     bytes: u64,
     since: Instant,
@@ -81,6 +84,20 @@ pub(crate) struct Parked {
 impl Parked {
     pub(crate) fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The guest's run as the lease just taken (described by `head`, at
+    /// `now`) left it: the guest's record with the lease's changes.
+    pub(crate) fn leased_run(&self, head: &RunHead, now: Millis) -> RunRecord {
+        let mut run = (*self.run).clone();
+        run.version = head.version;
+        run.lease = head.lease.clone();
+        run.updated_at = now;
+        run.status = head.status;
+        run.wake_at = head.wake_at;
+        run.deadline = head.deadline;
+        run.awaiting = head.awaiting.clone();
+        run
     }
 
     /// Wakes the guest; gives the wake back if the guest is gone.
@@ -130,10 +147,24 @@ impl ParkingLot {
         generation
     }
 
+    /// Whether an activation of `run` is under way or parked here.
+    pub(crate) fn holds(&self, run: &RunId) -> bool {
+        self.slots().contains_key(run)
+    }
+
     /// The activation of generation `generation` ended for good.
     pub(crate) fn end(&self, run: &RunId, generation: u64) {
         let mut slots = self.slots();
         if slots.get(run).is_some_and(|s| s.generation() == generation) {
+            slots.remove(run);
+        }
+    }
+
+    /// Lets go of the guest parked for `run`, which ended (a cancel, a
+    /// failure decided outside its activation): it will never be woken.
+    pub(crate) fn release(&self, run: &RunId) {
+        let mut slots = self.slots();
+        if matches!(slots.get(run), Some(Slot::Parked(_))) {
             slots.remove(run);
         }
     }
@@ -186,21 +217,22 @@ impl ParkingLot {
         }
     }
 
-    /// The guest parked for `run`, which this process just leased, if it
-    /// left the run exactly as it now stands; the run's slot stays the
-    /// guest's activation. A stale guest is let go. Waits a moment for an
+    /// The guest parked for run `id`, which this process just leased at
+    /// `version`, if it left the run exactly as it now stands (its last
+    /// write gave the version before); the run's slot stays the guest's
+    /// activation. A stale guest is let go. Waits a moment for an
     /// activation that let the run go but has not parked yet.
-    pub(crate) async fn claim(&self, run: &RunRecord) -> Option<Parked> {
+    pub(crate) async fn claim(&self, id: &RunId, version: u64) -> Option<Parked> {
         let deadline = Instant::now() + PARKING_WAIT;
         loop {
             {
                 let mut slots = self.slots();
                 self.evict(&mut slots);
-                match slots.remove(&run.id) {
+                match slots.remove(id) {
                     None => return None,
-                    Some(Slot::Parked(p)) if p.checkpoint.checked_add(1) == Some(run.version) => {
+                    Some(Slot::Parked(p)) if p.run.version.checked_add(1) == Some(version) => {
                         let generation = p.generation;
-                        slots.insert(run.id.clone(), Slot::Active { generation });
+                        slots.insert(id.clone(), Slot::Active { generation });
                         return Some(p);
                     }
                     // Stale: dropping it lets the guest go.
@@ -211,7 +243,7 @@ impl ParkingLot {
                             // taken by the replay that follows and ends.
                             return None;
                         }
-                        slots.insert(run.id.clone(), active);
+                        slots.insert(id.clone(), active);
                     }
                 }
             }
@@ -288,7 +320,7 @@ impl ParkingSpot for Spot {
         let (wake, woken) = oneshot::channel();
         let parked = Parked {
             generation: self.generation,
-            checkpoint: guest.checkpoint,
+            run: Box::new(guest.run),
             journal: guest.journal,
             bytes: guest.memory_bytes as u64 + self.overhead,
             since: Instant::now(),

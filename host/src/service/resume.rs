@@ -1,11 +1,12 @@
-//! Resuming a run: take its lease, load its journal and module, replay it
-//! with a [`RunDriver`] persisting what the workflow decides, and let the
-//! lease go when the activation ends or fails.
+//! Resuming a run: take its lease; continue the guest this process parked
+//! for it (see [`super::parking`]), or load its journal and module and
+//! replay it; a [`RunDriver`] persists what the workflow decides, and the
+//! lease goes when the activation's leg ends or fails.
 
 use super::driver::RunDriver;
 use super::handler::Handled;
 use super::invocation;
-use super::parking::{LegResult, ParkingLot, Spot, Wake};
+use super::parking::{LegResult, Parked, ParkingLot, Spot, Wake};
 use super::runs::Edit;
 use super::{ServiceError, Weft};
 use crate::backend::StoreError;
@@ -17,6 +18,15 @@ use crate::replay::{self, ActivationEnd, ActivationInput, DriverError, NextLeg};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// A run whose lease this worker just took.
+enum Taken {
+    /// The run as read: it replays.
+    Run(Box<RunRecord>),
+    /// The run and the guest this process parked for it, which left the
+    /// run as the lease found it.
+    Parked(Box<RunRecord>, Parked),
+}
 
 /// What [`Weft::continue_parked`] did with the run.
 enum Continued {
@@ -38,16 +48,10 @@ fn lost_activation() -> StoreError {
 pub(super) const LEASE_BUSY_RETRY: Duration = Duration::from_millis(250);
 
 impl Weft {
-    /// Replays run `id` and carries it as far as it can go.
+    /// Takes run `id`'s lease and carries the run as far as it can go.
     pub(crate) async fn resume(self: &Arc<Self>, id: &RunId) -> Result<Handled, ServiceError> {
-        let now = self.now();
-        let lease_ms = self.settings.run_lease.as_millis() as u64;
-        let run = match self
-            .state
-            .acquire_run_lease(id, &self.settings.worker_id, now, lease_ms)
-            .await
-        {
-            Ok(run) => run,
+        let taken = match self.take_lease(id).await {
+            Ok(taken) => taken,
             Err(StoreError::NotFound(_)) => {
                 tracing::warn!(run = %id, "dropping a message for an unknown run");
                 return Ok(Handled::Settled);
@@ -56,7 +60,7 @@ impl Weft {
                 // Finished (nothing to do) or held by a live activation, which
                 // may not have seen the change this message announces: look
                 // again once it lets go.
-                let run = self.state.get_run(id).await?;
+                let run = self.state.get_run_head(id).await?;
                 return Ok(match run {
                     Some(r) if r.status == RunStatus::Running => Handled::Requeue(LEASE_BUSY_RETRY),
                     _ => Handled::Settled,
@@ -64,7 +68,7 @@ impl Weft {
             }
             Err(e) => return Err(e.into()),
         };
-        let result = self.replay_leased(run).await;
+        let result = self.carry_on(taken).await;
         if result.is_err() {
             // Let the retry take the lease at once rather than after expiry.
             self.release_lease(id).await;
@@ -72,16 +76,67 @@ impl Weft {
         result
     }
 
-    /// Loads the journal and module of a run this worker holds, and replays it.
+    /// Takes run `id`'s lease. When this process holds a guest parked for
+    /// the run, the lease's [`crate::model::RunHead`] is all it reads: if
+    /// the guest left the run as the lease found it, the guest's record is
+    /// the run. Otherwise the whole run is read.
+    async fn take_lease(&self, id: &RunId) -> Result<Taken, StoreError> {
+        let now = self.now();
+        let lease_ms = self.settings.run_lease.as_millis() as u64;
+        let owner = &self.settings.worker_id;
+        let lot = match &self.parking {
+            Some(lot) if lot.holds(id) => lot,
+            _ => {
+                let run = self
+                    .state
+                    .acquire_run_lease(id, owner, now, lease_ms)
+                    .await?;
+                return Ok(Taken::Run(Box::new(run)));
+            }
+        };
+        let head = self
+            .state
+            .acquire_run_lease_head(id, owner, now, lease_ms)
+            .await?;
+        if let Some(parked) = lot.claim(id, head.version).await {
+            let run = parked.leased_run(&head, now);
+            return Ok(Taken::Parked(Box::new(run), parked));
+        }
+        match self.state.get_run(id).await? {
+            Some(run) => Ok(Taken::Run(Box::new(run))),
+            None => Err(StoreError::NotFound(format!("run {id}"))),
+        }
+    }
+
+    /// Carries on run `run`, which this worker holds, by replaying it.
     pub(super) async fn replay_leased(
         self: &Arc<Self>,
         run: RunRecord,
     ) -> Result<Handled, ServiceError> {
+        self.carry_on(Taken::Run(Box::new(run))).await
+    }
+
+    /// Carries on a run this worker holds: continues its parked guest if
+    /// the lease found one, otherwise loads its journal and module and
+    /// replays it.
+    async fn carry_on(self: &Arc<Self>, taken: Taken) -> Result<Handled, ServiceError> {
+        let (run, parked) = match taken {
+            Taken::Run(run) => (*run, None),
+            Taken::Parked(run, parked) => (*run, Some(parked)),
+        };
         let id = &run.id.clone();
+        // A guest that is not woken is let go.
+        let let_go = |parked: Option<Parked>| {
+            if let (Some(lot), Some(parked)) = (&self.parking, parked) {
+                lot.end(id, parked.generation());
+            }
+        };
         if self.cancel_if_orphaned(&run).await? {
+            let_go(parked);
             return Ok(Handled::Settled);
         }
         if let Some(deadline) = run.deadline.filter(|d| *d <= self.now()) {
+            let_go(parked);
             let late = self.now().saturating_sub(deadline);
             let error = ErrorInfo::host(
                 ErrorCode::RunTimeout,
@@ -94,9 +149,12 @@ impl Weft {
             return Ok(Handled::Settled);
         }
         let parent = run.parent.clone();
-        let run = match self.continue_parked(run).await? {
-            Continued::Leg(leg) => return self.after_leg(id, parent.as_ref(), leg).await,
-            Continued::No(run) => *run,
+        let run = match parked {
+            Some(parked) => match self.continue_parked(run, parked).await? {
+                Continued::Leg(leg) => return self.after_leg(id, parent.as_ref(), leg).await,
+                Continued::No(run) => *run,
+            },
+            None => run,
         };
         let journal = self
             .journal
@@ -165,14 +223,15 @@ impl Weft {
             .unwrap_or_else(|_| Err(DriverError::infra(lost_activation())))
     }
 
-    /// Continues the guest this process parked for `run` (just leased), if
-    /// it left the run as it stands: reads only the journal entries that
-    /// can have changed, and wakes it. Gives the run back otherwise.
-    async fn continue_parked(self: &Arc<Self>, run: RunRecord) -> Result<Continued, ServiceError> {
+    /// Continues `parked`, the guest this process parked for `run` (just
+    /// leased, as the guest left it): reads only the journal entries that
+    /// can have changed, and wakes it. Gives the run back if it cannot.
+    async fn continue_parked(
+        self: &Arc<Self>,
+        run: RunRecord,
+        parked: Parked,
+    ) -> Result<Continued, ServiceError> {
         let Some(lot) = &self.parking else {
-            return Ok(Continued::No(Box::new(run)));
-        };
-        let Some(parked) = lot.claim(&run).await else {
             return Ok(Continued::No(Box::new(run)));
         };
         let mut names = parked.journal.unfinished.clone();

@@ -194,6 +194,7 @@ impl Weft {
                 status: run.status,
             });
         }
+        self.forget(&run.id);
         self.finished.notify_waiters();
         self.notify_parent(&run.id, run.parent.as_ref()).await;
         Ok(run)
@@ -215,6 +216,7 @@ impl Weft {
             .await;
         match result {
             Ok((run, ())) => {
+                self.forget(&run.id);
                 self.finished.notify_waiters();
                 self.notify_parent(&run.id, run.parent.as_ref()).await;
                 Ok(())
@@ -222,6 +224,15 @@ impl Weft {
             Err(ServiceError::UnknownRun(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Drops what this process keeps for run `id`, which ended: its parked
+    /// guest and its kept journal entries.
+    pub(crate) fn forget(&self, id: &RunId) {
+        if let Some(lot) = &self.parking {
+            lot.release(id);
+        }
+        self.journal.forget(id);
     }
 
     /// Reads run `id`, lets `change` edit it, and commits the edit fenced

@@ -66,28 +66,18 @@ impl StateStore for SqliteBackend {
         now: Millis,
         ttl_ms: u64,
     ) -> Result<RunRecord, StoreError> {
-        let (id, owner) = (id.clone(), owner.to_string());
-        self.with_conn(move |c| {
-            let tx = c.transaction().map_err(db_err)?;
-            let updated = tx
-                .execute(
-                    "UPDATE runs SET lease_owner = ?2, lease_expires_at = ?3, version = version + 1, updated_at = ?4
-                     WHERE id = ?1 AND status = 'running'
-                       AND (lease_owner IS NULL OR lease_expires_at <= ?4)",
-                    params![id.as_str(), owner, (now + ttl_ms) as i64, now as i64],
-                )
-                .map_err(db_err)?;
-            let run = rows::get_run(&tx, &id)?;
-            let Some(run) = run else {
-                return Err(StoreError::NotFound(format!("run {id}")));
-            };
-            if updated == 0 {
-                return Err(StoreError::Conflict(lease_conflict(&run)));
-            }
-            tx.commit().map_err(db_err)?;
-            Ok(run)
-        })
-        .await
+        self.lease_run(id, owner, now, ttl_ms, rows::get_run).await
+    }
+
+    async fn acquire_run_lease_head(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: Millis,
+        ttl_ms: u64,
+    ) -> Result<RunHead, StoreError> {
+        self.lease_run(id, owner, now, ttl_ms, rows::get_run_head)
+            .await
     }
 
     async fn commit(&self, write: StateWrite) -> Result<(), StoreError> {
@@ -253,7 +243,58 @@ fn apply_write(c: &Connection, write: &StateWrite) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn lease_conflict(run: &RunRecord) -> String {
+/// What a lease read returns: the run, or its head.
+trait LeasedRun: Send + 'static {
+    fn head(&self) -> RunHead;
+}
+
+impl LeasedRun for RunRecord {
+    fn head(&self) -> RunHead {
+        RunHead::from(self)
+    }
+}
+
+impl LeasedRun for RunHead {
+    fn head(&self) -> RunHead {
+        self.clone()
+    }
+}
+
+impl SqliteBackend {
+    /// Takes run `id`'s lease and reads it back with `read`.
+    async fn lease_run<T: LeasedRun>(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: Millis,
+        ttl_ms: u64,
+        read: fn(&rusqlite::Connection, &RunId) -> Result<Option<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (id, owner) = (id.clone(), owner.to_string());
+        self.with_conn(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let updated = tx
+                .execute(
+                    "UPDATE runs SET lease_owner = ?2, lease_expires_at = ?3, version = version + 1, updated_at = ?4
+                     WHERE id = ?1 AND status = 'running'
+                       AND (lease_owner IS NULL OR lease_expires_at <= ?4)",
+                    params![id.as_str(), owner, (now + ttl_ms) as i64, now as i64],
+                )
+                .map_err(db_err)?;
+            let Some(run) = read(&tx, &id)? else {
+                return Err(StoreError::NotFound(format!("run {id}")));
+            };
+            if updated == 0 {
+                return Err(StoreError::Conflict(lease_conflict(&run.head())));
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(run)
+        })
+        .await
+    }
+}
+
+fn lease_conflict(run: &RunHead) -> String {
     match (&run.status, &run.lease) {
         (status, _) if status.is_terminal() => format!("run {} is {}", run.id, status.as_str()),
         (_, Some(lease)) => format!(

@@ -404,6 +404,70 @@ impl DynamoStore {
         }
     }
 
+    /// Takes run `id`'s lease (see [`StateStore::acquire_run_lease`]) and
+    /// returns the run item as written.
+    async fn lease_run_item(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: Millis,
+        ttl_ms: u64,
+    ) -> Result<Item, StoreError> {
+        // Held until `expires`, the run needs no sweep before then. (Its
+        // wake time, if later, is not known here; the release that follows
+        // writes the exact time, and a holder that crashes first only has
+        // the sweep look at the run early and leave it.)
+        let expires = now + ttl_ms;
+        let [(_, shard), (_, quiet_key)] = quiet::attributes_at(id, expires);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.runs)
+            .key("id", s(id.as_str()))
+            .update_expression(
+                "SET leaseOwner = :owner, leaseExpiresAt = :expires, #version = #version + :one, \
+                 updatedAt = :now, quietShard = :shard, quietKey = :quietKey",
+            )
+            .condition_expression(
+                "attribute_exists(id) AND #status = :running AND \
+                 (attribute_not_exists(leaseOwner) OR leaseExpiresAt <= :now)",
+            )
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":expires", n(expires))
+            .expression_attribute_values(":shard", shard)
+            .expression_attribute_values(":quietKey", quiet_key)
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":running", s("running"))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes
+                .ok_or_else(|| StoreError::Backend("lease update returned no item".into())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                match self.get_run_head(id).await? {
+                    None => Err(StoreError::NotFound(format!("run {id}"))),
+                    Some(run) if run.status.is_terminal() => Err(StoreError::Conflict(format!(
+                        "run {id} is {}",
+                        run.status.as_str()
+                    ))),
+                    Some(run) => Err(StoreError::Conflict(format!(
+                        "run {id} is leased by {}",
+                        run.lease.map(|l| l.owner).unwrap_or_default()
+                    ))),
+                }
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     /// The condition that run `id` is still `running`.
     fn run_is_running(&self, id: &RunId) -> Write {
         Write::Check {
@@ -922,65 +986,22 @@ impl StateStore for DynamoStore {
         now: Millis,
         ttl_ms: u64,
     ) -> Result<RunRecord, StoreError> {
-        // Held until `expires`, the run needs no sweep before then. (Its
-        // wake time, if later, is not known here; the release that follows
-        // writes the exact time, and a holder that crashes first only has
-        // the sweep look at the run early and leave it.)
-        let expires = now + ttl_ms;
-        let [(_, shard), (_, quiet_key)] = quiet::attributes_at(id, expires);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.runs)
-            .key("id", s(id.as_str()))
-            .update_expression(
-                "SET leaseOwner = :owner, leaseExpiresAt = :expires, #version = #version + :one, \
-                 updatedAt = :now, quietShard = :shard, quietKey = :quietKey",
-            )
-            .condition_expression(
-                "attribute_exists(id) AND #status = :running AND \
-                 (attribute_not_exists(leaseOwner) OR leaseExpiresAt <= :now)",
-            )
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":expires", n(expires))
-            .expression_attribute_values(":shard", shard)
-            .expression_attribute_values(":quietKey", quiet_key)
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":running", s("running"))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let item = out
-                    .attributes()
-                    .ok_or_else(|| StoreError::Backend("lease update returned no item".into()))?;
-                self.runs_from(std::slice::from_ref(item))
-                    .await?
-                    .pop()
-                    .ok_or_else(|| StoreError::Backend("lease update returned no item".into()))
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                match self.get_run(id).await? {
-                    None => Err(StoreError::NotFound(format!("run {id}"))),
-                    Some(run) if run.status.is_terminal() => Err(StoreError::Conflict(format!(
-                        "run {id} is {}",
-                        run.status.as_str()
-                    ))),
-                    Some(run) => Err(StoreError::Conflict(format!(
-                        "run {id} is leased by {}",
-                        run.lease.map(|l| l.owner).unwrap_or_default()
-                    ))),
-                }
-            }
-            Err(e) => Err(store_error(e)),
-        }
+        let item = self.lease_run_item(id, owner, now, ttl_ms).await?;
+        self.runs_from(std::slice::from_ref(&item))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Backend("lease update returned no item".into()))
+    }
+
+    async fn acquire_run_lease_head(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: Millis,
+        ttl_ms: u64,
+    ) -> Result<RunHead, StoreError> {
+        let item = self.lease_run_item(id, owner, now, ttl_ms).await?;
+        items::run_head_from(&item)
     }
 
     async fn commit(&self, write: StateWrite) -> Result<(), StoreError> {

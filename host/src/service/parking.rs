@@ -347,3 +347,106 @@ impl ParkingLot {
         self.limits.max_runs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Digest;
+
+    fn run(version: u64) -> RunRecord {
+        RunRecord {
+            id: RunId::generate(),
+            workflow: "w".into(),
+            module_digest: Digest::of(b"w"),
+            status: crate::model::RunStatus::Running,
+            input: "null".into(),
+            output: None,
+            error: None,
+            created_at: 0,
+            updated_at: 0,
+            version,
+            lease: None,
+            step_names: Default::default(),
+            wake_at: None,
+            deadline: None,
+            awaiting: Vec::new(),
+            parent: None,
+        }
+    }
+
+    /// Parks a guest of `bytes` for a new run at version 3 in `lot`;
+    /// returns the run and what the guest would be woken through.
+    fn park(lot: &ParkingLot, bytes: u64) -> (RunRecord, oneshot::Receiver<Wake>) {
+        let run = run(3);
+        let generation = lot.begin(&run.id);
+        let (wake, woken) = oneshot::channel();
+        let parked = Parked {
+            generation,
+            run: Box::new(run.clone()),
+            journal: ParkedJournal::default(),
+            bytes,
+            since: Instant::now(),
+            wake,
+        };
+        lot.park(&run.id, parked);
+        (run, woken)
+    }
+
+    fn let_go(woken: &mut oneshot::Receiver<Wake>) -> bool {
+        matches!(woken.try_recv(), Err(oneshot::error::TryRecvError::Closed))
+    }
+
+    #[test]
+    fn the_oldest_guests_go_first_over_the_count_or_the_memory() {
+        let lot = ParkingLot::new(ParkingLimits {
+            max_runs: 2,
+            max_bytes: 10 << 20,
+            max_idle: Duration::from_secs(60),
+        });
+        let (_, mut first) = park(&lot, 1 << 20);
+        let (_, mut second) = park(&lot, 1 << 20);
+        assert!(!let_go(&mut first));
+        let (_, mut third) = park(&lot, 1 << 20);
+        assert!(let_go(&mut first), "over the count, the oldest goes");
+        assert!(!let_go(&mut second) && !let_go(&mut third));
+        assert_eq!(lot.usage(), (2, 2 << 20));
+
+        let (_, mut big) = park(&lot, 9 << 20);
+        assert!(let_go(&mut second), "over the memory, the oldest goes");
+        assert!(!let_go(&mut third) && !let_go(&mut big));
+        assert_eq!(lot.usage(), (2, 10 << 20));
+        let (_, mut bigger) = park(&lot, 11 << 20);
+        assert!(let_go(&mut third) && let_go(&mut big));
+        assert!(let_go(&mut bigger), "a guest over the limit alone goes too");
+        assert_eq!(lot.usage(), (0, 0));
+    }
+
+    #[test]
+    fn an_idle_guest_goes_at_the_next_park() {
+        let lot = ParkingLot::new(ParkingLimits {
+            max_runs: 10,
+            max_bytes: 10 << 20,
+            max_idle: Duration::ZERO,
+        });
+        let (_, mut idle) = park(&lot, 1);
+        std::thread::sleep(Duration::from_millis(2));
+        let (_, _next) = park(&lot, 1);
+        assert!(let_go(&mut idle));
+    }
+
+    #[tokio::test]
+    async fn only_the_version_the_guest_left_wakes_it() {
+        let lot = ParkingLot::new(ParkingLimits::default());
+        let (run, mut woken) = park(&lot, 1);
+        // Another process moved the run: the lease found version 6, not 4.
+        assert!(lot.claim(&run.id, 6).await.is_none());
+        assert!(let_go(&mut woken), "a stale guest is let go");
+
+        let (run, mut woken) = park(&lot, 1);
+        let parked = lot.claim(&run.id, 4).await.expect("the guest");
+        assert!(!let_go(&mut woken));
+        assert!(lot.holds(&run.id), "its activation goes on");
+        lot.end(&run.id, parked.generation());
+        assert!(!lot.holds(&run.id));
+    }
+}

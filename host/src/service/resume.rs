@@ -300,7 +300,7 @@ impl Weft {
                     }
                     ActivationEnd::Suspended => {}
                     ActivationEnd::Completed(_) | ActivationEnd::Failed(_) => {
-                        self.journal.forget(id);
+                        self.forget(id);
                         self.finished.notify_waiters();
                         self.notify_parent(id, parent).await;
                     }

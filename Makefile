@@ -16,13 +16,13 @@ JS_EXAMPLES       := hello order-saga
 PY_EXAMPLES       := hello order-saga
 JS_TEST_GUESTS    := probe hostile inbox callback fanout
 PY_TEST_GUESTS    := probe hostile inbox callback fanout
-JS_DEPS := guest-sdk/js/weft.js guest-sdk/js/package-lock.json wit/weft.wit scripts/build-js-guest
-PY_DEPS := guest-sdk/python/weft.py scripts/requirements.txt wit/weft.wit scripts/build-py-guest
+JS_DEPS := guest-sdk/js/weft.js guest-sdk/js/errors.js guest-sdk/js/package-lock.json wit/weft.wit scripts/build-js-guest
+PY_DEPS := $(wildcard guest-sdk/python/weft/*.py) scripts/requirements.txt wit/weft.wit scripts/build-py-guest
 WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo test chaos setup build-examples build-test-guests guests host lint bench bench-engine bench-aws bench-lambda bench-fanout bench-queued clean
+.PHONY: demo test chaos setup build-examples build-test-guests guests host packages lint bench bench-engine bench-aws bench-lambda bench-fanout bench-queued clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py), the npm tools
@@ -66,6 +66,16 @@ build-test-guests: setup
 
 guests: build-examples build-test-guests
 
+## The SDKs as their registries would receive them, nothing published: the
+## crates (cargo package, verified by building each on its own) in
+## target/package/, @weft/sdk (npm pack) and weft-workflows (python -m
+## build) in target/packages/. The project tests build against these.
+packages: setup
+	$(CARGO) package --allow-dirty -p weft-guest-core -p weft-sdk -p weft-rpc
+	mkdir -p target/packages
+	cd guest-sdk/js && npm pack --silent --pack-destination ../../target/packages
+	.venv/bin/python -m build --no-isolation --outdir target/packages guest-sdk/python > /dev/null
+
 host:
 	$(CARGO) build -p weft-host
 
@@ -79,13 +89,15 @@ lint:
 	.venv/bin/cfn-lint deploy/template.yaml
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p weft-host --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p weft-host -p weft-sdk -p weft-rpc -p weft-guest-core --no-deps
+	scripts/setup-js
+	cd guest-sdk/js && node_modules/.bin/tsc --noEmit --strict weft.d.ts rpc.d.ts errors.d.ts
 	$(CARGO) clippy --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES) $(TEST_GUESTS)) -- -D warnings
 
 ## Every suite: lint, unit, end-to-end (the AWS suites against moto).
 # The chaos suite runs reduced in `make test` (40 sagas, one round);
 # `make chaos` runs it full size.
-test: setup guests host
+test: setup guests host packages
 	$(MAKE) lint
 	FAULT_RUNS=40 scripts/with-moto $(CARGO) test --workspace $(addprefix --exclude ,$(EXAMPLES) $(TEST_GUESTS))
 

@@ -19,10 +19,14 @@
 //     return receipt;
 //   });
 //
-// Build: bundle with esbuild (keeping `weft:*` imports external), then
-// `componentize-js bundle.js --wit wit -n workflow -d http fetch-event -o app.wasm`.
+// Build: `weft build` in a project made by `weft new <name> --lang js`
+// (esbuild bundles it, keeping `weft:*` imports external; componentize-js
+// makes the component). RPC step functions use `@weft/sdk/rpc`.
 
 import * as steps from 'weft:workflow/steps@0.2.0';
+import { WeftError, asWeftError } from './errors.js';
+
+export { WeftError };
 
 /** A step started without waiting (a fan-out member): its name is the handle. */
 export class Started {
@@ -37,54 +41,6 @@ function settle(fn) {
   } catch (e) {
     return { ok: false, value: undefined, error: asWeftError(e) };
   }
-}
-
-/** A failure with a machine-readable code, as the host records it. */
-export class WeftError extends Error {
-  constructor(code, message, details) {
-    super(message);
-    this.name = 'WeftError';
-    this.code = code;
-    this.details = details;
-  }
-
-  /** Marks the error as not worth retrying. */
-  permanent() {
-    this.details = { ...(isObject(this.details) ? this.details : {}), retryable: false };
-    return this;
-  }
-
-  /** The wire form (`weft:workflow/types.error`). */
-  toWire() {
-    return {
-      code: this.code,
-      message: this.message,
-      details: this.details === undefined ? undefined : JSON.stringify(this.details),
-    };
-  }
-
-  static fromWire(e) {
-    let details;
-    if (e.details !== undefined) {
-      try {
-        details = JSON.parse(e.details);
-      } catch {
-        details = e.details;
-      }
-    }
-    return new WeftError(e.code, e.message, details);
-  }
-}
-
-function isObject(v) {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** Any thrown value as a WeftError. */
-function asWeftError(e) {
-  if (e instanceof WeftError) return e;
-  if (e instanceof Error) return new WeftError('error', e.message);
-  return new WeftError('error', String(e));
 }
 
 /** A retry policy: `{ maxAttempts, initialDelayMs, backoffFactor, maxDelayMs, jitter }`. */

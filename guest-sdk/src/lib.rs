@@ -60,7 +60,7 @@ pub use fanout::{Completion, Joined, Started};
 #[allow(clippy::too_many_arguments, reason = "generated bindings")]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "workflow",
         pub_export_macro: true,
         export_macro_name: "__export_workflow_world",

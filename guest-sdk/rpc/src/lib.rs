@@ -39,7 +39,7 @@ pub use weft_guest_core::Error;
 #[allow(clippy::too_many_arguments, reason = "generated bindings")]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "rpc",
         pub_export_macro: true,
         export_macro_name: "__export_rpc_world",

@@ -1,6 +1,6 @@
 //! Commands that run the engine in this process: `weft dev`, `weft run`.
 
-use super::print;
+use super::{RunArgs, print};
 use crate::api;
 use crate::backend::Backends;
 use crate::backend::aws::init::{self, QueueOptions};
@@ -182,34 +182,18 @@ fn file_stem(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("cannot name a module after {}", path.display()))
 }
 
-/// How `weft run` behaves.
-pub struct RunOptions {
-    pub replay_every_step: bool,
-    pub timeout: u64,
-    pub json: bool,
-}
-
 /// `weft run`: one workflow run, start to finish, in this process.
-pub async fn run(
-    workflow: PathBuf,
-    rpcs: Vec<String>,
-    input: String,
-    options: RunOptions,
-) -> anyhow::Result<ExitCode> {
-    let RunOptions {
+pub async fn run(workflow: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let RunArgs {
+        rpcs,
+        input,
         replay_every_step,
         timeout,
         json,
-    } = options;
-    let limits = Limits::from_env()?;
-    let dir = tempfile::tempdir().context("creating a scratch directory")?;
-    let backends = Backends::embedded(dir.path(), embedded_options()?)?;
-    let mut settings = settings(RpcMode::Inline, &limits)?;
-    settings.replay_every_step = replay_every_step;
-    let svc = Weft::new(backends, limits, settings)?;
-
-    let name = file_stem(&workflow)?;
-    deploy_file(&svc, &name, &workflow).await?;
+    } = args;
+    let (svc, _scratch) = throwaway(|settings| settings.replay_every_step = replay_every_step)?;
+    let name = file_stem(workflow)?;
+    deploy_file(&svc, &name, workflow).await?;
     for arg in &rpcs {
         let (rpc_name, path) = module_arg(arg)?;
         deploy_file(&svc, &rpc_name, &path).await?;
@@ -233,6 +217,47 @@ pub async fn run(
         crate::model::RunStatus::Completed => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     })
+}
+
+/// `weft call`: one function of an RPC module, called once in this process
+/// as a step's first attempt would be. Prints the result (JSON) on stdout,
+/// or the error on stderr and fails.
+pub async fn call(module: &Path, function: &str, input: &str) -> anyhow::Result<ExitCode> {
+    serde_json::from_str::<serde_json::Value>(input)
+        .map_err(|e| anyhow::anyhow!("--input is not JSON: {e}"))?;
+    let (svc, _scratch) = throwaway(|_| {})?;
+    let name = file_stem(module)?;
+    deploy_file(&svc, &name, module).await?;
+    match svc
+        .call_function(&format!("{name}/{function}"), input)
+        .await
+    {
+        Ok(result) => {
+            let value: serde_json::Value = serde_json::from_str(&result)
+                .with_context(|| format!("{name}/{function} returned something other than JSON"))?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{name}/{function} failed: {}: {}", e.code, e.message);
+            if let Some(details) = &e.details {
+                eprintln!("details: {details}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// A service on an embedded store in a scratch folder, running RPC steps
+/// inline: what `weft run` and `weft call` work in. The folder goes when
+/// the returned guard drops.
+fn throwaway(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<(Arc<Weft>, tempfile::TempDir)> {
+    let limits = Limits::from_env()?;
+    let dir = tempfile::tempdir().context("creating a scratch directory")?;
+    let backends = Backends::embedded(dir.path(), embedded_options()?)?;
+    let mut settings = settings(RpcMode::Inline, &limits)?;
+    adjust(&mut settings);
+    Ok((Weft::new(backends, limits, settings)?, dir))
 }
 
 async fn deploy_file(svc: &Weft, name: &str, path: &Path) -> anyhow::Result<()> {

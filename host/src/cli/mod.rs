@@ -2,10 +2,12 @@
 
 mod local;
 mod print;
+mod project;
 mod remote;
 mod schedules;
 mod sigv4;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +38,27 @@ pub struct ServerArgs {
     sigv4: bool,
 }
 
+/// How `weft run` (and `weft build --run`) runs a workflow.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// An RPC module, as `NAME=PATH` or `PATH` (named after the file).
+    #[arg(long = "rpc", value_name = "[NAME=]PATH")]
+    rpcs: Vec<String>,
+    /// The input (JSON).
+    #[arg(long, default_value = "null")]
+    input: String,
+    /// Suspend and replay from the top after every step, to check that
+    /// the workflow replays deterministically.
+    #[arg(long)]
+    replay_every_step: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Print the run, its steps and logs as one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API and a worker in one process, on the embedded backend.
@@ -64,28 +87,54 @@ enum Command {
     Run {
         /// The workflow component.
         workflow: PathBuf,
-        /// An RPC module, as `NAME=PATH` or `PATH` (named after the file).
-        #[arg(long = "rpc", value_name = "[NAME=]PATH")]
-        rpcs: Vec<String>,
-        /// The run's input (JSON).
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Call one function of an RPC module once, in-process, and print its
+    /// result.
+    Call {
+        /// The RPC module's component.
+        module: PathBuf,
+        function: String,
+        /// The function's input (JSON).
         #[arg(long, default_value = "null")]
         input: String,
-        /// Suspend and replay from the top after every step, to check that
-        /// the workflow replays deterministically.
+    },
+    /// Create a workflow or RPC module project in a new folder, named after
+    /// the folder.
+    New {
+        /// The folder to create.
+        path: PathBuf,
+        #[arg(long, value_enum)]
+        lang: project::Lang,
+        #[arg(long, value_enum, default_value = "workflow")]
+        kind: project::Kind,
+    },
+    /// Build the project in a folder into a component with its language's
+    /// toolchain, installing the JavaScript or Python tools into the project
+    /// when they are missing.
+    Build {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Then run it once: a workflow as `weft run` does, an RPC module's
+        /// `--function` as `weft call` does.
         #[arg(long)]
-        replay_every_step: bool,
-        /// Give up waiting after this many seconds.
-        #[arg(long, default_value_t = 300)]
-        timeout: u64,
-        /// Print the run, its steps and logs as one JSON document.
-        #[arg(long)]
-        json: bool,
+        run: bool,
+        /// With `--run` in an RPC module project: the function to call.
+        #[arg(long, requires = "run")]
+        function: Option<String>,
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Upload a module (a workflow or RPC component).
     Deploy {
+        /// A component file, or a project folder (built first).
         file: PathBuf,
+        /// The module's name; for a project folder, the project's name by
+        /// default.
         #[arg(long)]
-        name: String,
+        name: Option<String>,
         /// RPC modules: a host (`name` or `name:port`) its outbound HTTP
         /// requests may reach. Repeat for several.
         #[arg(long = "allow-host", value_name = "HOST")]
@@ -207,27 +256,51 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
                     max_receives,
                 },
         } => local::aws_init(visibility_timeout_secs, max_receives).await,
-        Command::Run {
-            workflow,
-            rpcs,
+        Command::Run { workflow, args } => local::run(&workflow, args).await,
+        Command::Call {
+            module,
+            function,
             input,
-            replay_every_step,
-            timeout,
-            json,
+        } => local::call(&module, &function, &input).await,
+        Command::New { path, lang, kind } => project::new(&path, lang, kind),
+        Command::Build {
+            dir,
+            run,
+            function,
+            args,
         } => {
-            let options = local::RunOptions {
-                replay_every_step,
-                timeout,
-                json,
-            };
-            local::run(workflow, rpcs, input, options).await
+            let built = project::build(&dir)?;
+            if !run {
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
+            match (built.project.kind, function) {
+                (project::Kind::Workflow, None) => local::run(&built.wasm, args).await,
+                (project::Kind::Rpc, Some(function)) => {
+                    local::call(&built.wasm, &function, &args.input).await
+                }
+                (project::Kind::Workflow, Some(_)) => {
+                    anyhow::bail!("--function is for RPC module projects; this one is a workflow")
+                }
+                (project::Kind::Rpc, None) => {
+                    anyhow::bail!("an RPC module project runs with `--function NAME`")
+                }
+            }
         }
         Command::Deploy {
             file,
             name,
             allow_hosts,
             server,
-        } => remote::deploy(&server, &file, &name, &allow_hosts).await,
+        } => {
+            let (file, name) = if file.is_dir() {
+                let built = project::build(&file)?;
+                (built.wasm, name.unwrap_or(built.project.name))
+            } else {
+                let name = name.context("--name is needed to deploy a component file")?;
+                (file, name)
+            };
+            remote::deploy(&server, &file, &name, &allow_hosts).await
+        }
         Command::Start {
             workflow,
             input,

@@ -281,7 +281,37 @@ impl Weft {
 
     /// Runs one attempt of an RPC step's function.
     async fn call_rpc(&self, step: &StepRecord, attempt: u32, timeout: Duration) -> StepOutcome {
-        let rpc_name = step.rpc_name.as_deref().unwrap_or_default();
+        let target = RpcTarget {
+            rpc_name: step.rpc_name.as_deref().unwrap_or_default(),
+            input: step.input.as_deref().unwrap_or("null"),
+            run_id: step.run_id.as_str(),
+            step_name: &step.name,
+        };
+        self.invoke_rpc(target, attempt, timeout).await
+    }
+
+    /// Calls `<module>/<function>` of the latest deployed version once,
+    /// outside any run, as the first attempt of a step `call` of a run
+    /// `local`: how `weft call` and `weft build --run` try an RPC module.
+    pub async fn call_function(&self, rpc_name: &str, input: &str) -> StepOutcome {
+        let target = RpcTarget {
+            rpc_name,
+            input,
+            run_id: "local",
+            step_name: "call",
+        };
+        self.invoke_rpc(target, 1, self.limits.default_rpc_timeout)
+            .await
+    }
+
+    /// Finds the module an RPC name points at and runs one attempt in it.
+    async fn invoke_rpc(
+        &self,
+        target: RpcTarget<'_>,
+        attempt: u32,
+        timeout: Duration,
+    ) -> StepOutcome {
+        let rpc_name = target.rpc_name;
         let unknown = |why: String| Err(ErrorInfo::host(ErrorCode::UnknownRpcModule, why));
         let Some((module, function)) = split_rpc_name(rpc_name) else {
             return unknown(format!(
@@ -306,9 +336,9 @@ impl Weft {
             module,
             allowed_hosts: &version.allowed_hosts,
             function,
-            input: step.input.as_deref().unwrap_or("null"),
-            run_id: step.run_id.as_str(),
-            step_name: &step.name,
+            input: target.input,
+            run_id: target.run_id,
+            step_name: target.step_name,
             attempt,
             timeout,
         };
@@ -432,4 +462,12 @@ impl Weft {
         }
         Ok(Handled::Settled)
     }
+}
+
+/// What an RPC attempt calls, and on behalf of which step.
+struct RpcTarget<'a> {
+    rpc_name: &'a str,
+    input: &'a str,
+    run_id: &'a str,
+    step_name: &'a str,
 }

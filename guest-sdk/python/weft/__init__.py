@@ -25,8 +25,9 @@ directly, which the host keys the same way.
 
     WitWorld = weft.workflow(checkout)
 
-Build: `componentize-py -d wit -w workflow componentize app -p <your dir>
--p guest-sdk/python -o app.wasm` (the module `app` defines `WitWorld`).
+Build: `weft build` in a project made by `weft new <name> --lang python`
+(the module `app` defines `WitWorld`). RPC step functions are written with
+`weft.rpc`.
 """
 
 import json
@@ -36,7 +37,14 @@ from typing import Any, Callable, Optional
 
 import wit_world
 from componentize_py_types import Err, Ok
-from wit_world.imports import steps, types
+from wit_world.imports import types
+
+try:
+    from wit_world.imports import steps
+except ImportError:
+    # An RPC module's world (`weft.rpc`) has no `steps`: the names below
+    # that need it are for workflows only, and are never called there.
+    steps = None  # type: ignore[assignment]
 
 
 @dataclass

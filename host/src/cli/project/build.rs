@@ -1,0 +1,226 @@
+//! `weft build`: a project's component, made by its language's own
+//! toolchain. JavaScript and Python tools are installed into the project
+//! (`node_modules/`, `.venv/`) the first time, never globally, so two
+//! projects can pin different versions.
+
+use super::Lang;
+use super::manifest::Project;
+use anyhow::{Context as _, bail};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A built project: its description and the component file.
+pub struct Built {
+    pub project: Project,
+    pub wasm: PathBuf,
+}
+
+/// Builds the project in `dir` and reports where the component is (on
+/// stderr, so `weft build --run --json` keeps stdout to the run).
+pub fn build(dir: &Path) -> anyhow::Result<Built> {
+    let project = Project::read(dir)?;
+    let wasm = match project.lang {
+        Lang::Rust => build_rust(&project)?,
+        Lang::Js => build_js(&project)?,
+        Lang::Python => build_python(&project)?,
+    };
+    let size = std::fs::metadata(&wasm)
+        .with_context(|| format!("the build made no {}", wasm.display()))?
+        .len();
+    eprintln!(
+        "built {} ({} {}, {} KB)",
+        wasm.display(),
+        project.lang.title(),
+        project.kind,
+        size.div_ceil(1024)
+    );
+    Ok(Built { project, wasm })
+}
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn build_rust(project: &Project) -> anyhow::Result<PathBuf> {
+    // Adding an installed target is a no-op; without rustup (a distro's
+    // Rust) the build below says what is missing.
+    if which("rustup") {
+        run(
+            Command::new("rustup").args(["--quiet", "target", "add", WASM_TARGET]),
+            "rustup",
+        )?;
+    }
+    run(
+        cargo(&project.dir).args(["build", "--release", "--target", WASM_TARGET]),
+        "cargo build",
+    )?;
+    let metadata = Command::new(cargo_program())
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(&project.dir)
+        .output()
+        .context("running cargo metadata")?;
+    if !metadata.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&metadata.stderr)
+        );
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&metadata.stdout).context("cargo metadata printed no JSON")?;
+    let target_dir = metadata["target_directory"]
+        .as_str()
+        .context("cargo metadata names no target directory")?;
+    // cargo names the artefact after the crate (underscores); every
+    // language's component ends up as dist/<project name>.wasm.
+    let artefact = Path::new(target_dir)
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", project.name.replace('-', "_")));
+    let wasm = dist_file(project)?;
+    std::fs::copy(&artefact, &wasm)
+        .with_context(|| format!("copying {} to {}", artefact.display(), wasm.display()))?;
+    Ok(wasm)
+}
+
+/// `dist/<project name>.wasm`, with `dist/` created.
+fn dist_file(project: &Project) -> anyhow::Result<PathBuf> {
+    let dist = project.dir.join("dist");
+    std::fs::create_dir_all(&dist).with_context(|| format!("creating {}", dist.display()))?;
+    Ok(dist.join(format!("{}.wasm", project.name)))
+}
+
+fn build_js(project: &Project) -> anyhow::Result<PathBuf> {
+    let bin = project.dir.join("node_modules/.bin");
+    let installed = ["esbuild", "componentize-js"]
+        .iter()
+        .all(|t| bin.join(t).exists())
+        && project
+            .dir
+            .join("node_modules/@weft/sdk/package.json")
+            .exists();
+    if !installed {
+        eprintln!("installing the JavaScript tools into node_modules (npm install)");
+        run(
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&project.dir),
+            "npm install",
+        )?;
+    }
+    let wasm = dist_file(project)?;
+    let bundle = wasm.with_extension("bundle.js");
+    // `weft:*` imports are the component's WIT imports, resolved by
+    // componentize-js, not files.
+    run(
+        Command::new(bin.join("esbuild"))
+            .arg(&project.entry)
+            .args([
+                "--bundle",
+                "--format=esm",
+                "--platform=neutral",
+                "--log-level=warning",
+            ])
+            .arg("--external:weft:*")
+            .arg(format!("--outfile={}", bundle.display()))
+            .current_dir(&project.dir),
+        "esbuild",
+    )?;
+    run(
+        Command::new(bin.join("componentize-js"))
+            .arg(&bundle)
+            .args(["--wit", "wit", "--world-name", project.kind.world()])
+            .args(["--disable", "http", "fetch-event"])
+            .arg("--out")
+            .arg(&wasm)
+            .current_dir(&project.dir),
+        "componentize-js",
+    )?;
+    Ok(wasm)
+}
+
+fn build_python(project: &Project) -> anyhow::Result<PathBuf> {
+    let venv = project.dir.join(".venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        eprintln!("creating .venv for the Python tools");
+        let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        run(
+            Command::new(&system_python).args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv",
+        )?;
+    }
+    // The requirements installed last time, so a changed pyproject.toml
+    // is installed again.
+    let wanted = project.python_requirements()?.join("\n");
+    let stamp = venv.join(".weft-requirements");
+    let tool = venv.join("bin/componentize-py");
+    if !tool.exists() || std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        eprintln!("installing the Python tools into .venv (pip install)");
+        run(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(wanted.lines())
+                .current_dir(&project.dir),
+            "pip install",
+        )?;
+        std::fs::write(&stamp, &wanted).context("recording the installed requirements")?;
+    }
+    let site = Command::new(&python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .context("asking .venv for its site-packages")?;
+    let site = String::from_utf8_lossy(&site.stdout).trim().to_string();
+    let wasm = dist_file(project)?;
+    run(
+        Command::new(&tool)
+            .args(["--wit-path", "wit", "--world", project.kind.world()])
+            .args(["componentize", &project.entry])
+            .args(["--python-path", ".", "--python-path", &site])
+            .arg("--output")
+            .arg(&wasm)
+            .current_dir(&project.dir),
+        "componentize-py",
+    )?;
+    Ok(wasm)
+}
+
+fn cargo_program() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn cargo(dir: &Path) -> Command {
+    let mut command = Command::new(cargo_program());
+    command.current_dir(dir);
+    command
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Runs a build tool with its output going to stderr, and turns a failure
+/// into an error naming the tool.
+fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let program = command.get_program().to_owned();
+    let status = command
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status()
+        .with_context(|| format!("{what}: cannot start {}", display(&program)))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn display(program: &OsStr) -> String {
+    program.to_string_lossy().into_owned()
+}

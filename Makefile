@@ -12,11 +12,11 @@ EXAMPLES    := hello order-saga order-rpc expense-approval
 TEST_GUESTS := compat-v0-1 inbox callback fanout fanout-rpc probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow chaos-saga chaos-rpc
 # JavaScript and Python workflows (example-workflows/{js,python}/<name>,
 # tests/guests/{js,python}/<name>), built to <name>-js.wasm / <name>-py.wasm.
-JS_EXAMPLES       := hello order-saga
-PY_EXAMPLES       := hello order-saga
-JS_TEST_GUESTS    := probe hostile inbox callback fanout
-PY_TEST_GUESTS    := probe hostile inbox callback fanout
-JS_DEPS := guest-sdk/js/weft.js guest-sdk/js/errors.js guest-sdk/js/package-lock.json wit/weft.wit scripts/build-js-guest
+JS_EXAMPLES       := hello order-saga order-rpc
+PY_EXAMPLES       := hello order-saga order-rpc
+JS_TEST_GUESTS    := probe hostile inbox callback fanout hostile-rpc
+PY_TEST_GUESTS    := probe hostile inbox callback fanout hostile-rpc
+JS_DEPS := guest-sdk/js/weft.js guest-sdk/js/errors.js guest-sdk/js/rpc.js guest-sdk/js/package-lock.json wit/weft.wit scripts/build-js-guest
 PY_DEPS := $(wildcard guest-sdk/python/weft/*.py) scripts/requirements.txt wit/weft.wit scripts/build-py-guest
 WEFT        := target/debug/weft
 

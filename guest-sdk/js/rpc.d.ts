@@ -13,9 +13,9 @@ export interface Call {
   attempt: number;
 }
 
-export type RpcFunction<I = any, O = any> = (call: Call, input: I) => O;
+export type RpcFunction<I = any, O = any> = (call: Call, input: I) => O | Promise<O>;
 
 /** The component's `handle` export, dispatching each call by name. */
 export function rpcFunctions(
   functions: Record<string, RpcFunction>,
-): (name: string, input: string, call: Call) => string;
+): (name: string, input: string, call: Call) => string | Promise<string>;

@@ -18,6 +18,9 @@
 //     },
 //   });
 //
+// A function may be async: `fetch` reaches the hosts the module was
+// deployed with (`weft deploy --allow-host`) and no others.
+//
 // A WeftError thrown without `.permanent()` is retried by the host under the
 // step's retry policy; any other thrown value counts as a retryable `error`.
 
@@ -50,10 +53,18 @@ export function rpcFunctions(functions) {
       stepName: call.stepName,
       attempt: call.attempt,
     };
-    try {
-      return JSON.stringify(fn(info, parsed) ?? null);
-    } catch (e) {
+    const encode = (value) => JSON.stringify(value ?? null);
+    const fail = (e) => {
       throw asWeftError(e).toWire();
+    };
+    let result;
+    try {
+      result = fn(info, parsed);
+    } catch (e) {
+      fail(e);
     }
+    // An async function (one that awaits `fetch`) returns a promise;
+    // componentize-js runs the event loop until it settles.
+    return typeof result?.then === 'function' ? result.then(encode, fail) : encode(result);
   };
 }

@@ -127,7 +127,15 @@ fn cold_load(c: &mut Criterion) {
         )
     };
     let mut group = c.benchmark_group("cold_load");
-    for name in ["hello", "order-saga", "hello-js", "hello-py"] {
+    for name in [
+        "hello",
+        "order-saga",
+        "order-rpc",
+        "hello-js",
+        "hello-py",
+        "order-rpc-js",
+        "order-rpc-py",
+    ] {
         let wasm = bytes(&example(name));
         let digest = Digest::of(&wasm);
         let compile_time = rt.block_on(async {

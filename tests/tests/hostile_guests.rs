@@ -167,3 +167,62 @@ async fn javascript_and_python_guests_fail_with_the_same_codes() {
     }
     assert_eq!(e.wait(&healthy, T).await.status, RunStatus::Completed);
 }
+
+/// RPC modules in JavaScript and Python that loop, hoard memory, look at
+/// the host's environment or open its files: each attempt ends with its
+/// code (the relay workflow fails with it, no retries), the environment is
+/// empty, and a healthy run alongside completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_and_python_rpc_modules_fail_with_the_same_codes() {
+    // The test process has an environment a module must not see.
+    let e = Service::start(RpcMode::Inline, |_, limits| {
+        limits.rpc_fuel = 2_000_000_000;
+        limits.memory_bytes = 192 << 20;
+    });
+    e.deploy("relay", &test_guest("relay")).await;
+    e.deploy("hello", &example("hello")).await;
+    for guest in ["hostile-rpc-js", "hostile-rpc-py"] {
+        e.deploy(guest, &test_guest(guest)).await;
+    }
+    let failing = [
+        ("hostile-rpc-js/loop", json!(null), "cpu_limit"),
+        ("hostile-rpc-py/loop", json!(null), "cpu_limit"),
+        ("hostile-rpc-js/alloc", json!(null), "memory_limit"),
+        ("hostile-rpc-py/alloc", json!(null), "memory_limit"),
+        (
+            "hostile-rpc-py/read-file",
+            json!({"path": "/etc/hostname"}),
+            "error",
+        ),
+        (
+            "hostile-rpc-js/no-such-function",
+            json!(null),
+            "unknown_function",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (rpc, input, code) in &failing {
+        let relay = json!({"rpc": rpc, "input": input}).to_string();
+        ids.push((rpc, e.svc.start_run("relay", &relay).await.unwrap(), *code));
+    }
+    let healthy = e.svc.start_run("hello", r#"{"name":"Ada"}"#).await.unwrap();
+    for (rpc, id, code) in ids {
+        let run = e.wait(&id, T).await;
+        assert_eq!(run.status, RunStatus::Failed, "{rpc}: {run:?}");
+        let error = run.error.unwrap();
+        assert_eq!(error.code, code, "{rpc}: {}", error.message);
+        assert!(!error.message.is_empty(), "{rpc}");
+    }
+    for rpc in ["hostile-rpc-js/env", "hostile-rpc-py/env"] {
+        let relay = json!({"rpc": rpc, "input": null}).to_string();
+        let id = e.svc.start_run("relay", &relay).await.unwrap();
+        let run = e.wait(&id, T).await;
+        assert_eq!(run.status, RunStatus::Completed, "{rpc}: {run:?}");
+        assert_eq!(
+            run.output.as_deref(),
+            Some("{}"),
+            "{rpc} sees no environment"
+        );
+    }
+    assert_eq!(e.wait(&healthy, T).await.status, RunStatus::Completed);
+}

@@ -137,3 +137,46 @@ async fn workflows_cannot_use_the_network() {
         .unwrap_err();
     assert!(err.to_string().contains("invalid allowed host"), "{err}");
 }
+
+/// `fetch` in a JavaScript RPC module goes through the same `wasi:http` and
+/// the same allow-list as Rust's: the allowed host answers, another is
+/// denied before any connection (the module fails with `http_failed`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_fetch_reaches_only_allow_listed_hosts() {
+    let (port, hits) = hello_server().await;
+    let s = service().await;
+    let module = bytes(&test_guest("hostile-rpc-js"));
+    s.svc
+        .deploy_with_hosts("open-js", module.clone(), &[format!("127.0.0.1:{port}")])
+        .await
+        .unwrap();
+    s.svc.deploy("closed-js", module).await.unwrap();
+    let url = format!("http://127.0.0.1:{port}/greeting");
+
+    let ok = s
+        .run(
+            "relay",
+            &json!({"rpc": "open-js/get", "input": {"url": url}}),
+            T,
+        )
+        .await;
+    assert_eq!(ok.status, RunStatus::Completed, "{ok:?}");
+    let out: serde_json::Value = serde_json::from_str(ok.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out, json!({"status": 200, "body": "hello"}));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    let denied = s
+        .run(
+            "relay",
+            &json!({"rpc": "closed-js/get", "input": {"url": url}}),
+            T,
+        )
+        .await;
+    assert_eq!(denied.status, RunStatus::Failed, "{denied:?}");
+    assert_eq!(denied.error.unwrap().code, "http_failed");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the denied request never reached the server"
+    );
+}

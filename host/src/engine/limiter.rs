@@ -1,5 +1,6 @@
 //! Memory and table limits for one guest instance.
 
+use crate::model::{ErrorCode, ErrorInfo};
 use wasmtime::ResourceLimiter;
 
 /// Caps linear memory and remembers whether the cap was hit, so a guest that
@@ -32,6 +33,24 @@ impl GuestLimiter {
     /// Whether the guest asked for more memory than allowed.
     pub fn memory_limit_hit(&self) -> bool {
         self.hit
+    }
+
+    /// The error a guest returned, as the host reports it. JavaScript and
+    /// Python turn a refused `memory.grow` into an exception the guest may
+    /// let escape as its own failure; once the limit was hit, that failure
+    /// is the memory limit's. `who` names the guest ("the workflow", "the
+    /// RPC") in the message.
+    pub fn attribute(&self, error: ErrorInfo, who: &str) -> ErrorInfo {
+        if !self.hit {
+            return error;
+        }
+        ErrorInfo::host(
+            ErrorCode::MemoryLimit,
+            format!(
+                "{who} ran out of memory (WEFT_MEMORY_LIMIT_MB) and failed: {}",
+                error.message
+            ),
+        )
     }
 }
 

@@ -167,20 +167,7 @@ pub async fn activate(
                 },
                 Err(guest_error) => {
                     let error = error_from_guest(limits, guest_error).unwrap_or_else(|e| e);
-                    // JavaScript and Python turn a refused memory.grow into
-                    // an exception the workflow may let escape: that is
-                    // still the memory limit, not the workflow's own failure.
-                    if state.limiter.memory_limit_hit() {
-                        ActivationEnd::Failed(ErrorInfo::host(
-                            ErrorCode::MemoryLimit,
-                            format!(
-                                "the workflow ran out of memory (WEFT_MEMORY_LIMIT_MB) and failed: {}",
-                                error.message
-                            ),
-                        ))
-                    } else {
-                        ActivationEnd::Failed(error)
-                    }
+                    ActivationEnd::Failed(state.limiter.attribute(error, "the workflow"))
                 }
             },
         },

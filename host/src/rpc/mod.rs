@@ -218,7 +218,10 @@ pub async fn invoke(pre: &RpcPre<RpcState>, limits: &Limits, call: RpcCall<'_>) 
             ),
         )),
         Ok(Ok(Ok(output))) => replay_check(limits, &output).map(|()| output),
-        Ok(Ok(Err(e))) => Err(error_from_rpc(limits, e)),
+        Ok(Ok(Err(e))) => Err(store
+            .data()
+            .limiter
+            .attribute(error_from_rpc(limits, e), "the RPC")),
         Ok(Err(trap)) => {
             let stderr_text = String::from_utf8_lossy(&err).trim().to_string();
             Err(classify_rpc_trap(

@@ -3,8 +3,8 @@
 //! (`node_modules/`, `.venv/`) the first time, never globally, so two
 //! projects can pin different versions.
 
-use super::Lang;
 use super::manifest::Project;
+use super::{Kind, Lang};
 use anyhow::{Context as _, bail};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -128,13 +128,25 @@ fn build_js(project: &Project) -> anyhow::Result<PathBuf> {
         Command::new(bin.join("componentize-js"))
             .arg(&bundle)
             .args(["--wit", "wit", "--world-name", project.kind.world()])
-            .args(["--disable", "http", "fetch-event"])
+            .arg("--disable")
+            .args(js_disabled_features(project.kind))
             .arg("--out")
             .arg(&wasm)
             .current_dir(&project.dir),
         "componentize-js",
     )?;
     Ok(wasm)
+}
+
+/// The StarlingMonkey features a component goes without. Workflows get no
+/// `wasi:http` (their network is their steps); RPC modules keep it, so
+/// `fetch` works there, through the host's per-module allow-list. Neither
+/// serves incoming requests.
+fn js_disabled_features(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Workflow => &["http", "fetch-event"],
+        Kind::Rpc => &["fetch-event"],
+    }
 }
 
 fn build_python(project: &Project) -> anyhow::Result<PathBuf> {

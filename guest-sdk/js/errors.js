@@ -13,7 +13,10 @@ export class WeftError extends Error {
 
   /** Marks the error as not worth retrying. */
   permanent() {
-    this.details = { ...(isObject(this.details) ? this.details : {}), retryable: false };
+    // Details that are not an object are kept under `value`, as the Rust
+    // SDK keeps them.
+    const kept = isObject(this.details) ? this.details : this.details === undefined ? {} : { value: this.details };
+    this.details = { ...kept, retryable: false };
     return this;
   }
 

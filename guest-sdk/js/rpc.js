@@ -53,7 +53,16 @@ export function rpcFunctions(functions) {
       stepName: call.stepName,
       attempt: call.attempt,
     };
-    const encode = (value) => JSON.stringify(value ?? null);
+    // A result JSON cannot carry (a BigInt, a cycle) is the module's bug,
+    // not a passing failure: permanent `invalid_output`, as in Rust.
+    const encode = (value) => {
+      try {
+        return JSON.stringify(value ?? null);
+      } catch (e) {
+        throw new WeftError('invalid_output', `the RPC result cannot be serialised: ${e.message}`)
+          .permanent().toWire();
+      }
+    };
     const fail = (e) => {
       throw asWeftError(e).toWire();
     };

@@ -168,13 +168,13 @@ async fn javascript_and_python_guests_fail_with_the_same_codes() {
     assert_eq!(e.wait(&healthy, T).await.status, RunStatus::Completed);
 }
 
-/// RPC modules in JavaScript and Python that loop, hoard memory, look at
-/// the host's environment or open its files: each attempt ends with its
-/// code (the relay workflow fails with it, no retries), the environment is
-/// empty, and a healthy run alongside completes.
+/// RPC modules in JavaScript and Python that loop, hoard memory, call a
+/// function they do not have, look at the host's environment or open a
+/// host file: each attempt ends with its code (the relay workflow fails
+/// with it, no retries), the environment is empty, the file's contents
+/// never come back, and a healthy run alongside completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javascript_and_python_rpc_modules_fail_with_the_same_codes() {
-    // The test process has an environment a module must not see.
     let e = Service::start(RpcMode::Inline, |_, limits| {
         limits.rpc_fuel = 2_000_000_000;
         limits.memory_bytes = 192 << 20;
@@ -184,18 +184,23 @@ async fn javascript_and_python_rpc_modules_fail_with_the_same_codes() {
     for guest in ["hostile-rpc-js", "hostile-rpc-py"] {
         e.deploy(guest, &test_guest(guest)).await;
     }
+    // A host file the module would read if the sandbox let it.
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "the host's secret").unwrap();
+    let path = secret.path().display().to_string();
     let failing = [
         ("hostile-rpc-js/loop", json!(null), "cpu_limit"),
         ("hostile-rpc-py/loop", json!(null), "cpu_limit"),
         ("hostile-rpc-js/alloc", json!(null), "memory_limit"),
         ("hostile-rpc-py/alloc", json!(null), "memory_limit"),
-        (
-            "hostile-rpc-py/read-file",
-            json!({"path": "/etc/hostname"}),
-            "error",
-        ),
+        ("hostile-rpc-py/read-file", json!({"path": path}), "error"),
         (
             "hostile-rpc-js/no-such-function",
+            json!(null),
+            "unknown_function",
+        ),
+        (
+            "hostile-rpc-py/no-such-function",
             json!(null),
             "unknown_function",
         ),
@@ -212,17 +217,22 @@ async fn javascript_and_python_rpc_modules_fail_with_the_same_codes() {
         let error = run.error.unwrap();
         assert_eq!(error.code, code, "{rpc}: {}", error.message);
         assert!(!error.message.is_empty(), "{rpc}");
-    }
-    for rpc in ["hostile-rpc-js/env", "hostile-rpc-py/env"] {
-        let relay = json!({"rpc": rpc, "input": null}).to_string();
-        let id = e.svc.start_run("relay", &relay).await.unwrap();
-        let run = e.wait(&id, T).await;
-        assert_eq!(run.status, RunStatus::Completed, "{rpc}: {run:?}");
-        assert_eq!(
-            run.output.as_deref(),
-            Some("{}"),
-            "{rpc} sees no environment"
+        assert!(
+            !error.message.contains("secret"),
+            "{rpc}: {}",
+            error.message
         );
     }
+    // The test process has an environment; the module sees none of it.
+    assert!(std::env::vars().next().is_some());
+    let relay = json!({"rpc": "hostile-rpc-py/env", "input": null}).to_string();
+    let id = e.svc.start_run("relay", &relay).await.unwrap();
+    let run = e.wait(&id, T).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(
+        run.output.as_deref(),
+        Some("{}"),
+        "the module sees no environment"
+    );
     assert_eq!(e.wait(&healthy, T).await.status, RunStatus::Completed);
 }

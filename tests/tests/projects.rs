@@ -181,7 +181,7 @@ fn new_projects_build_and_run_in_every_language_and_kind() {
                 }
                 _ => {
                     let mut c = Command::new(project.join(".venv/bin/python"));
-                    c.args(["-m", "unittest", "discover", "-s", "tests"]);
+                    c.args(["-m", "unittest"]);
                     c
                 }
             };
@@ -287,7 +287,8 @@ impl Packages {
             ("PATH".into(), path),
             ("WEFT".into(), weft.display().to_string()),
             ("npm_config_@weft:registry".into(), npm_registry.to_string()),
-            ("PIP_FIND_LINKS".into(), self.wheels.display().to_string()),
+            // Ahead of any find-links the machine already has.
+            ("PIP_FIND_LINKS".into(), find_links(&self.wheels)),
             // One build folder for both Rust projects, inside the scratch
             // folder, so the dependencies compile once.
             (
@@ -295,6 +296,14 @@ impl Packages {
                 home.join("cargo-target").display().to_string(),
             ),
         ]
+    }
+}
+
+/// pip's `--find-links` (a space-separated list) with `wheels` first.
+fn find_links(wheels: &Path) -> String {
+    match std::env::var("PIP_FIND_LINKS") {
+        Ok(existing) if !existing.trim().is_empty() => format!("{} {existing}", wheels.display()),
+        _ => wheels.display().to_string(),
     }
 }
 

@@ -82,7 +82,12 @@ class WeftError(Exception):
 
     def permanent(self) -> "WeftError":
         """Marks the error as not worth retrying."""
-        details = dict(self.details) if isinstance(self.details, dict) else {}
+        # Details that are not an object are kept under "value", as the
+        # Rust SDK keeps them.
+        if isinstance(self.details, dict):
+            details = dict(self.details)
+        else:
+            details = {} if self.details is None else {"value": self.details}
         details["retryable"] = False
         self.details = details
         return self

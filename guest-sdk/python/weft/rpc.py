@@ -23,6 +23,7 @@ An error raised without `.permanent()` is retried by the host under the
 step's retry policy; any other exception counts as a retryable `error`.
 """
 
+import inspect
 import json
 from dataclasses import dataclass
 from typing import Any, Callable, Dict
@@ -70,10 +71,25 @@ def functions(table: Dict[str, Function]) -> type:
                 raise Err(WeftError("invalid_input", f"the RPC input is not JSON: {e}").permanent().to_wire())
             info = Call(call.idempotency_key, call.run_id, call.step_name, call.attempt)
             try:
-                return json.dumps(fn(info, parsed))
+                result = fn(info, parsed)
             except Err:
                 raise
             except Exception as e:
                 raise Err(_as_weft_error(e).to_wire())
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()
+                raise Err(WeftError(
+                    "invalid_output",
+                    f"function {function!r} is async; Python RPC functions must be plain functions",
+                ).permanent().to_wire())
+            try:
+                return json.dumps(result)
+            except (TypeError, ValueError) as e:
+                # A result JSON cannot carry is the module's bug, not a
+                # passing failure: permanent `invalid_output`, as in Rust.
+                raise Err(WeftError(
+                    "invalid_output", f"the RPC result cannot be serialised: {e}",
+                ).permanent().to_wire())
 
     return WitWorld

@@ -122,7 +122,7 @@ enum Command {
         #[arg(long)]
         run: bool,
         /// With `--run` in an RPC module project: the function to call.
-        #[arg(long, requires = "run")]
+        #[arg(long, requires = "run", conflicts_with_all = ["rpcs", "replay_every_step", "json"])]
         function: Option<String>,
         #[command(flatten)]
         args: RunArgs,
@@ -292,6 +292,12 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             allow_hosts,
             server,
         } => {
+            if !file.exists() {
+                anyhow::bail!(
+                    "{} does not exist: give a component file or a project folder",
+                    file.display()
+                );
+            }
             let (file, name) = if file.is_dir() {
                 let built = project::build(&file)?;
                 (built.wasm, name.unwrap_or(built.project.name))

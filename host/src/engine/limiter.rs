@@ -44,13 +44,17 @@ impl GuestLimiter {
         if !self.hit {
             return error;
         }
-        ErrorInfo::host(
+        // The guest's own code stays in the message and its details (a
+        // `retryable: false` among them) stay as they were.
+        let mut attributed = ErrorInfo::host(
             ErrorCode::MemoryLimit,
             format!(
-                "{who} ran out of memory (WEFT_MEMORY_LIMIT_MB) and failed: {}",
-                error.message
+                "{who} ran out of memory (WEFT_MEMORY_LIMIT_MB) and failed with {}: {}",
+                error.code, error.message
             ),
-        )
+        );
+        attributed.details = error.details;
+        attributed
     }
 }
 

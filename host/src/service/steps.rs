@@ -291,13 +291,15 @@ impl Weft {
     }
 
     /// Calls `<module>/<function>` of the latest deployed version once,
-    /// outside any run, as the first attempt of a step `call` of a run
-    /// `local`: how `weft call` and `weft build --run` try an RPC module.
+    /// outside any run, as the first attempt of a step `call` of a fresh
+    /// run id (so each call has its own idempotency key): how `weft call`
+    /// and `weft build --run` try an RPC module.
     pub async fn call_function(&self, rpc_name: &str, input: &str) -> StepOutcome {
+        let run_id = RunId::generate();
         let target = RpcTarget {
             rpc_name,
             input,
-            run_id: "local",
+            run_id: run_id.as_str(),
             step_name: "call",
         };
         self.invoke_rpc(target, 1, self.limits.default_rpc_timeout)

@@ -42,10 +42,13 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn build_rust(project: &Project) -> anyhow::Result<PathBuf> {
     // Adding an installed target is a no-op; without rustup (a distro's
-    // Rust) the build below says what is missing.
+    // Rust) the build below says what is missing. Run in the project, so
+    // its rust-toolchain.toml picks the toolchain that gets the target.
     if which("rustup") {
         run(
-            Command::new("rustup").args(["--quiet", "target", "add", WASM_TARGET]),
+            Command::new("rustup")
+                .args(["--quiet", "target", "add", WASM_TARGET])
+                .current_dir(&project.dir),
             "rustup",
         )?;
     }
@@ -53,32 +56,60 @@ fn build_rust(project: &Project) -> anyhow::Result<PathBuf> {
         cargo(&project.dir).args(["build", "--release", "--target", WASM_TARGET]),
         "cargo build",
     )?;
-    let metadata = Command::new(cargo_program())
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .current_dir(&project.dir)
-        .output()
-        .context("running cargo metadata")?;
-    if !metadata.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&metadata.stderr)
-        );
-    }
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&metadata.stdout).context("cargo metadata printed no JSON")?;
-    let target_dir = metadata["target_directory"]
-        .as_str()
-        .context("cargo metadata names no target directory")?;
-    // cargo names the artefact after the crate (underscores); every
+    let (target_dir, lib) = cdylib_of(project)?;
+    // cargo names the artefact after the library (underscores); every
     // language's component ends up as dist/<project name>.wasm.
-    let artefact = Path::new(target_dir)
+    let artefact = target_dir
         .join(WASM_TARGET)
         .join("release")
-        .join(format!("{}.wasm", project.name.replace('-', "_")));
+        .join(format!("{}.wasm", lib.replace('-', "_")));
     let wasm = dist_file(project)?;
     std::fs::copy(&artefact, &wasm)
         .with_context(|| format!("copying {} to {}", artefact.display(), wasm.display()))?;
     Ok(wasm)
+}
+
+/// Cargo's target directory and the name of the package's `cdylib`
+/// target, from `cargo metadata` (which knows `[lib] name` and
+/// `CARGO_TARGET_DIR`).
+fn cdylib_of(project: &Project) -> anyhow::Result<(PathBuf, String)> {
+    let out = Command::new(cargo_program())
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(&project.dir)
+        .output()
+        .context("running cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("cargo metadata printed no JSON")?;
+    let target_dir = metadata["target_directory"]
+        .as_str()
+        .context("cargo metadata names no target directory")?;
+    let package = metadata["packages"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == project.name.as_str()))
+        .context("cargo metadata does not list the package")?;
+    let lib = package["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+        })
+        .and_then(|t| t["name"].as_str())
+        .with_context(|| {
+            format!(
+                "{} builds no cdylib: a component needs `[lib] crate-type = [\"cdylib\"]` in Cargo.toml",
+                project.name
+            )
+        })?;
+    Ok((PathBuf::from(target_dir), lib.to_string()))
 }
 
 /// `dist/<project name>.wasm`, with `dist/` created.
@@ -90,13 +121,19 @@ fn dist_file(project: &Project) -> anyhow::Result<PathBuf> {
 
 fn build_js(project: &Project) -> anyhow::Result<PathBuf> {
     let bin = project.dir.join("node_modules/.bin");
+    // The package.json installed last time, so an added dependency is
+    // installed again.
+    let manifest = std::fs::read_to_string(project.dir.join("package.json"))
+        .context("reading package.json")?;
+    let stamp = project.dir.join("node_modules/.weft-package.json");
     let installed = ["esbuild", "componentize-js"]
         .iter()
         .all(|t| bin.join(t).exists())
         && project
             .dir
             .join("node_modules/@weft/sdk/package.json")
-            .exists();
+            .exists()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(manifest.as_str());
     if !installed {
         eprintln!("installing the JavaScript tools into node_modules (npm install)");
         run(
@@ -105,6 +142,7 @@ fn build_js(project: &Project) -> anyhow::Result<PathBuf> {
                 .current_dir(&project.dir),
             "npm install",
         )?;
+        std::fs::write(&stamp, &manifest).context("recording the installed package.json")?;
     }
     let wasm = dist_file(project)?;
     let bundle = wasm.with_extension("bundle.js");
@@ -152,11 +190,21 @@ fn js_disabled_features(kind: Kind) -> &'static [&'static str] {
 fn build_python(project: &Project) -> anyhow::Result<PathBuf> {
     let venv = project.dir.join(".venv");
     let python = venv.join("bin/python");
-    if !python.exists() {
+    // A .venv without a working pip (half made, or made by another tool)
+    // is made again rather than failing every build after it.
+    let usable = Command::new(&python)
+        .args(["-m", "pip", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
         eprintln!("creating .venv for the Python tools");
         let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
         run(
-            Command::new(&system_python).args(["-m", "venv"]).arg(&venv),
+            Command::new(&system_python)
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv),
             "python3 -m venv",
         )?;
     }
@@ -189,6 +237,12 @@ fn build_python(project: &Project) -> anyhow::Result<PathBuf> {
         ])
         .output()
         .context("asking .venv for its site-packages")?;
+    if !site.status.success() {
+        bail!(
+            ".venv/bin/python cannot name its site-packages: {}",
+            String::from_utf8_lossy(&site.stderr)
+        );
+    }
     let site = String::from_utf8_lossy(&site.stdout).trim().to_string();
     let wasm = dist_file(project)?;
     run(

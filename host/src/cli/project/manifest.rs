@@ -2,7 +2,7 @@
 //! component it builds and from which entry point. Everything comes from
 //! the language's own manifest, so a project needs no Weft-specific file.
 
-use super::{Kind, Lang};
+use super::{Kind, Lang, check_name};
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 
@@ -26,19 +26,23 @@ impl Project {
         let dir = dir
             .canonicalize()
             .with_context(|| format!("no project folder at {}", dir.display()))?;
-        if dir.join("Cargo.toml").is_file() {
-            Self::rust(dir)
+        let (project, manifest) = if dir.join("Cargo.toml").is_file() {
+            (Self::rust(dir)?, "Cargo.toml")
         } else if dir.join("package.json").is_file() {
-            Self::js(dir)
+            (Self::js(dir)?, "package.json")
         } else if dir.join("pyproject.toml").is_file() {
-            Self::python(dir)
+            (Self::python(dir)?, "pyproject.toml")
         } else {
             bail!(
                 "{} is not a Weft project: it has no Cargo.toml, package.json or pyproject.toml \
                  (start one with `weft new <name> --lang rust|js|python`)",
                 dir.display()
             )
-        }
+        };
+        // The name becomes the module name: check it before a build, not
+        // after one.
+        check_name(&project.name).with_context(|| format!("the name in {manifest}"))?;
+        Ok(project)
     }
 
     fn rust(dir: PathBuf) -> anyhow::Result<Project> {
@@ -72,6 +76,7 @@ impl Project {
             .with_context(|| format!("reading {}", path.display()))?;
         let manifest: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not JSON", path.display()))?;
+        // A scoped package (`@org/name`) deploys as `name`.
         let name = manifest["name"]
             .as_str()
             .context("package.json has no name")?

@@ -95,6 +95,8 @@ pub fn files(lang: Lang, kind: Kind) -> Vec<TemplateFile> {
                 "tests/test_app.py",
                 include_str!("templates/python/workflow/test_app.py"),
             ),
+            // A package, so `python -m unittest` discovers the test in it.
+            file("tests/__init__.py", ""),
             file(".gitignore", include_str!("templates/python/gitignore")),
         ],
         (Lang::Python, Rpc) => vec![
@@ -107,6 +109,8 @@ pub fn files(lang: Lang, kind: Kind) -> Vec<TemplateFile> {
                 "tests/test_app.py",
                 include_str!("templates/python/rpc/test_app.py"),
             ),
+            // A package, so `python -m unittest` discovers the test in it.
+            file("tests/__init__.py", ""),
             file(".gitignore", include_str!("templates/python/gitignore")),
         ],
     }

@@ -1,5 +1,7 @@
 // An RPC module that misbehaves on request, one function per misdeed: the
 // host must end each attempt with its named code and keep serving others.
+// (StarlingMonkey has no API for the environment or files, so the Python
+// module is the one that tries those.)
 import { rpcFunctions, WeftError } from '@weft/sdk/rpc';
 
 export const handle = rpcFunctions({
@@ -14,11 +16,6 @@ export const handle = rpcFunctions({
     for (;;) {
       hoard.push(new Uint8Array(16 << 20).fill(1));
     }
-  },
-
-  // What a JavaScript module can see of the host's environment.
-  env() {
-    return typeof process === 'undefined' ? {} : { ...process.env };
   },
 
   // Outbound HTTP: reaches only the hosts the module was deployed with.

@@ -170,6 +170,7 @@ pub fn render(text: &str, name: &str) -> anyhow::Result<String> {
         .replace("{{js_sdk_version}}", &versions.js_sdk)
         .replace("{{componentize_js_version}}", &versions.componentize_js)
         .replace("{{esbuild_version}}", &versions.esbuild)
+        .replace("{{preview2_shim_version}}", &versions.preview2_shim)
         .replace("{{py_sdk_version}}", &versions.py_sdk)
         .replace("{{py_sdk_next}}", &versions.py_sdk_next)
         .replace("{{componentize_py_version}}", &versions.componentize_py)
@@ -190,6 +191,10 @@ struct Versions {
     js_sdk: String,
     componentize_js: String,
     esbuild: String,
+    /// componentize-js imports `@bytecodealliance/preview2-shim` without
+    /// declaring it; without a pin, whether npm hoists a version where it
+    /// can find it depends on the rest of the tree.
+    preview2_shim: String,
     py_sdk: String,
     /// The first version a `py_sdk`-compatible range excludes (`0.2` for
     /// `0.1.x`).
@@ -229,6 +234,7 @@ impl Versions {
             js_sdk: npm_field("/version")?,
             componentize_js: npm_field("/devDependencies/@bytecodealliance~1componentize-js")?,
             esbuild: npm_field("/devDependencies/esbuild")?,
+            preview2_shim: npm_field("/devDependencies/@bytecodealliance~1preview2-shim")?,
             py_sdk_next: next_minor(&py_sdk)?,
             py_sdk,
             componentize_py,

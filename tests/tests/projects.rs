@@ -251,6 +251,11 @@ impl Packages {
             .map(|name| {
                 let dir = newest(&target.join("package"), &format!("{name}-"), "")
                     .unwrap_or_else(|| missing(&format!("target/package/{name}-*")));
+                // The crate holds its Rust sources and WIT, not the other
+                // SDKs that share its folder.
+                for stray in ["js", "python", "node_modules"] {
+                    assert!(!dir.join(stray).exists(), "the {name} crate packs {stray}/");
+                }
                 (name.to_string(), dir)
             })
             .collect();

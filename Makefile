@@ -15,14 +15,17 @@ TEST_GUESTS := compat-v0-1 inbox callback fanout fanout-rpc probe diverge-v1 div
 JS_EXAMPLES       := hello order-saga order-rpc
 PY_EXAMPLES       := hello order-saga order-rpc
 JS_TEST_GUESTS    := probe hostile inbox callback fanout hostile-rpc
-PY_TEST_GUESTS    := probe hostile inbox callback fanout hostile-rpc
+PY_TEST_GUESTS    := probe hostile inbox callback fanout hostile-rpc http-rpc
+# C guests (example-workflows/c/<name>/*.c), built to <name>-c.wasm.
+C_EXAMPLES        := hello order-saga order-rpc
 JS_DEPS := guest-sdk/js/weft.js guest-sdk/js/errors.js guest-sdk/js/rpc.js guest-sdk/js/package-lock.json wit/weft.wit scripts/build-js-guest
-PY_DEPS := $(wildcard guest-sdk/python/weft/*.py) scripts/requirements.txt wit/weft.wit scripts/build-py-guest
+PY_DEPS := $(wildcard guest-sdk/python/weft/*.py guest-sdk/python/weft/wit/*.wit guest-sdk/python/weft/wit/deps/*.wit) scripts/requirements.txt wit/weft.wit scripts/build-py-guest
+C_DEPS  := $(wildcard guest-sdk/c/*.c guest-sdk/c/*.h guest-sdk/c/libc/*.h guest-sdk/c/bindgen/src/*.rs) wit/weft.wit scripts/build-c-guest scripts/setup-c
 WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo test chaos setup build-examples build-test-guests guests host packages lint bench bench-engine bench-aws bench-lambda bench-fanout bench-queued clean
+.PHONY: demo demo-guests test chaos setup build-examples build-test-guests guests host packages lint bench bench-engine bench-aws bench-lambda bench-fanout bench-queued clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py), the npm tools
@@ -48,16 +51,23 @@ target/examples/%-js.wasm: example-workflows/js/%/index.js $(JS_DEPS)
 target/examples/%-py.wasm: example-workflows/python/%/app.py $(PY_DEPS)
 	scripts/build-py-guest $(dir $<) $@
 
+# A C guest's sources are every .c file in its folder.
+.SECONDEXPANSION:
+target/examples/%-c.wasm: $$(wildcard example-workflows/c/$$*/*.c) $(C_DEPS)
+	scripts/build-c-guest example-workflows/c/$* $@
+
 target/test-guests/%-js.wasm: tests/guests/js/%/index.js $(JS_DEPS)
 	scripts/build-js-guest $< $@
 
 target/test-guests/%-py.wasm: tests/guests/python/%/app.py $(PY_DEPS)
 	scripts/build-py-guest $(dir $<) $@
 
-## Example workflows → target/examples/<name>.wasm (Rust), <name>-js.wasm, <name>-py.wasm
+## Example workflows → target/examples/<name>.wasm (Rust), <name>-js.wasm,
+## <name>-py.wasm, <name>-c.wasm
 build-examples: setup
 	$(call build-guests,examples,$(EXAMPLES))
-	$(MAKE) $(JS_EXAMPLES:%=target/examples/%-js.wasm) $(PY_EXAMPLES:%=target/examples/%-py.wasm)
+	$(MAKE) $(JS_EXAMPLES:%=target/examples/%-js.wasm) $(PY_EXAMPLES:%=target/examples/%-py.wasm) \
+		$(C_EXAMPLES:%=target/examples/%-c.wasm)
 
 ## Guests used only by the tests → target/test-guests/<name>.wasm
 build-test-guests: setup
@@ -79,8 +89,14 @@ packages: setup
 host:
 	$(CARGO) build -p weft-host
 
-## Build the examples and run the order saga end to end on the embedded backend.
-demo: build-examples host
+## Build the Rust order saga, its RPC module and the host, and run the saga
+## end to end on the embedded backend. (The other languages' examples are
+## `make build-examples`: the demo does not wait for them.)
+demo-guests:
+	rustup target add $(WASM_TARGET)
+	$(call build-guests,examples,order-saga order-rpc)
+
+demo: demo-guests host
 	$(WEFT) run target/examples/order-saga.wasm --rpc target/examples/order-rpc.wasm --input '$(SAGA_INPUT)'
 
 lint:

@@ -135,6 +135,9 @@ fn cold_load(c: &mut Criterion) {
         "hello-py",
         "order-rpc-js",
         "order-rpc-py",
+        "hello-c",
+        "order-saga-c",
+        "order-rpc-c",
     ] {
         let wasm = bytes(&example(name));
         let digest = Digest::of(&wasm);

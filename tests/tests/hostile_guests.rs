@@ -169,10 +169,11 @@ async fn javascript_and_python_guests_fail_with_the_same_codes() {
 }
 
 /// RPC modules in JavaScript and Python that loop, hoard memory, call a
-/// function they do not have, look at the host's environment or open a
-/// host file: each attempt ends with its code (the relay workflow fails
-/// with it, no retries), the environment is empty, the file's contents
-/// never come back, and a healthy run alongside completes.
+/// function they do not have, call a host outside their allow-list, look
+/// at the host's environment or open a host file: each attempt ends with
+/// its code (the relay workflow fails with it, no retries), no request
+/// reaches the host, the environment is empty, the file's contents never
+/// come back, and a healthy run alongside completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javascript_and_python_rpc_modules_fail_with_the_same_codes() {
     let e = Service::start(RpcMode::Inline, |_, limits| {
@@ -188,7 +189,15 @@ async fn javascript_and_python_rpc_modules_fail_with_the_same_codes() {
     let secret = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(secret.path(), "the host's secret").unwrap();
     let path = secret.path().display().to_string();
+    // A listening host the modules are not allowed to reach: a request let
+    // through would connect (the kernel accepts it into the backlog) and
+    // then wait for an answer that never comes, so it would end in a
+    // timeout, not `http_failed`, and leave a connection behind.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
     let failing = [
+        ("hostile-rpc-js/get", json!({"url": url}), "http_failed"),
+        ("hostile-rpc-py/get", json!({"url": url}), "http_failed"),
         ("hostile-rpc-js/loop", json!(null), "cpu_limit"),
         ("hostile-rpc-py/loop", json!(null), "cpu_limit"),
         ("hostile-rpc-js/alloc", json!(null), "memory_limit"),
@@ -223,6 +232,13 @@ async fn javascript_and_python_rpc_modules_fail_with_the_same_codes() {
             error.message
         );
     }
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener
+            .accept()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "a module reached a host outside its allow-list"
+    );
     // The test process has an environment; the module sees none of it.
     assert!(std::env::vars().next().is_some());
     let relay = json!({"rpc": "hostile-rpc-py/env", "input": null}).to_string();

@@ -37,7 +37,14 @@ from typing import Any, Callable, Optional
 
 import wit_world
 from componentize_py_types import Err, Ok
-from wit_world.imports import types
+
+try:
+    from wit_world.imports import types
+except ImportError:
+    # A Python RPC module's world (`weft:http-client/rpc`) also imports
+    # `wasi:http/types`; componentize-py then names both after their
+    # packages.
+    from wit_world.imports import weft_workflow_types as types  # type: ignore[no-redef]
 
 try:
     from wit_world.imports import steps

@@ -21,6 +21,11 @@ step.
 
 An error raised without `.permanent()` is retried by the host under the
 step's retry policy; any other exception counts as a retryable `error`.
+
+Outbound HTTP goes through `weft.http` (`http.get(url)`, `http.post(url,
+json=...)`), and only to the hosts the module was deployed with
+(`--allow-host`); a request anywhere else raises the permanent
+`WeftError("http_failed", ...)`.
 """
 
 import inspect

@@ -244,10 +244,11 @@ fn build_python(project: &Project) -> anyhow::Result<PathBuf> {
         );
     }
     let site = String::from_utf8_lossy(&site.stdout).trim().to_string();
+    let wit = python_wit_args(project.kind, Path::new(&site))?;
     let wasm = dist_file(project)?;
     run(
         Command::new(&tool)
-            .args(["--wit-path", "wit", "--world", project.kind.world()])
+            .args(&wit)
             .args(["componentize", &project.entry])
             .args(["--python-path", ".", "--python-path", &site])
             .arg("--output")
@@ -256,6 +257,39 @@ fn build_python(project: &Project) -> anyhow::Result<PathBuf> {
         "componentize-py",
     )?;
     Ok(wasm)
+}
+
+/// componentize-py's WIT arguments. A workflow builds against the
+/// project's `wit/` alone. An RPC module also gets the WIT the SDK ships
+/// in its package (`weft/wit/`, installed into `.venv`): the world
+/// `weft:http-client/rpc`, which is `weft:workflow/rpc@0.2.0` (read from
+/// the project's `wit/`) plus the `wasi:http` imports `weft.http` sends
+/// requests through. componentize-py binds only what the world names, so
+/// without it the module would have no HTTP at all.
+fn python_wit_args(kind: Kind, site_packages: &Path) -> anyhow::Result<Vec<String>> {
+    match kind {
+        Kind::Workflow => Ok(["--wit-path", "wit", "--world", kind.world()]
+            .map(String::from)
+            .into()),
+        Kind::Rpc => {
+            let sdk_wit = site_packages.join("weft/wit");
+            if !sdk_wit.join("http-client.wit").is_file() {
+                bail!(
+                    "{} is missing: the weft-workflows in .venv is older than this weft \
+                     (upgrade it: .venv/bin/pip install -U weft-workflows)",
+                    sdk_wit.join("http-client.wit").display()
+                );
+            }
+            Ok(vec![
+                "--wit-path".into(),
+                "wit".into(),
+                "--wit-path".into(),
+                sdk_wit.to_string_lossy().into_owned(),
+                "--world".into(),
+                "weft:http-client/rpc".into(),
+            ])
+        }
+    }
 }
 
 fn cargo_program() -> String {

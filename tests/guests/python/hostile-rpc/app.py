@@ -3,7 +3,7 @@ host must end each attempt with its named code and keep serving others."""
 
 import os
 
-from weft import rpc
+from weft import http, rpc
 
 
 def loop(call: rpc.Call, _input: object) -> None:
@@ -28,4 +28,12 @@ def read_file(call: rpc.Call, req: dict) -> str:
         return f.read()
 
 
-WitWorld = rpc.functions({"loop": loop, "alloc": alloc, "env": env, "read-file": read_file})
+def get(call: rpc.Call, req: dict) -> dict:
+    """Outbound HTTP: reaches only the hosts the module was deployed with."""
+    response = http.get(req["url"])
+    return {"status": response.status, "body": response.text()}
+
+
+WitWorld = rpc.functions(
+    {"loop": loop, "alloc": alloc, "env": env, "read-file": read_file, "get": get}
+)

@@ -30,8 +30,16 @@ pub struct Limits {
     /// spent in host calls (an inline RPC, a store write, an in-place retry
     /// wait) is not counted. `WEFT_ACTIVATION_TIMEOUT_SECS`.
     pub activation_timeout: Duration,
-    /// Largest input, output, step input or step result. `WEFT_MAX_PAYLOAD_BYTES`.
+    /// Largest input, output, step input or step result, event payload or
+    /// callback result. `WEFT_MAX_PAYLOAD_BYTES`.
     pub max_payload_bytes: usize,
+    /// Payloads larger than this are stored aside (S3, or files in the data
+    /// directory) and the state item keeps a reference.
+    /// `WEFT_INLINE_PAYLOAD_BYTES`.
+    pub inline_payload_bytes: usize,
+    /// The most one run may store aside, all its payloads together.
+    /// `WEFT_MAX_RUN_PAYLOAD_BYTES`.
+    pub max_run_payload_bytes: u64,
     /// Most steps one run may record. `WEFT_MAX_STEPS_PER_RUN`.
     pub max_steps_per_run: u32,
     /// Most log bytes kept per activation; the rest is dropped with a note.
@@ -56,7 +64,9 @@ impl Default for Limits {
             rpc_fuel: 50_000_000_000,
             memory_bytes: 256 << 20,
             activation_timeout: Duration::from_secs(60),
-            max_payload_bytes: 256 << 10,
+            max_payload_bytes: 32 << 20,
+            inline_payload_bytes: 64 << 10,
+            max_run_payload_bytes: 256 << 20,
             max_steps_per_run: 10_000,
             max_log_bytes: 256 << 10,
             max_module_bytes: 64 << 20,
@@ -81,6 +91,11 @@ impl Limits {
             )?),
             max_payload_bytes: env_num("WEFT_MAX_PAYLOAD_BYTES", d.max_payload_bytes as u64)?
                 as usize,
+            inline_payload_bytes: env_num(
+                "WEFT_INLINE_PAYLOAD_BYTES",
+                d.inline_payload_bytes as u64,
+            )? as usize,
+            max_run_payload_bytes: env_num("WEFT_MAX_RUN_PAYLOAD_BYTES", d.max_run_payload_bytes)?,
             max_steps_per_run: env_num("WEFT_MAX_STEPS_PER_RUN", d.max_steps_per_run as u64)?
                 as u32,
             max_log_bytes: env_num("WEFT_MAX_LOG_BYTES", d.max_log_bytes as u64)? as usize,

@@ -15,7 +15,7 @@
 //! | 0 | [`util`] | atomic file writes |
 //! | 0 | [`config`] | limits and execution mode from the environment |
 //! | 1 | [`engine`] | wasmtime: engine config, bindings, deterministic WASI, limits, guest↔model conversions, the prepared-component cache |
-//! | 1 | [`backend`] | the seams (`StateStore`, `WorkQueue`, `ModuleStore`, `Backends`); [`backend::sqlite`] and [`backend::aws`] behind them |
+//! | 1 | [`backend`] | the seams (`StateStore`, `WorkQueue`, `ModuleStore`, `BlobStore`, `Backends`); [`backend::payloads`] over any state store; [`backend::sqlite`] and [`backend::aws`] behind them |
 //! | 2 | [`replay`] | one activation: journal in, guest run, decisions out through a `StepDriver`; knows no backend |
 //! | 2 | [`rpc`] | one RPC attempt in its sandbox, with the HTTP allow-list |
 //! | 3 | [`registry`] | validating, versioning, loading and preparing modules |

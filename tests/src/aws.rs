@@ -5,8 +5,10 @@
 
 use crate::conformance::Backend;
 use aws_credential_types::Credentials;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use weft::backend::aws::blobs::S3Blobs;
 use weft::backend::aws::dynamo::DynamoStore;
 use weft::backend::aws::init::{QueueOptions, init};
 use weft::backend::aws::s3::AwsModuleStore;
@@ -96,6 +98,42 @@ impl AwsEnv {
         env
     }
 
+    /// Every item of every state table, as (table, attributes): what a
+    /// test checks on the raw items.
+    pub async fn scan_state_tables(
+        &self,
+    ) -> Vec<(
+        String,
+        HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    )> {
+        let mut all = Vec::new();
+        for table in [
+            &self.settings.runs_table,
+            &self.settings.steps_table,
+            &self.settings.history_table,
+            &self.settings.logs_table,
+        ] {
+            let mut start = None;
+            loop {
+                let page = self
+                    .clients
+                    .dynamo
+                    .scan()
+                    .table_name(table)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .expect("scanning a table");
+                all.extend(page.items().iter().map(|i| (table.clone(), i.clone())));
+                start = page.last_evaluated_key().cloned();
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        all
+    }
+
     pub async fn backend(&self, visibility: Duration, max_receives: u32) -> Backend {
         let queue = SqsQueue::connect(self.clients.sqs.clone(), &self.settings)
             .await
@@ -111,6 +149,7 @@ impl AwsEnv {
                 self.clients.s3.clone(),
                 &self.settings,
             )),
+            blobs: Arc::new(S3Blobs::new(self.clients.s3.clone(), &self.settings)),
             visibility,
             max_receives,
         }

@@ -8,17 +8,19 @@
 
 mod callbacks;
 mod events;
+mod retention;
 mod schedules;
 pub use callbacks::*;
 pub use events::*;
+pub use retention::*;
 pub use schedules::*;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use weft::backend::ModuleStore;
 use weft::backend::WorkQueue;
+use weft::backend::{BlobStore, ModuleStore};
 use weft::backend::{
     RunCursor, RunQuery, RunWrite, StateStore, StateWrite, StepExpect, StepWrite, StoreError,
 };
@@ -33,6 +35,8 @@ pub struct Backend {
     pub state: Arc<dyn StateStore>,
     pub queue: Arc<dyn WorkQueue>,
     pub modules: Arc<dyn ModuleStore>,
+    /// Where the service stores large payloads aside.
+    pub blobs: Arc<dyn BlobStore>,
     /// The queue's visibility timeout (short, for the redelivery cases).
     pub visibility: Duration,
     /// Receives after which the queue dead-letters a message.
@@ -61,6 +65,7 @@ pub fn run_record(workflow: &str) -> RunRecord {
         deadline: None,
         awaiting: Vec::new(),
         parent: None,
+        expires_at: None,
     }
 }
 
@@ -1068,6 +1073,7 @@ macro_rules! conformance_suite {
             a_completion_and_an_expiry_race_and_one_wins,
             a_schedule_changes_only_from_the_version_read,
             due_schedules_are_found_by_their_time,
+            expired_runs_are_found_by_expiry_and_deleted_with_their_items,
         );
     };
     (@cases $provision:expr; $($case:ident),+ $(,)?) => {

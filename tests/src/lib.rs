@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weft::backend::Backends;
+use weft::backend::sqlite::blobs::FileBlobs;
 use weft::backend::sqlite::{Durability, EmbeddedOptions, QueueSettings, SqliteBackend};
 use weft::config::Limits;
 use weft::config::RpcMode;
@@ -115,6 +116,7 @@ fn embedded_backend(durability: Durability) -> conformance::Backend {
         state: db.clone(),
         queue: db.clone(),
         modules: db,
+        blobs: Arc::new(FileBlobs::new(&dir)),
         visibility: Duration::from_secs(1),
         max_receives: 3,
     }
@@ -155,6 +157,7 @@ impl Service {
             state: backend.state,
             queue: backend.queue,
             modules: backend.modules,
+            blobs: backend.blobs,
             artifact_dir: dir.path().join("cache"),
         };
         Self::build(backends, dir, mode, tune)

@@ -350,3 +350,242 @@ async fn runs_from_before_the_quiet_index_are_found_by_the_sweep() {
         [&run.id]
     );
 }
+
+/// The acceptance check of stored-aside payloads on the raw DynamoDB items:
+/// a saga with a 20 MB input and a 5 MB RPC result leaves every item of
+/// every table under DynamoDB's 400 KB (sized as DynamoDB sizes them), and
+/// the payloads in S3 under `payloads/<run>/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_item_of_a_run_with_large_payloads_fits_dynamodb() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use serde_json::json;
+    use std::time::Duration;
+    use weft::config::RpcMode;
+    use weft::model::RunStatus;
+    use weft_tests::{Service, example, saga_input};
+
+    fn value_size(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value_size(v))
+                    .sum::<usize>()
+            }
+            AttributeValue::Ss(s) => s.iter().map(String::len).sum(),
+            AttributeValue::Ns(n) => n.iter().map(String::len).sum(),
+            _ => 1,
+        }
+    }
+
+    let env = weft_tests::aws::AwsEnv::provision(weft::backend::aws::init::QueueOptions {
+        visibility_timeout: Duration::from_secs(1),
+        max_receives: 3,
+    })
+    .await;
+    let mut s = Service::on(
+        env.backend(Duration::from_secs(1), 3).await,
+        RpcMode::Queued,
+        |_, _| {},
+    );
+    s.deploy("order-saga", &example("order-saga")).await;
+    s.deploy("order-rpc", &example("order-rpc")).await;
+    s.start_worker();
+    let mut input = saga_input("o-raw");
+    input["labelBytes"] = json!(5 << 20);
+    input["note"] = json!("n".repeat(20 << 20));
+    let run = s.run("order-saga", &input, Duration::from_secs(60)).await;
+    assert_eq!(run.status, RunStatus::Completed, "{:?}", run.error);
+
+    let settings = &env.settings;
+    let mut largest = (0, String::new());
+    for (table, item) in env.scan_state_tables().await {
+        let size: usize = item.iter().map(|(k, v)| k.len() + value_size(v)).sum();
+        if size > largest.0 {
+            largest = (size, table);
+        }
+    }
+    assert!(
+        largest.0 < 400 * 1024,
+        "the largest item ({} in {}) does not fit",
+        largest.0,
+        largest.1
+    );
+    let objects = env
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(&settings.modules_bucket)
+        .prefix(format!("payloads/{}/", run.id))
+        .send()
+        .await
+        .unwrap();
+    let sizes: Vec<i64> = objects.contents().iter().filter_map(|o| o.size()).collect();
+    assert!(
+        sizes.iter().any(|&n| n > 20 << 20),
+        "the input is in S3: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().any(|&n| n > 5 << 20 && n < 6 << 20),
+        "the label is in S3: {sizes:?}"
+    );
+}
+
+/// Retention on the raw tables: a finished run with a journal past one
+/// chunk, steps, attempts, logs, events of two names (with their sender-id
+/// markers) and a callback carries its TTL attribute in seconds, and once
+/// deleted leaves no item in any table that names it. The conformance case
+/// sees through the store; this one sees the items it cannot (chunks,
+/// inboxes, markers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_run_leaves_no_item_in_any_table() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use weft::backend::{
+        CallbackWrite, NewEvent, RunWrite, StateStore, StateWrite, StepExpect, StepWrite,
+    };
+    use weft::model::{
+        AttemptRecord, CallbackRecord, CallbackState, LogLine, RunStatus, StepRecord, StepStatus,
+        now_millis,
+    };
+    use weft_tests::conformance::run_record;
+
+    let (env, store) = weft_tests::aws::test_store().await;
+    let mut run = run_record("wf-raw-retention");
+    store.create_run(&run).await.unwrap();
+    let other = run_record("wf-raw-retention");
+    store.create_run(&other).await.unwrap();
+    for (name, id) in [("go", "a"), ("go", "b"), ("stop", "a")] {
+        for target in [&run, &other] {
+            store
+                .send_event(NewEvent {
+                    run_id: target.id.clone(),
+                    name: name.into(),
+                    event_id: id.into(),
+                    payload: "1".into(),
+                    sent_at: now_millis(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    // 150 names: one full chunk item and a tail; a few of them as steps.
+    let mut next = run.clone();
+    for i in 0..150 {
+        next.step_names.push(format!("s{i}"));
+    }
+    let steps: Vec<StepWrite> = (0..3)
+        .map(|i| {
+            let call = weft::model::StepCall {
+                kind: weft::model::StepKind::Rpc,
+                name: format!("s{i}"),
+                rpc_name: Some("m/f".into()),
+                input: Some("{}".into()),
+                options: Default::default(),
+            };
+            StepWrite {
+                record: StepRecord::new(&run.id, i, &call, now_millis()),
+                expect: StepExpect::Absent,
+            }
+        })
+        .collect();
+    let attempts = (1..=2)
+        .map(|attempt| AttemptRecord {
+            step_id: StepRecord::key(&run.id, "s0"),
+            attempt,
+            status: StepStatus::Failed,
+            error: None,
+            started_at: 1,
+            ended_at: Some(2),
+        })
+        .collect();
+    let logs = (0..3)
+        .map(|index| {
+            let line = LogLine {
+                position: 0,
+                index,
+                at: 1,
+                level: "info".into(),
+                message: "m".into(),
+            };
+            (run.id.clone(), line)
+        })
+        .collect();
+    let callback = CallbackRecord {
+        hash: weft::model::token_hash("wcb_raw"),
+        run_id: run.id.clone(),
+        step: "link".into(),
+        created_at: now_millis(),
+        expires_at: Some(now_millis() + 60_000),
+        state: CallbackState::Waiting,
+    };
+    store
+        .commit(StateWrite {
+            run: Some(RunWrite::replacing(&run, next.clone())),
+            steps,
+            attempts,
+            logs,
+            callbacks: vec![CallbackWrite::Create(callback)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    next.version = run.version + 1;
+    run = next;
+    let mut ended = run.clone();
+    ended.status = RunStatus::Completed;
+    ended.expires_at = Some(1_000_000_000_000);
+    store
+        .commit(StateWrite {
+            run: Some(RunWrite::replacing(&run, ended)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let names = |item: &std::collections::HashMap<String, AttributeValue>, id: &str| {
+        item.values()
+            .any(|v| v.as_s().is_ok_and(|s| s.contains(id)))
+    };
+    let before = env.scan_state_tables().await;
+    let run_item = before
+        .iter()
+        .find(|(_, i)| i.get("id").and_then(|v| v.as_s().ok()) == Some(&run.id.to_string()))
+        .map(|(_, i)| i.clone())
+        .expect("the run item");
+    assert_eq!(
+        run_item.get("expiresAt"),
+        Some(&AttributeValue::N("1000000000".into())),
+        "DynamoDB's TTL counts seconds"
+    );
+    let stored = before
+        .iter()
+        .filter(|(_, i)| names(i, run.id.as_str()))
+        .count();
+    // The run, a chunk, 3 steps, 2 attempts, 3 logs, 2 inboxes, 3 events,
+    // 3 markers, the callback.
+    assert_eq!(stored, 19, "{before:#?}");
+    let others = before
+        .iter()
+        .filter(|(_, i)| names(i, other.id.as_str()))
+        .count();
+
+    store.delete_run(&run.id).await.unwrap();
+    let after = env.scan_state_tables().await;
+    let left: Vec<_> = after
+        .iter()
+        .filter(|(_, i)| names(i, run.id.as_str()))
+        .collect();
+    assert!(left.is_empty(), "{left:#?}");
+    assert_eq!(
+        after
+            .iter()
+            .filter(|(_, i)| names(i, other.id.as_str()))
+            .count(),
+        others,
+        "the other run keeps everything"
+    );
+}

@@ -95,13 +95,13 @@ async fn aws_init_creates_the_seed_layout_idempotently() {
         String::from_utf8(out.stdout).unwrap()
     };
     let first = run_init();
-    assert!(first.contains("8 created, 0 already existed"), "{first}");
+    assert!(first.contains("9 created, 0 already existed"), "{first}");
     assert!(
         first.contains(&format!("created table  {}", env.settings.steps_table)),
         "{first}"
     );
     let second = run_init();
-    assert!(second.contains("0 created, 8 already existed"), "{second}");
+    assert!(second.contains("0 created, 9 already existed"), "{second}");
 
     let describe = |name: String| {
         let dynamo = env.clients.dynamo.clone();
@@ -123,6 +123,29 @@ async fn aws_init_creates_the_seed_layout_idempotently() {
     assert_eq!(gsi.key_schema()[0].attribute_name(), "runId");
     let runs = describe(env.settings.runs_table.clone()).await;
     assert_eq!(runs.key_schema()[0].attribute_name(), "id");
+    assert!(
+        runs.global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_name() == Some("purge-index")),
+        "the retention sweep's index"
+    );
+    let ttl = env
+        .clients
+        .dynamo
+        .describe_time_to_live()
+        .table_name(&env.settings.runs_table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expiresAt"));
+    assert!(
+        first.contains(&format!(
+            "created ttl    {}/expiresAt",
+            env.settings.runs_table
+        )),
+        "{first}"
+    );
     let history = describe(env.settings.history_table.clone()).await;
     let keys: Vec<&str> = history
         .key_schema()

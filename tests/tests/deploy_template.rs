@@ -169,3 +169,60 @@ fn both_functions_may_use_the_schedule_index() {
     let table = resource(&t, "RunsTable");
     assert!(table.contains("IndexName: schedule-index"), "{table}");
 }
+
+/// Retention on AWS: the runs table expires finished runs' items by the
+/// attribute the store writes (TTL, in seconds) and has the index the
+/// retention sweep reads, and the worker, which runs the sweep, may find
+/// and delete everything an expired run stored: its items in all four
+/// tables (queries, batch deletes, the run item's conditional delete) and
+/// its payloads in S3. moto does not enforce IAM, so only this test would
+/// catch a missing grant.
+#[test]
+fn the_worker_may_delete_expired_runs_and_the_table_expires_them() {
+    use weft::backend::aws::dynamo::retention::{INDEX, TTL_ATTRIBUTE};
+    let t = template();
+    let table = resource(&t, "RunsTable");
+    assert!(table.contains(&format!("IndexName: {INDEX}")), "{table}");
+    assert!(
+        table.contains(&format!(
+            "TimeToLiveSpecification: {{ AttributeName: {TTL_ATTRIBUTE}, Enabled: true }}"
+        )),
+        "{table}"
+    );
+    let worker = resource(&t, "WorkerFunction");
+    let statement = |sid: &str| {
+        worker
+            .split("- Sid: ")
+            .find(|s| s.starts_with(&format!("{sid}\n")))
+            .unwrap_or_else(|| panic!("the worker's {sid} statement"))
+            .to_string()
+    };
+    let runs = statement("Runs");
+    for grant in [
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Query",
+        &format!("/index/{INDEX}"),
+    ] {
+        assert!(runs.contains(grant), "{grant} missing: {runs}");
+    }
+    let steps = statement("Steps");
+    for grant in [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Query",
+        "/index/runId-index",
+    ] {
+        assert!(steps.contains(grant), "{grant} missing: {steps}");
+    }
+    let history = statement("HistoryAndLogs");
+    for grant in ["dynamodb:BatchWriteItem", "dynamodb:Query"] {
+        assert!(history.contains(grant), "{grant} missing: {history}");
+    }
+    let payloads = statement("Payloads");
+    assert!(payloads.contains("s3:DeleteObject"), "{payloads}");
+    assert!(payloads.contains("/payloads/*"), "{payloads}");
+    assert!(
+        statement("ListPayloads").contains("s3:ListBucket"),
+        "{worker}"
+    );
+}

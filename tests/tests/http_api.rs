@@ -8,10 +8,18 @@ use weft_tests::{Api, DevServer, bytes, example, saga_input, test_guest, weft_bi
 const T: Duration = Duration::from_secs(60);
 
 fn server() -> (DevServer, tempfile::TempDir) {
+    server_with(&[])
+}
+
+fn server_with(env: &[(&str, &str)]) -> (DevServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start(dir.path(), &[]).expect("weft dev starts");
+    let server = DevServer::start(dir.path(), env).expect("weft dev starts");
     (server, dir)
 }
+
+/// A payload limit of 256 KB, so the refusals over it stay cheap to test
+/// (the default is 32 MB).
+const SMALL_PAYLOADS: [(&str, &str); 1] = [("WEFT_MAX_PAYLOAD_BYTES", "262144")];
 
 fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error code>")
@@ -208,7 +216,7 @@ async fn waiting_returns_202_while_the_run_is_still_going() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_json_errors() {
-    let (server, _dir) = server();
+    let (server, _dir) = server_with(&SMALL_PAYLOADS);
     let api = server.api();
     api.deploy("hello", &example("hello")).await.unwrap();
     api.deploy("order-rpc", &example("order-rpc"))
@@ -380,7 +388,7 @@ async fn a_start_retried_under_its_idempotency_key_is_one_run() {
 /// that changes nothing, and every refusal with its status and code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_sent_over_http_and_from_the_cli() {
-    let (server, _dir) = server();
+    let (server, _dir) = server_with(&SMALL_PAYLOADS);
     let api = server.api();
     api.deploy("expense-approval", &example("expense-approval"))
         .await
@@ -654,6 +662,21 @@ async fn schedules_are_managed_over_http_and_from_the_cli() {
         "{body}"
     );
 
+    // A schedule keeps its input in its own item: 64 KB at most.
+    let big = json!({ "workflow": "hello", "cron": "0 3 * * *", "input": "x".repeat(70_000) });
+    let (status, refused) = api
+        .put("/v1/schedules/too-big", big.to_string().into_bytes())
+        .await
+        .unwrap();
+    assert_eq!((status, error_code(&refused)), (413, "payload_too_large"));
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("WEFT_INLINE_PAYLOAD_BYTES"),
+        "{refused}"
+    );
+
     let (ok, text) = weft(&["schedule", "pause", "nightly"]);
     assert!(ok && text.contains("paused"), "{text}");
     let (ok, text) = weft(&["schedule", "list"]);
@@ -710,4 +733,78 @@ async fn schedules_are_managed_over_http_and_from_the_cli() {
     );
     let (ok, text) = weft(&["schedule", "pause", "nightly"]);
     assert!(!ok && text.contains("no schedule named"), "{text}");
+}
+
+/// A run whose input, output and a step result are larger than a response
+/// carries in line: the views name their sizes and paths instead, and the
+/// paths answer with the JSON, byte for byte. Staging an input is for
+/// stores with a staging area (S3); here it is refused clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_payloads_are_linked_from_the_views() {
+    let (server, _dir) = server();
+    let api = server.api();
+    api.deploy("order-saga", &example("order-saga"))
+        .await
+        .unwrap();
+    api.deploy("order-rpc", &example("order-rpc"))
+        .await
+        .unwrap();
+    let mut input = saga_input("o-linked");
+    input["labelBytes"] = json!(2 << 20);
+    input["note"] = json!("n".repeat(1 << 20));
+    let (status, done) = api
+        .post("/v1/workflows/order-saga/runs?wait=60", input.to_string())
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{done}");
+    let id = done["runId"].as_str().unwrap().to_string();
+    assert!(
+        done.get("output").is_none(),
+        "the output is linked, not carried"
+    );
+    let url = done["outputUrl"].as_str().unwrap();
+    assert_eq!(url, format!("/v1/runs/{id}/output"));
+    let (status, output) = api.get(url).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        done["outputBytes"].as_u64(),
+        Some(output.to_string().len() as u64)
+    );
+    assert_eq!(output["trackingNumber"], "trk-o-linked");
+    assert_eq!(output["label"].as_str().map(str::len), Some(2 << 20));
+
+    let (_, run) = api.get(&format!("/v1/runs/{id}")).await.unwrap();
+    assert!(
+        run.get("input").is_none() && run.get("output").is_none(),
+        "{run:.300}"
+    );
+    assert!(
+        run["expiresAt"].is_string(),
+        "a finished run says when it expires"
+    );
+    let (status, read_input) = api.get(run["inputUrl"].as_str().unwrap()).await.unwrap();
+    assert_eq!((status, &read_input), (200, &input));
+
+    let (_, steps) = api.get(&format!("/v1/runs/{id}/steps")).await.unwrap();
+    let ship = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "ship")
+        .unwrap();
+    let (status, result) = api.get(ship["resultUrl"].as_str().unwrap()).await.unwrap();
+    assert_eq!((status, &result["label"]), (200, &output["label"]));
+    let price = steps["steps"][0].clone();
+    assert_eq!(price["result"], 3097, "small results stay in line");
+
+    let (status, refused) = api
+        .post("/v1/workflows/order-saga/uploads", "")
+        .await
+        .unwrap();
+    assert_eq!((status, error_code(&refused)), (501, "uploads_unsupported"));
+    let (status, missing) = api
+        .get(&format!("/v1/runs/{id}/steps/nope/result"))
+        .await
+        .unwrap();
+    assert_eq!((status, error_code(&missing)), (404, "unknown_step"));
 }

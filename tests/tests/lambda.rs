@@ -345,3 +345,98 @@ async fn weft_deploy_stages_large_modules_transparently() {
         );
     }
 }
+
+/// On AWS a large input goes through S3 and so does a large output: the
+/// HTTP function offers a presigned upload for the input and starts the
+/// run from it, and answers a request for the output with a redirect to a
+/// presigned download instead of a body Lambda could not return. The run
+/// itself is driven by `weft dev` on the same tables and queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_inputs_and_outputs_go_through_s3() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start_with(dir.path(), &env.env()).unwrap();
+    let api = server.api();
+    api.deploy("order-saga", &example("order-saga"))
+        .await
+        .unwrap();
+    api.deploy("order-rpc", &example("order-rpc"))
+        .await
+        .unwrap();
+    let http = LambdaFunction::start("weft-http", &env.env(), &[]).unwrap();
+
+    let mut input = saga_input("o-s3");
+    input["labelBytes"] = json!(7 << 20);
+    input["note"] = json!("n".repeat(8 << 20));
+    let input_text = input.to_string();
+    assert!(
+        input_text.len() > 6 << 20,
+        "bigger than a Lambda request may be"
+    );
+    let (status, offer) = response(
+        &http
+            .invoke(&http_api_event(
+                "POST",
+                "/v1/workflows/order-saga/uploads",
+                "",
+                None,
+            ))
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{offer}");
+    let put = reqwest::Client::new()
+        .put(offer["uploadUrl"].as_str().unwrap())
+        .body(input_text.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let start = offer["start"].as_str().unwrap();
+    let (path, query) = start.split_once('?').unwrap();
+    let (status, started) = response(
+        &http
+            .invoke(&http_api_event("POST", path, query, None))
+            .unwrap(),
+    );
+    assert_eq!(status, 202, "{started}");
+    let id = started["runId"].as_str().unwrap().to_string();
+
+    let mut run = Value::Null;
+    for _ in 0..600 {
+        run = api.get(&format!("/v1/runs/{id}")).await.unwrap().1;
+        if run["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(run["status"], "completed", "{run:.400}");
+    let output_path = format!("/v1/runs/{id}/output");
+    let (status, redirect) = {
+        let v = http
+            .invoke(&http_api_event("GET", &output_path, "", None))
+            .unwrap();
+        (v["statusCode"].as_u64(), v)
+    };
+    assert_eq!(status, Some(303), "{redirect:.300}");
+    let link = redirect["headers"]["location"].as_str().unwrap();
+    let output = reqwest::get(link).await.unwrap().bytes().await.unwrap();
+    let output: Value = serde_json::from_slice(&output).unwrap();
+    assert_eq!(output["label"].as_str().map(str::len), Some(7 << 20));
+    assert_eq!(output["trackingNumber"], "trk-o-s3");
+    // The input reads back from S3 as it was uploaded, byte for byte.
+    let read = http
+        .invoke(&http_api_event(
+            "GET",
+            &format!("/v1/runs/{id}/input"),
+            "",
+            None,
+        ))
+        .unwrap();
+    assert_eq!(
+        read["statusCode"], 303,
+        "the input is a redirect too, not a body"
+    );
+    let input_link = api.get(&format!("/v1/runs/{id}")).await.unwrap().1["inputUrl"].clone();
+    let (status, fetched) = api.get(input_link.as_str().unwrap()).await.unwrap();
+    assert_eq!((status, fetched), (200, input));
+}

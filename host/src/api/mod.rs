@@ -9,6 +9,7 @@
 
 mod auth;
 mod error;
+mod payloads;
 mod schedules;
 pub mod views;
 
@@ -92,6 +93,12 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
         )
         .route("/v1/runs", get(list_runs))
         .route("/v1/runs/{id}", get(get_run))
+        .route("/v1/runs/{id}/{payload}", get(payloads::run_payload))
+        .route(
+            "/v1/runs/{id}/steps/{step}/{payload}",
+            get(payloads::step_payload),
+        )
+        .route("/v1/workflows/{name}/uploads", post(payloads::stage_input))
         .route("/v1/runs/{id}/cancel", post(cancel_run))
         .route("/v1/runs/{id}/steps", get(get_steps))
         .route("/v1/runs/{id}/children", get(get_children))
@@ -128,6 +135,12 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this route does not take that method",
     )
+}
+
+/// Payloads larger than the store keeps in line are linked, not carried
+/// (see `payloads`).
+fn inline(svc: &Weft) -> views::Inline {
+    views::Inline(svc.limits().inline_payload_bytes)
 }
 
 async fn not_found() -> ApiError {
@@ -203,7 +216,7 @@ async fn deploy_module(
 }
 
 /// How long a staged-upload URL stays valid.
-const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(900);
+pub(crate) const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(900);
 
 /// Hands out a URL to upload a module too big for one request (Lambda caps
 /// requests at 6 MB): `PUT` the bytes there, then register the upload.
@@ -263,6 +276,8 @@ async fn list_modules(State(svc): State<Arc<Weft>>) -> ApiResult {
 
 #[derive(Deserialize)]
 struct StartQuery {
+    /// Start from the input staged under this upload id (see `payloads`).
+    upload: Option<String>,
     /// Seconds to wait for the run to finish before answering.
     wait: Option<f64>,
     /// Seconds after which the run fails with `run_timeout`.
@@ -322,7 +337,21 @@ async fn start_run(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let input = json_body(&body)?;
+    let staged = match &query.upload {
+        Some(upload) if body.is_empty() => Some(payloads::staged_input(&svc, upload).await?),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "a run started from an upload takes no body",
+            ));
+        }
+        None => None,
+    };
+    let input = match &staged {
+        Some(input) => input.as_str(),
+        None => json_body(&body)?,
+    };
     // Never longer than the serving process can wait (a Lambda function's
     // timeout): a client must get an answer, not a gateway timeout.
     let longest = svc.settings().invocation_limit.map_or(MAX_WAIT, |limit| {
@@ -344,7 +373,7 @@ async fn start_run(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, Json(views::run_result(&run))).into_response())
+    Ok((status, Json(views::run_result(&run, inline(&svc)))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -372,14 +401,14 @@ async fn list_runs(State(svc): State<Arc<Weft>>, Query(q): Query<RunsQuery>) -> 
         after: None,
     };
     let runs = svc.list_runs(&query).await?;
-    let list: Vec<Value> = runs.iter().map(views::run).collect();
+    let list: Vec<Value> = runs.iter().map(|r| views::run(r, inline(&svc))).collect();
     Ok(Json(json!({ "runs": list })).into_response())
 }
 
 async fn get_run(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
     let run = svc.get_run(&parse_run_id(&id)?).await?;
     let waiting = svc.waiting_on(&run).await?;
-    Ok(Json(views::run_with_wait(&run, waiting.as_ref())).into_response())
+    Ok(Json(views::run_with_wait(&run, waiting.as_ref(), inline(&svc))).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -408,13 +437,13 @@ async fn cancel_run(
         .reason
         .unwrap_or_else(|| "cancelled by request".into());
     let run = svc.cancel(&id, &reason).await?;
-    Ok(Json(views::run(&run)).into_response())
+    Ok(Json(views::run(&run, inline(&svc))).into_response())
 }
 
 async fn get_steps(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
     let id = parse_run_id(&id)?;
     let steps = svc.steps(&id).await?;
-    let list: Vec<Value> = steps.iter().map(views::step).collect();
+    let list: Vec<Value> = steps.iter().map(|v| views::step(v, inline(&svc))).collect();
     Ok(Json(json!({ "runId": id, "steps": list })).into_response())
 }
 

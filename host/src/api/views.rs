@@ -21,6 +21,29 @@ pub fn json_value(text: Option<&str>) -> Value {
     }
 }
 
+/// How large a payload a response carries in line; larger ones are left
+/// out and named by their size and a path to download them from (a JSON
+/// answer from a serverless function must stay under 6 MB).
+#[derive(Clone, Copy, Debug)]
+pub struct Inline(pub usize);
+
+impl Inline {
+    /// Everything in line (the CLI printing a local run).
+    pub const ALL: Self = Self(usize::MAX);
+}
+
+/// Puts payload `text` into `view` as `key`, or, when it is larger than
+/// `inline`, `<key>Bytes` and `<key>Url` (`path`) in its place.
+fn put_payload(view: &mut Value, key: &str, text: Option<&str>, path: String, inline: Inline) {
+    match text {
+        Some(t) if t.len() > inline.0 => {
+            insert(view, &format!("{key}Bytes"), json!(t.len()));
+            insert(view, &format!("{key}Url"), json!(path));
+        }
+        _ => insert(view, key, json_value(text)),
+    }
+}
+
 fn error(e: Option<&ErrorInfo>) -> Value {
     e.map_or(Value::Null, |e| {
         serde_json::to_value(e).unwrap_or(Value::Null)
@@ -39,13 +62,11 @@ pub fn module(v: &ModuleVersion) -> Value {
     })
 }
 
-pub fn run(r: &RunRecord) -> Value {
-    json!({
+pub fn run(r: &RunRecord, inline: Inline) -> Value {
+    let mut view = json!({
         "runId": r.id,
         "workflow": r.workflow,
         "status": r.status,
-        "input": json_value(Some(&r.input)),
-        "output": json_value(r.output.as_deref()),
         "error": error(r.error.as_ref()),
         "moduleDigest": r.module_digest,
         "steps": r.step_names.len(),
@@ -57,7 +78,24 @@ pub fn run(r: &RunRecord) -> Value {
         })),
         "createdAt": timestamp(r.created_at),
         "updatedAt": timestamp(r.updated_at),
-    })
+        "expiresAt": r.expires_at.map(timestamp),
+    });
+    let base = format!("/v1/runs/{}", r.id);
+    put_payload(
+        &mut view,
+        "input",
+        Some(&r.input),
+        format!("{base}/input"),
+        inline,
+    );
+    put_payload(
+        &mut view,
+        "output",
+        r.output.as_deref(),
+        format!("{base}/output"),
+        inline,
+    );
+    view
 }
 
 fn insert(view: &mut Value, key: &str, value: Value) {
@@ -67,8 +105,8 @@ fn insert(view: &mut Value, key: &str, value: Value) {
 }
 
 /// A run, with the step it waits on when it is running.
-pub fn run_with_wait(r: &RunRecord, waiting: Option<&StepRecord>) -> Value {
-    let mut view = run(r);
+pub fn run_with_wait(r: &RunRecord, waiting: Option<&StepRecord>, inline: Inline) -> Value {
+    let mut view = run(r, inline);
     if let Some(step) = waiting {
         insert(
             &mut view,
@@ -96,13 +134,15 @@ pub fn run_with_wait(r: &RunRecord, waiting: Option<&StepRecord>) -> Value {
 }
 
 /// The short answer to a run started with `?wait=`.
-pub fn run_result(r: &RunRecord) -> Value {
-    json!({
+pub fn run_result(r: &RunRecord, inline: Inline) -> Value {
+    let mut view = json!({
         "runId": r.id,
         "status": r.status,
-        "output": json_value(r.output.as_deref()),
         "error": error(r.error.as_ref()),
-    })
+    });
+    let path = format!("/v1/runs/{}/output", r.id);
+    put_payload(&mut view, "output", r.output.as_deref(), path, inline);
+    view
 }
 
 /// A step's result as the API shows it: a callback's token is a
@@ -114,7 +154,21 @@ fn shown_result(s: &StepRecord) -> Value {
     }
 }
 
-pub fn step(v: &StepView) -> Value {
+/// `text` as one path segment: unreserved characters as they are, every
+/// other byte percent-encoded (step names may hold `#`).
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub fn step(v: &StepView, inline: Inline) -> Value {
     let s = &v.step;
     let history: Vec<Value> = v
         .attempts
@@ -140,23 +194,42 @@ pub fn step(v: &StepView) -> Value {
         StepKind::DetachedChild => json_value(s.result.as_deref()),
         _ => Value::Null,
     };
-    json!({
+    let mut view = json!({
         "name": s.name,
         "seq": s.seq,
         "kind": s.kind,
         "rpcName": s.rpc_name,
         "childRunId": child,
-        "input": json_value(s.input.as_deref()),
         "status": s.status,
         "attempts": s.attempt_count,
         "hostLosses": s.host_losses,
-        "result": shown_result(s),
         "error": error(s.error.as_ref()),
         "wakeAt": s.wake_at.map(timestamp),
         "createdAt": timestamp(s.created_at),
         "completedAt": s.completed_at.map(timestamp),
         "history": history,
-    })
+    });
+    let base = format!("/v1/runs/{}/steps/{}", s.run_id, path_segment(&s.name));
+    put_payload(
+        &mut view,
+        "input",
+        s.input.as_deref(),
+        format!("{base}/input"),
+        inline,
+    );
+    match shown_result(s) {
+        Value::String(hidden) if s.kind == StepKind::Callback => {
+            insert(&mut view, "result", json!(hidden))
+        }
+        _ => put_payload(
+            &mut view,
+            "result",
+            s.result.as_deref(),
+            format!("{base}/result"),
+            inline,
+        ),
+    }
+    view
 }
 
 /// A child run as its parent's listing shows it: the step that started it

@@ -6,21 +6,26 @@
 //!   with SQS's semantics.
 //! - [`ModuleStore`] (`modules.rs`): module bytes, versions and artifacts.
 //!
-//! [`sqlite`] implements all three on one embedded database; [`aws`] on
-//! DynamoDB, SQS and S3. [`faults`] wraps any queue to inject delivery
-//! faults. Nothing outside this folder names a concrete backend except the
+//! - [`BlobStore`] (`payloads/`): payloads too large for a state item,
+//!   which [`OffloadingStore`] stores aside for any state store.
+//!
+//! [`sqlite`] implements them on one embedded database and its data
+//! directory; [`aws`] on DynamoDB, SQS and S3. [`faults`] wraps any queue to
+//! inject delivery faults. Nothing outside this folder names a concrete backend except the
 //! binaries' wiring (`cli/`, `lambda/`), which builds a [`Backends`] and
 //! hands it to the service; `scripts/check-layers` enforces that.
 
 pub mod aws;
 pub mod faults;
 mod modules;
+pub mod payloads;
 mod queue;
 pub mod sqlite;
 mod state;
 
 pub use modules::ModuleStore;
 pub(crate) use modules::same_version;
+pub use payloads::{BlobStore, OffloadingStore, PayloadLimits};
 pub use queue::{Delivery, MAX_DELAY, QueueError, WorkQueue};
 pub use state::{
     CallbackWrite, EventTake, NewEvent, QuietCursor, QuietPage, RunCursor, RunQuery, RunWrite,
@@ -36,24 +41,29 @@ pub struct Backends {
     pub state: Arc<dyn StateStore>,
     pub queue: Arc<dyn WorkQueue>,
     pub modules: Arc<dyn ModuleStore>,
+    /// Where payloads too large for `state` are stored aside.
+    pub blobs: Arc<dyn BlobStore>,
     /// Where precompiled artifacts are cached on local disk.
     pub artifact_dir: PathBuf,
 }
 
 impl Backends {
     /// The embedded backend in `data_dir`: state, queue and modules in one
-    /// SQLite database, artifacts under `data_dir/cache`.
+    /// SQLite database, large payloads under `data_dir/payloads`, artifacts
+    /// under `data_dir/cache`.
     pub fn embedded(data_dir: &Path, options: sqlite::EmbeddedOptions) -> Result<Self, StoreError> {
         let db = Arc::new(sqlite::SqliteBackend::open(data_dir, options)?);
         Ok(Self {
             state: db.clone(),
             queue: db.clone(),
             modules: db,
+            blobs: Arc::new(sqlite::blobs::FileBlobs::new(data_dir)),
             artifact_dir: data_dir.join("cache"),
         })
     }
 
-    /// The AWS backend: DynamoDB, SQS and S3 as `settings` name them.
+    /// The AWS backend: DynamoDB, SQS and S3 as `settings` name them (large
+    /// payloads in the modules bucket under `payloads/`).
     /// Artifacts are cached under `WEFT_CACHE_DIR` (default: a folder in
     /// the system's temp dir, which is `/tmp` on Lambda).
     pub async fn aws(
@@ -75,6 +85,7 @@ impl Backends {
                 clients.s3.clone(),
                 settings,
             )),
+            blobs: Arc::new(aws::blobs::S3Blobs::new(clients.s3.clone(), settings)),
             artifact_dir: cache,
         })
     }

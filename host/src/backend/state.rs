@@ -336,6 +336,17 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Removes a schedule; whether there was one.
     async fn delete_schedule(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Up to `limit` finished runs whose [`RunRecord::expires_at`] is at or
+    /// before `now`, earliest expiry first: found through an index on the
+    /// expiry, so the cost follows the runs that are due.
+    async fn expired_runs(&self, now: Millis, limit: usize) -> Result<Vec<RunId>, StoreError>;
+
+    /// Deletes a finished run and everything recorded for it: its steps,
+    /// attempts, logs, journal, events and callbacks. Deleting a run that
+    /// is gone is a no-op; a run still running is refused with
+    /// [`StoreError::Conflict`].
+    async fn delete_run(&self, id: &RunId) -> Result<(), StoreError>;
 }
 
 /// A conditional write of a schedule ([`StateStore::put_schedule`]).

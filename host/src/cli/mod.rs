@@ -147,6 +147,10 @@ enum Command {
         workflow: String,
         #[arg(long, default_value = "null")]
         input: String,
+        /// Read the input from this file instead (an input of any size up
+        /// to the payload limit; large ones go through a staged upload).
+        #[arg(long, value_name = "PATH", conflicts_with = "input")]
+        input_file: Option<std::path::PathBuf>,
         /// Wait for the run to finish (up to 60 s) and print its result.
         #[arg(long)]
         wait: bool,
@@ -310,11 +314,17 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Start {
             workflow,
             input,
+            input_file,
             wait,
             timeout,
             idempotency_key,
             server,
         } => {
+            let input = match input_file {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => input,
+            };
             remote::start(
                 &server,
                 &workflow,

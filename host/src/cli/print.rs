@@ -36,9 +36,17 @@ pub fn run(run: &Value) {
         text(&run["createdAt"]),
         text(&run["updatedAt"])
     );
-    println!("  input   {}", short(&run["input"].to_string(), 200));
-    if !run["output"].is_null() {
-        println!("  output  {}", run["output"]);
+    match run["inputUrl"].as_str() {
+        Some(url) => println!("  input   {} bytes at {url}", run["inputBytes"]),
+        None => println!("  input   {}", short(&run["input"].to_string(), 200)),
+    }
+    match run["outputUrl"].as_str() {
+        Some(url) => println!("  output  {} bytes at {url}", run["outputBytes"]),
+        None if !run["output"].is_null() => println!("  output  {}", run["output"]),
+        None => {}
+    }
+    if let Some(expires) = run["expiresAt"].as_str() {
+        println!("  expires {expires}");
     }
     if !run["error"].is_null() {
         println!(
@@ -134,8 +142,13 @@ pub fn logs(logs: &[Value]) {
 
 /// Everything about a finished local run.
 pub fn run_report(record: &RunRecord, step_views: &[StepView], log_lines: &[LogLine]) {
-    run(&views::run(record));
-    steps(&step_views.iter().map(views::step).collect::<Vec<_>>());
+    run(&views::run(record, views::Inline::ALL));
+    steps(
+        &step_views
+            .iter()
+            .map(|v| views::step(v, views::Inline::ALL))
+            .collect::<Vec<_>>(),
+    );
     logs(&log_lines.iter().map(views::log_line).collect::<Vec<_>>());
 }
 
@@ -146,8 +159,8 @@ pub fn run_json(
     log_lines: &[LogLine],
 ) -> anyhow::Result<()> {
     let doc = serde_json::json!({
-        "run": views::run(record),
-        "steps": step_views.iter().map(views::step).collect::<Vec<_>>(),
+        "run": views::run(record, views::Inline::ALL),
+        "steps": step_views.iter().map(|v| views::step(v, views::Inline::ALL)).collect::<Vec<_>>(),
         "logs": log_lines.iter().map(views::log_line).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);

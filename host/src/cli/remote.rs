@@ -23,8 +23,14 @@ impl Client {
         } else {
             None
         };
+        // Redirects are followed by hand: the only ones are payload links
+        // to presigned URLs, which must not get the API's credentials.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("building the HTTP client")?;
         Ok(Self {
-            http: reqwest::Client::new(),
+            http,
             base,
             token: server.token.clone(),
             signer,
@@ -78,6 +84,43 @@ impl Client {
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self.send(self.request(reqwest::Method::GET, path)).await?.1)
+    }
+
+    /// A payload a view linked instead of carrying (its `…Url`): the JSON,
+    /// from the API, or from the presigned link it redirects to (on AWS),
+    /// fetched without the API's credentials.
+    async fn linked(&self, path: &str) -> anyhow::Result<Value> {
+        let mut request = self
+            .request(reqwest::Method::GET, path)
+            .build()
+            .context("building the request")?;
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request)?;
+        }
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .with_context(|| format!("calling {}", self.base))?;
+        let response = if response.status() == reqwest::StatusCode::SEE_OTHER {
+            let link = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .context("a redirect without a location")?
+                .to_string();
+            reqwest::get(&link)
+                .await
+                .context("downloading the payload")?
+        } else {
+            response
+        };
+        let status = response.status();
+        let text = response.text().await.context("reading the payload")?;
+        if !status.is_success() {
+            bail!("{status}: {text:.300}");
+        }
+        serde_json::from_str(&text).context("the payload is not JSON")
     }
 }
 
@@ -135,18 +178,16 @@ pub async fn deploy(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Uploads `bytes` to a URL the server hands out, then registers them.
-/// `None` when the server takes modules directly (the embedded backend).
-async fn staged_upload(
+/// Asks the server for a staged upload at `offer_path` and uploads `bytes`
+/// to the presigned URL it offers. Returns the offer, or `None` when the
+/// server takes the bytes in the request instead (the embedded backend).
+async fn upload_to_offer(
     client: &Client,
-    name: &str,
-    query: &str,
-    bytes: &[u8],
-) -> anyhow::Result<Option<(reqwest::StatusCode, Value)>> {
-    let request = client.request(
-        reqwest::Method::POST,
-        &format!("/v1/modules/{name}/uploads"),
-    );
+    offer_path: &str,
+    bytes: Vec<u8>,
+    what: &str,
+) -> anyhow::Result<Option<Value>> {
+    let request = client.request(reqwest::Method::POST, offer_path);
     let (status, offer) = client.exchange(request).await?;
     if status == reqwest::StatusCode::NOT_IMPLEMENTED || status == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
@@ -160,19 +201,52 @@ async fn staged_upload(
     let url = offer["uploadUrl"]
         .as_str()
         .context("the server offered an upload without a URL")?;
-    let register = offer["register"]
-        .as_str()
-        .context("the server offered an upload without a register path")?;
     // The URL is presigned: no API credentials go to it.
     let put = reqwest::Client::new()
         .put(url)
-        .body(bytes.to_vec())
+        .body(bytes)
         .send()
         .await
-        .context("uploading the module")?;
+        .with_context(|| format!("uploading the {what}"))?;
     if !put.status().is_success() {
-        bail!("uploading the module failed: {}", put.status());
+        bail!("uploading the {what} failed: {}", put.status());
     }
+    Ok(Some(offer))
+}
+
+/// Stages a large run input; the upload's id to start the run from, or
+/// `None` when the server takes inputs directly.
+async fn staged_input(
+    client: &Client,
+    workflow: &str,
+    input: &str,
+) -> anyhow::Result<Option<String>> {
+    let path = format!("/v1/workflows/{workflow}/uploads");
+    let Some(offer) = upload_to_offer(client, &path, input.as_bytes().to_vec(), "input").await?
+    else {
+        return Ok(None);
+    };
+    let id = offer["uploadId"]
+        .as_str()
+        .context("the server offered an upload without an id")?;
+    Ok(Some(id.to_string()))
+}
+
+/// Stages a large module and registers it; `None` when the server takes
+/// modules directly.
+async fn staged_upload(
+    client: &Client,
+    name: &str,
+    query: &str,
+    bytes: &[u8],
+) -> anyhow::Result<Option<(reqwest::StatusCode, Value)>> {
+    let path = format!("/v1/modules/{name}/uploads");
+    let Some(offer) = upload_to_offer(client, &path, bytes.to_vec(), "module").await? else {
+        return Ok(None);
+    };
+    let register = offer["register"]
+        .as_str()
+        .context("the server offered an upload without a register path")?;
     let request = client.request(reqwest::Method::POST, &format!("{register}{query}"));
     Ok(Some(client.send(request).await?))
 }
@@ -193,21 +267,43 @@ pub async fn start(
     if let Some(t) = timeout {
         query.push(format!("timeout={t}"));
     }
+    let staged = if input.len() > DIRECT_UPLOAD_LIMIT {
+        staged_input(&client, workflow, input).await?
+    } else {
+        None
+    };
+    if let Some(upload) = &staged {
+        query.push(format!("upload={upload}"));
+    }
     let mut path = format!("/v1/workflows/{workflow}/runs");
     if !query.is_empty() {
         path.push_str(&format!("?{}", query.join("&")));
     }
+    let body = if staged.is_some() {
+        String::new()
+    } else {
+        input.to_string()
+    };
     let mut request = client
         .request(reqwest::Method::POST, &path)
         .header("content-type", "application/json")
-        .body(input.to_string());
+        .body(body);
     if let Some(key) = idempotency_key {
         request = request.header("idempotency-key", key);
     }
-    let (_, v) = client.send(request).await?;
+    let (_, mut v) = client.send(request).await?;
     if !wait {
         println!("{}", v["runId"].as_str().unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
+    }
+    // A large output is linked from the answer; the CLI shows it whole.
+    if let Some(url) = v["outputUrl"].as_str().map(str::to_string) {
+        let output = client.linked(&url).await?;
+        if let Value::Object(answer) = &mut v {
+            answer.remove("outputUrl");
+            answer.remove("outputBytes");
+            answer.insert("output".into(), output);
+        }
     }
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(match v["status"].as_str() {

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 /// Handles one Lambda event, an invocation that ends at `ends_at`: an SQS
 /// batch (`Records`), or a scheduled event (EventBridge), which runs the
-/// recovery sweep and fires the schedules that are due. Every deadline inside is derived from `ends_at`
+/// recovery sweep, fires the schedules that are due and deletes the runs
+/// whose retention ran out. Every deadline inside is derived from `ends_at`
 /// ([`invocation`]).
 pub async fn handle_event(
     svc: &Arc<Weft>,
@@ -31,7 +32,11 @@ async fn dispatch(svc: &Arc<Weft>, event: Value) -> Result<Value, lambda_runtime
     if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         let resumed = sweep_runs(svc).await.map_err(|e| e.to_string())?;
         let fired = svc.fire_due_schedules().await.map_err(|e| e.to_string())?;
-        return Ok(json!({ "resumed": resumed, "schedulesFired": fired }));
+        let purged = svc
+            .purge_expired(svc.now())
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(json!({ "resumed": resumed, "schedulesFired": fired, "purged": purged }));
     }
     Err(format!(
         "not an SQS batch or a scheduled event: {:.200}",

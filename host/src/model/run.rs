@@ -224,6 +224,11 @@ pub struct RunRecord {
     pub awaiting: Vec<String>,
     /// For a child run, its parent; never changes.
     pub parent: Option<ParentLink>,
+    /// When a finished run is deleted with everything it stored (its
+    /// retention ran out); `None` while it runs, or if runs are kept for
+    /// ever. A whole second, as DynamoDB's TTL counts.
+    #[serde(default)]
+    pub expires_at: Option<Millis>,
 }
 
 /// What the hot paths need to know of a run: whether it still runs, who
@@ -256,6 +261,18 @@ impl From<&RunRecord> for RunHead {
 }
 
 impl RunRecord {
+    /// Marks the record as written at `now`. A run that has just finished
+    /// gets its expiry: `retention` after now, rounded up to a second.
+    pub fn stamp(&mut self, now: Millis, retention: Option<std::time::Duration>) {
+        self.updated_at = now;
+        if self.status.is_terminal() && self.expires_at.is_none() {
+            self.expires_at = retention.map(|keep| {
+                let at = now.saturating_add(keep.as_millis() as u64);
+                at.div_ceil(1000).saturating_mul(1000)
+            });
+        }
+    }
+
     /// When the run may next need the recovery sweep if nothing else
     /// happens to it: the latest of its last write, its wake time and its
     /// lease's expiry. `None` once it has ended. Stores index running runs

@@ -141,7 +141,7 @@ impl RunDriver {
         let expected_version = self.run.version;
         let expected_steps = self.run.step_names.len();
         change(&mut self.run);
-        self.run.updated_at = now;
+        self.run.stamp(now, self.svc.settings.retention);
         let release = matches!(after, After::Release { .. });
         self.run.lease = (!release).then(|| self.lease(now));
         self.run.wake_at = match after {

@@ -14,8 +14,10 @@ pub mod invocation;
 mod journal_cache;
 mod modules;
 pub mod parking;
+mod payloads;
 mod queries;
 mod resume;
+mod retention;
 mod runs;
 mod schedules;
 mod stats;
@@ -27,7 +29,7 @@ pub mod worker;
 pub use handler::Handled;
 pub use modules::StagedUpload;
 
-use crate::backend::Backends;
+use crate::backend::{Backends, OffloadingStore, PayloadLimits};
 use crate::backend::{QueueError, WorkQueue};
 use crate::backend::{StateStore, StoreError};
 use crate::config::{Limits, RpcMode, env_num};
@@ -91,7 +93,13 @@ pub struct Settings {
     /// change) kept for runs' next replays in this process
     /// (`WEFT_JOURNAL_CACHE_MB`); 0 turns the cache off.
     pub journal_cache_bytes: u64,
+    /// How long a finished run is kept, with everything it stored, before
+    /// the retention sweep deletes it; `None` keeps runs for ever.
+    /// `WEFT_RETENTION_DAYS` (0: for ever; default 30).
+    pub retention: Option<Duration>,
 }
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// A predicate over a claimed step, for [`Settings::lose_attempt`].
 pub type LoseAttempt = Arc<dyn Fn(&StepRecord) -> bool + Send + Sync>;
@@ -113,6 +121,11 @@ impl Settings {
         };
         s.journal_cache_bytes =
             env_num("WEFT_JOURNAL_CACHE_MB", s.journal_cache_bytes >> 20)? << 20;
+        let default_days = s.retention.map_or(0, |d| d.as_secs() / DAY.as_secs());
+        s.retention = match env_num("WEFT_RETENTION_DAYS", default_days)? {
+            0 => None,
+            days => Some(DAY * days as u32),
+        };
         s.step_lease_grace = Duration::from_secs(env_num(
             "WEFT_STEP_LEASE_SLACK_SECS",
             s.step_lease_grace.as_secs(),
@@ -161,6 +174,7 @@ impl Settings {
             lose_attempt: None,
             parking: ParkingLimits::default(),
             journal_cache_bytes: 64 << 20,
+            retention: Some(DAY * 30),
         }
     }
 }
@@ -261,6 +275,9 @@ pub struct StepView {
 /// The Weft service.
 pub struct Weft {
     pub(crate) state: Arc<dyn StateStore>,
+    /// The same store as `state`, by its type: for download links to
+    /// stored-aside payloads.
+    pub(crate) payloads: Arc<OffloadingStore>,
     pub(crate) queue: Arc<dyn WorkQueue>,
     pub(crate) registry: Registry,
     pub(crate) limits: Limits,
@@ -313,8 +330,22 @@ impl Weft {
             usize::try_from(settings.journal_cache_bytes).unwrap_or(usize::MAX),
             settings.parking.max_idle,
         );
+        // Every state read and write goes through the payload layer, so
+        // nothing above it sees a stored-aside reference.
+        let payloads = PayloadLimits {
+            inline: limits.inline_payload_bytes,
+            max_payload: limits.max_payload_bytes,
+            max_run: limits.max_run_payload_bytes,
+            ..PayloadLimits::default()
+        };
+        let payloads = Arc::new(OffloadingStore::new(
+            backends.state,
+            backends.blobs,
+            payloads,
+        ));
         Ok(Arc::new(Self {
-            state: backends.state,
+            state: payloads.clone(),
+            payloads,
             queue: backends.queue,
             registry,
             limits,

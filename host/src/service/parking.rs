@@ -371,6 +371,7 @@ mod tests {
             deadline: None,
             awaiting: Vec::new(),
             parent: None,
+            expires_at: None,
         }
     }
 

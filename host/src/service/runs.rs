@@ -66,6 +66,7 @@ impl Weft {
             deadline: options.timeout.map(|t| now + t.as_millis() as u64),
             awaiting: Vec::new(),
             parent: options.parent.clone(),
+            expires_at: None,
         };
         match self.state.create_run(&run).await {
             Ok(()) => {}
@@ -254,7 +255,7 @@ impl Weft {
                 Edit::Leave(answer) => return Ok((run, answer)),
                 Edit::Commit(answer) => answer,
             };
-            run.updated_at = self.now();
+            run.stamp(self.now(), self.settings.retention);
             let write = StateWrite {
                 run: Some(RunWrite {
                     record: run.clone(),

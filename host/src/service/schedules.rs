@@ -58,6 +58,16 @@ impl Weft {
         let cron =
             Cron::parse(&spec.cron).map_err(|e| ServiceError::InvalidSchedule(e.to_string()))?;
         self.check_client_payload("the schedule's input", &spec.input)?;
+        // Kept in the schedule's own item, which is not stored aside: at
+        // most what an item keeps in line.
+        let inline = self.limits.inline_payload_bytes;
+        if spec.input.len() > inline {
+            return Err(ServiceError::PayloadTooLarge(format!(
+                "the schedule's input is {} bytes; a schedule keeps at most {inline} \
+                 (WEFT_INLINE_PAYLOAD_BYTES)",
+                spec.input.len()
+            )));
+        }
         self.workflow_version(&spec.workflow).await?;
         let schedule = self
             .update_schedule(name, |now, existing| {

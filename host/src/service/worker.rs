@@ -96,8 +96,8 @@ pub async fn process(svc: &Arc<Weft>, delivery: Delivery) {
     }
 }
 
-/// Background duties: dead letters, the recovery sweep, and the schedule
-/// tick (which fires what a lost `fire-schedule` message missed).
+/// Background duties: dead letters, the recovery sweep, the schedule tick
+/// (which fires what a lost `fire-schedule` message missed) and retention.
 async fn maintain(svc: Arc<Weft>, options: WorkerOptions) {
     let mut dead = tokio::time::interval(options.dead_letter_interval);
     let mut sweep = tokio::time::interval(options.sweep_interval);
@@ -110,6 +110,9 @@ async fn maintain(svc: Arc<Weft>, options: WorkerOptions) {
                 }
                 if let Err(e) = svc.fire_due_schedules().await {
                     tracing::warn!("schedule tick failed: {e}");
+                }
+                if let Err(e) = svc.purge_expired(svc.now()).await {
+                    tracing::warn!("retention sweep failed: {e}");
                 }
             }
         }

@@ -27,7 +27,7 @@ async fn callback_service(b: Backend, replay_every_step: bool, guests: &[&str]) 
 }
 
 /// The token the run logged, as another system would receive it.
-async fn token_of(s: &Service, id: &RunId) -> String {
+pub(super) async fn token_of(s: &Service, id: &RunId) -> String {
     for _ in 0..1200 {
         let logs = s.svc.logs(id).await.unwrap();
         if let Some(token) = logs

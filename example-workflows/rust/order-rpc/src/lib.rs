@@ -4,7 +4,9 @@
 //! the same output in every language. `failures` makes the charge fail
 //! transiently on its first N attempts; `hangs` makes its first N attempts
 //! hang (until the host's timeout abandons them); `decline` makes it fail
-//! for good; `slowMs` makes a call take that long (to test crashes mid-step).
+//! for good; `slowMs` makes a call take that long (to test crashes mid-step);
+//! `labelBytes` makes the shipment carry a label that long (a large result;
+//! this module only, for the payload tests).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -107,18 +109,32 @@ struct Ship {
     order_id: String,
     #[serde(default)]
     slow_ms: u64,
+    /// A shipping label of this many bytes comes back with the tracking
+    /// number: a large RPC result, for the payload tests.
+    #[serde(default)]
+    label_bytes: usize,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Shipped {
     tracking_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
 }
 
 fn ship_order(_call: &Call, req: Ship) -> Result<Shipped, Error> {
     slow(req.slow_ms);
+    let label = (req.label_bytes > 0).then(|| {
+        let head = format!("label:trk-{}:", req.order_id);
+        head.chars()
+            .chain("0123456789abcdef".chars().cycle())
+            .take(req.label_bytes)
+            .collect()
+    });
     Ok(Shipped {
         tracking_number: format!("trk-{}", req.order_id),
+        label,
     })
 }
 

@@ -38,6 +38,9 @@ struct Order {
     cool_off_ms: u64,
     #[serde(default)]
     slow_ms: u64,
+    /// Asks the shipper for a label this long (a large RPC result).
+    #[serde(default)]
+    label_bytes: u64,
 }
 
 fn default_cool_off() -> u64 {
@@ -60,6 +63,8 @@ struct Charge {
 #[serde(rename_all = "camelCase")]
 struct Shipment {
     tracking_number: String,
+    #[serde(default)]
+    label: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -75,6 +80,8 @@ struct Outcome {
     tracking_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
 }
 
 fn order_saga(ctx: &mut Context, order: Order) -> Result<Outcome, Error> {
@@ -132,17 +139,18 @@ fn order_saga(ctx: &mut Context, order: Order) -> Result<Outcome, Error> {
                 charge_id: None,
                 tracking_number: None,
                 reason: Some(e.code),
+                label: None,
             });
         }
     };
 
     ctx.sleep("cool-off", Duration::from_millis(order.cool_off_ms));
 
-    let shipment: Shipment = ctx.rpc(
-        "ship",
-        "order-rpc/ship-order",
-        &json!({ "orderId": order.order_id, "reservationId": reservation.reservation_id, "slowMs": order.slow_ms }),
-    )?;
+    let mut ship = json!({ "orderId": order.order_id, "reservationId": reservation.reservation_id, "slowMs": order.slow_ms });
+    if order.label_bytes > 0 {
+        ship["labelBytes"] = json!(order.label_bytes);
+    }
+    let shipment: Shipment = ctx.rpc("ship", "order-rpc/ship-order", &ship)?;
     ctx.info(&format!(
         "order {} shipped as {}",
         order.order_id, shipment.tracking_number
@@ -156,6 +164,7 @@ fn order_saga(ctx: &mut Context, order: Order) -> Result<Outcome, Error> {
         charge_id: Some(charge.charge_id),
         tracking_number: Some(shipment.tracking_number),
         reason: None,
+        label: shipment.label,
     })
 }
 

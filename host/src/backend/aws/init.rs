@@ -2,6 +2,7 @@
 //! whatever `AWS_ENDPOINT` points at. Idempotent: existing resources are
 //! reported and left alone.
 
+use super::dynamo::retention;
 use super::{AwsClients, AwsSettings};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -98,6 +99,14 @@ fn tables(s: &AwsSettings) -> Vec<TableSpec> {
                     hash: ("scheduleSet", S),
                     range: Some(("scheduleDue", S)),
                     // Listings and the tick read schedules by key.
+                    projected: Projected::Keys,
+                },
+                IndexSpec {
+                    name: retention::INDEX,
+                    hash: ("purgeGroup", S),
+                    range: Some(("purgeKey", S)),
+                    // Expired runs by expiry, and each run's other items:
+                    // the retention sweep deletes them by key.
                     projected: Projected::Keys,
                 },
             ],
@@ -286,6 +295,60 @@ async fn add_missing_indexes(
     Ok(added)
 }
 
+/// Turns on DynamoDB's TTL on `table` by `attribute`, unless it is on.
+/// DynamoDB allows one TTL attribute per table, so a table that expires by
+/// another one is an error to resolve by hand, not something to override.
+async fn enable_ttl(
+    clients: &AwsClients,
+    table: &str,
+    attribute: &str,
+) -> anyhow::Result<Provisioned> {
+    use aws_sdk_dynamodb::types::{TimeToLiveSpecification, TimeToLiveStatus};
+    let provisioned = |created| Provisioned {
+        kind: "ttl",
+        name: format!("{table}/{attribute}"),
+        created,
+    };
+    let described = clients
+        .dynamo
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("describing TTL of {table}: {}", super::describe(&e)))?;
+    let current = described.time_to_live_description();
+    let on = current.and_then(|d| d.attribute_name());
+    match current.and_then(|d| d.time_to_live_status()) {
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling) if on == Some(attribute) => {
+            return Ok(provisioned(false));
+        }
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling) => anyhow::bail!(
+            "table {table} expires items by `{}`; Weft's retention needs TTL on `{attribute}` \
+             (DynamoDB allows one TTL attribute per table): disable the other first",
+            on.unwrap_or_default()
+        ),
+        Some(TimeToLiveStatus::Disabling) => anyhow::bail!(
+            "TTL on table {table} is being disabled; run `weft aws init` again once it is \
+             (DynamoDB takes up to an hour)"
+        ),
+        _ => {}
+    }
+    clients
+        .dynamo
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(attribute)
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("enabling TTL on {table}: {}", super::describe(&e)))?;
+    Ok(provisioned(true))
+}
+
 /// Real DynamoDB takes a few seconds to make a table ACTIVE, and minutes
 /// to build an index on a table with items; `index`: wait for that one too.
 async fn wait_for_table(
@@ -442,6 +505,9 @@ pub async fn init(
             done.extend(add_missing_indexes(clients, &spec).await?);
         }
     }
+    // Finished runs' items expire by themselves too (see
+    // `dynamo/retention.rs`: a backstop to the retention sweep).
+    done.push(enable_ttl(clients, &settings.runs_table, retention::TTL_ATTRIBUTE).await?);
     // Runs started before the quiet index existed (or before its table had
     // it) are put into it, or the recovery sweep would never see them.
     let store = super::dynamo::DynamoStore::new(clients.dynamo.clone(), settings);

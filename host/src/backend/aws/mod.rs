@@ -8,6 +8,7 @@
 //!   [`crate::backend::WorkQueue`]; `s3.rs`: the [`crate::backend::ModuleStore`].
 //! - `init.rs`: `weft aws init`, creating the tables, queues and bucket.
 
+pub mod blobs;
 mod clients;
 mod counter;
 pub mod dynamo;

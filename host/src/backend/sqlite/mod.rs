@@ -6,6 +6,7 @@
 //! durable before it returns (WAL with `synchronous=FULL`), which is what
 //! lets `weft dev` be killed at any moment and pick every run up again.
 
+pub mod blobs;
 mod callbacks;
 mod events;
 mod group_commit;

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 const RUN_COLUMNS: &str = "id, workflow, module_digest, status, input, output, error, created_at, \
      updated_at, version, lease_owner, lease_expires_at, step_names, wake_at, deadline, awaiting, \
-     parent_run_id, parent_step, parent_detached";
+     parent_run_id, parent_step, parent_detached, expires_at";
 
 const STEP_COLUMNS: &str = "run_id, step_name, seq, kind, rpc_name, input, status, result, error, \
      attempt_count, options, wake_at, lease_owner, lease_expires_at, created_at, updated_at, completed_at, \
@@ -77,6 +77,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
             }),
             _ => None,
         },
+        expires_at: row.get::<_, Option<i64>>(19)?.map(|v| v as u64),
     })
 }
 
@@ -109,7 +110,7 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
 pub(super) fn insert_run(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> {
     c.execute(
         &format!(
-            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
+            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
         ),
         params![
             r.id.as_str(),
@@ -131,6 +132,7 @@ pub(super) fn insert_run(c: &Connection, r: &RunRecord) -> rusqlite::Result<()> 
             r.parent.as_ref().map(|p| p.run_id.as_str().to_string()),
             r.parent.as_ref().map(|p| p.step.clone()),
             r.parent.as_ref().map(|p| p.detached),
+            r.expires_at.map(|v| v as i64),
         ],
     )?;
     sync_journal(c, r)
@@ -185,7 +187,7 @@ pub(super) fn update_run(
     let n = c
         .prepare_cached(
             "UPDATE runs SET status = ?2, output = ?3, error = ?4, updated_at = ?5, version = ?6,
-             lease_owner = ?7, lease_expires_at = ?8, wake_at = ?10, awaiting = ?11
+             lease_owner = ?7, lease_expires_at = ?8, wake_at = ?10, awaiting = ?11, expires_at = ?12
          WHERE id = ?1 AND version = ?9",
         )?
         .execute(params![
@@ -200,6 +202,7 @@ pub(super) fn update_run(
             expected_version as i64,
             r.wake_at.map(|v| v as i64),
             awaiting_json(r),
+            r.expires_at.map(|v| v as i64),
         ])?;
     if n == 1 {
         sync_journal(c, r)?;
@@ -479,6 +482,67 @@ pub(super) fn list_logs(c: &Connection, run_id: &RunId) -> Result<Vec<LogLine>, 
         })
         .map_err(db_err)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+}
+
+/// Finished runs due for deletion at `now`, earliest expiry first.
+pub(super) fn expired_runs(
+    c: &Connection,
+    now: Millis,
+    limit: usize,
+) -> Result<Vec<RunId>, StoreError> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT id FROM runs WHERE expires_at IS NOT NULL AND expires_at <= ?1
+             ORDER BY expires_at LIMIT ?2",
+        )
+        .map_err(db_err)?;
+    let ids = stmt
+        .query_map(params![now as i64, limit as i64], |row| {
+            let id: String = row.get(0)?;
+            RunId::from_str(&id).map_err(|_| corrupt("run id", &id))
+        })
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err)?;
+    Ok(ids)
+}
+
+/// Deletes a finished run and every row recorded for it, in one
+/// transaction (the caller's).
+pub(super) fn delete_run(c: &Connection, id: &RunId) -> Result<(), StoreError> {
+    let status: Option<String> = c
+        .query_row(
+            "SELECT status FROM runs WHERE id = ?1",
+            [id.as_str()],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    match status.as_deref() {
+        None => return Ok(()),
+        Some("running") => {
+            return Err(StoreError::Conflict(format!("run {id} is still running")));
+        }
+        Some(_) => {}
+    }
+    // Attempts are keyed by `runId#step`: the run's prefix, up to the `#`.
+    let prefix = format!("{id}#");
+    c.execute(
+        "DELETE FROM step_history WHERE step_id >= ?1 AND step_id < ?2",
+        params![prefix, format!("{id}$")],
+    )
+    .map_err(db_err)?;
+    for sql in [
+        "DELETE FROM steps WHERE run_id = ?1",
+        "DELETE FROM run_logs WHERE run_id = ?1",
+        "DELETE FROM journal WHERE run_id = ?1",
+        "DELETE FROM events WHERE run_id = ?1",
+        "DELETE FROM callbacks WHERE run_id = ?1",
+        "DELETE FROM runs WHERE id = ?1",
+    ] {
+        c.execute(sql, [id.as_str()]).map_err(db_err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

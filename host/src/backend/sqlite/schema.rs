@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS runs (
     awaiting         TEXT,
     parent_run_id    TEXT,
     parent_step      TEXT,
-    parent_detached  INTEGER
+    parent_detached  INTEGER,
+    expires_at       INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
 
@@ -169,7 +170,13 @@ pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     add_column_if_missing(conn, "runs", "awaiting", "TEXT")?;
     add_column_if_missing(conn, "runs", "parent_run_id", "TEXT")?;
     add_column_if_missing(conn, "runs", "parent_step", "TEXT")?;
-    add_column_if_missing(conn, "runs", "parent_detached", "INTEGER")
+    add_column_if_missing(conn, "runs", "parent_detached", "INTEGER")?;
+    add_column_if_missing(conn, "runs", "expires_at", "INTEGER")?;
+    // After the column exists in a data directory from an older Weft: the
+    // retention sweep reads finished runs by expiry through this.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS runs_expiring ON runs (expires_at) WHERE expires_at IS NOT NULL;",
+    )
 }
 
 /// Brings a data directory made by an older Weft up to date: `CREATE TABLE

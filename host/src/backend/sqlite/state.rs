@@ -163,6 +163,15 @@ impl StateStore for SqliteBackend {
         self.with_conn(move |c| schedules::delete(c, &name)).await
     }
 
+    async fn expired_runs(&self, now: Millis, limit: usize) -> Result<Vec<RunId>, StoreError> {
+        self.read_conn(|c| rows::expired_runs(c, now, limit))
+    }
+
+    async fn delete_run(&self, id: &RunId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |c| rows::delete_run(c, &id)).await
+    }
+
     async fn get_callback(&self, hash: &str) -> Result<Option<CallbackRecord>, StoreError> {
         self.read_conn(|c| callbacks::get(c, hash))
     }

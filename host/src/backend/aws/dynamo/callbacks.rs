@@ -1,11 +1,13 @@
 //! Callbacks in DynamoDB: one item per callback in the runs table, keyed
 //! `callback#<hash>` (a run id has no `#`, so no run shares the key; the
-//! item has no `status` or `quietShard`, so no index lists it). Its `state`
+//! item has no `status` or `quietShard`, so neither of those indexes lists
+//! it; it is in the `purge-index` under its run's id, so the retention sweep
+//! deletes it with the run). Its `state`
 //! leaves `waiting` by one conditional update: a completion, or the expiry
 //! a timed-out wait writes inside its own transaction.
 
 use super::items::{Item, error_value, get_n, get_s, n, opt_error, opt_n, opt_s, s};
-use super::{DynamoStore, Write};
+use super::{DynamoStore, Write, retention};
 use crate::backend::{CallbackWrite, StoreError};
 use crate::model::{CallbackRecord, CallbackState, Millis, RunId, StepOutcome};
 use std::collections::HashMap;
@@ -63,6 +65,7 @@ impl DynamoStore {
         match change {
             CallbackWrite::Create(cb) => {
                 let mut item = key(&cb.hash);
+                item.extend(retention::owned_by(&cb.run_id, &key_of(&cb.hash)));
                 item.insert("runId".into(), s(cb.run_id.as_str()));
                 item.insert("step".into(), s(&cb.step));
                 item.insert("createdAt".into(), n(cb.created_at));

@@ -15,10 +15,11 @@
 //! two more conditional updates inside the commit that records the wait's
 //! outcome, so the event and the outcome land together or not at all.
 //! None of these items has `status` or `quietShard`, so neither index
-//! lists them.
+//! lists them; each is in the `purge-index` under its run's id, so the
+//! retention sweep finds them (see `retention.rs`).
 
 use super::items::{Item, check_size, get_n, get_s, n, opt_n, opt_s, s};
-use super::{DynamoStore, Write};
+use super::{DynamoStore, Write, retention};
 use crate::backend::aws::store_error;
 use crate::backend::{EventTake, NewEvent, StoreError};
 use crate::model::{EventRecord, EventSent, RunId, RunStatus};
@@ -41,12 +42,15 @@ fn id_key(run: &RunId, name: &str, event_id: &str) -> String {
 }
 
 fn event_item(e: &EventRecord) -> Item {
-    Item::from([
-        ("id".into(), s(event_key(&e.run_id, &e.name, e.seq))),
+    let key = event_key(&e.run_id, &e.name, e.seq);
+    let mut item = Item::from([
         ("eventId".into(), s(&e.event_id)),
         ("payload".into(), s(&e.payload)),
         ("sentAt".into(), n(e.sent_at)),
-    ])
+    ]);
+    item.extend(retention::owned_by(&e.run_id, &key));
+    item.insert("id".into(), s(key));
+    item
 }
 
 fn event_from(run: &RunId, name: &str, seq: u64, item: &Item) -> Result<EventRecord, StoreError> {
@@ -145,13 +149,13 @@ impl DynamoStore {
             };
             let item = event_item(&record);
             check_size(&item, || format!("event `{}` of run {}", e.name, e.run_id))?;
-            let marker = Item::from([
-                ("id".into(), s(id_key(&e.run_id, &e.name, &e.event_id))),
-                ("seq".into(), n(sent)),
-            ]);
+            let marker_key = id_key(&e.run_id, &e.name, &e.event_id);
+            let mut marker = Item::from([("seq".into(), n(sent))]);
+            marker.extend(retention::owned_by(&e.run_id, &marker_key));
+            marker.insert("id".into(), s(marker_key));
             let writes = vec![
                 self.run_is_running(&e.run_id),
-                self.counter_moves(inbox_key(&e.run_id, &e.name), "sent", sent),
+                self.counter_moves(&e.run_id, inbox_key(&e.run_id, &e.name), "sent", sent),
                 self.new_item(item),
                 self.new_item(marker),
             ];
@@ -194,7 +198,12 @@ impl DynamoStore {
     /// gets its taker (so no other wait had it).
     pub(super) fn event_take(&self, take: &EventTake) -> [Write; 2] {
         [
-            self.counter_moves(inbox_key(&take.run_id, &take.name), "taken", take.seq),
+            self.counter_moves(
+                &take.run_id,
+                inbox_key(&take.run_id, &take.name),
+                "taken",
+                take.seq,
+            ),
             Write::Update {
                 table: self.runs.clone(),
                 key: Item::from([(
@@ -209,22 +218,29 @@ impl DynamoStore {
         ]
     }
 
-    /// Moves counter `attribute` of item `key` from `from` to `from + 1`,
-    /// failing if it no longer holds `from` (an absent counter holds 0).
-    fn counter_moves(&self, key: String, attribute: &str, from: u64) -> Write {
+    /// Moves counter `attribute` of run `run`'s inbox item `key` from
+    /// `from` to `from + 1`, failing if it no longer holds `from` (an absent
+    /// counter holds 0). The item is (re)marked as the run's for retention:
+    /// an update that leaves an index key as it was costs no index write.
+    fn counter_moves(&self, run: &RunId, key: String, attribute: &str, from: u64) -> Write {
         let condition = if from == 0 {
             "attribute_not_exists(#c)"
         } else {
             "#c = :from"
         };
-        let mut values = HashMap::from([(":to".to_string(), n(from + 1))]);
+        let [(_, group), (_, purge_key)] = retention::owned_by(run, &key);
+        let mut values = HashMap::from([
+            (":to".to_string(), n(from + 1)),
+            (":group".to_string(), group),
+            (":purgeKey".to_string(), purge_key),
+        ]);
         if from > 0 {
             values.insert(":from".to_string(), n(from));
         }
         Write::Update {
             table: self.runs.clone(),
             key: Item::from([("id".to_string(), s(key))]),
-            expression: "SET #c = :to".into(),
+            expression: "SET #c = :to, purgeGroup = :group, purgeKey = :purgeKey".into(),
             condition: condition.into(),
             names: HashMap::from([("#c".to_string(), attribute.to_string())]),
             values,

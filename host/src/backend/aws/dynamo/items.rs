@@ -128,6 +128,7 @@ pub fn run_item(r: &RunRecord) -> Item {
         item.insert("parentDetached".into(), AttributeValue::Bool(p.detached));
     }
     item.extend(super::quiet::attributes(r).into_iter().flatten());
+    item.extend(super::retention::run_attributes(r).into_iter().flatten());
     item
 }
 
@@ -226,6 +227,7 @@ pub fn run_from(item: &Item) -> Result<RunRecord, StoreError> {
             }),
             _ => None,
         },
+        expires_at: super::retention::expires_at(item)?,
     })
 }
 

@@ -10,12 +10,16 @@
 //!   so a step's write does not grow with the run.
 //! - Items over DynamoDB's 400 KB limit are refused with
 //!   [`StoreError::TooLarge`] before they are sent.
+//! - A finished run expires: its item carries a TTL attribute, and the
+//!   retention sweep finds it through the `purge-index` GSI and deletes it
+//!   with everything it stored (module `retention`).
 
 mod callbacks;
 mod inbox;
 pub mod items;
 mod journal;
 mod quiet;
+pub mod retention;
 mod schedules;
 
 use crate::backend::aws::AwsSettings;
@@ -547,6 +551,17 @@ impl DynamoStore {
             }
             None => remove.extend(["#quietShard", "#quietKey"]),
         }
+        match retention::run_attributes(r) {
+            Some([(_, at), (_, group), (_, key)]) => {
+                set.push("#expiresAt = :expiresAt");
+                set.push("#purgeGroup = :purgeGroup");
+                set.push("#purgeKey = :purgeKey");
+                values.insert(":expiresAt".into(), at);
+                values.insert(":purgeGroup".into(), group);
+                values.insert(":purgeKey".into(), key);
+            }
+            None => remove.extend(["#expiresAt", "#purgeGroup", "#purgeKey"]),
+        }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
@@ -565,6 +580,9 @@ impl DynamoStore {
             "awaiting",
             "quietShard",
             "quietKey",
+            "expiresAt",
+            "purgeGroup",
+            "purgeKey",
         ]
         .into_iter()
         .map(|a| (format!("#{a}"), a.to_string()))
@@ -793,43 +811,116 @@ impl DynamoStore {
 
     /// Writes unconditional items in batches of 25, retrying unprocessed ones.
     async fn batch_put(&self, table: &str, items: Vec<Item>) -> Result<(), StoreError> {
-        for chunk in items.chunks(MAX_BATCH_WRITE) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|item| {
-                    let put = aws_sdk_dynamodb::types::PutRequest::builder()
-                        .set_item(Some(item.clone()))
-                        .build()
-                        .map_err(build_err)?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(build_err)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(table, requests).await
+    }
+
+    /// Deletes items by key (each key once) in batches of 25, retrying
+    /// unprocessed ones. A key with no item is no error.
+    async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
+        let requests = keys
+            .into_iter()
+            .map(|key| {
+                let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(build_err)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(table, requests).await
+    }
+
+    /// `BatchWriteItem`s of 25 requests (DynamoDB's limit), each retried
+    /// while DynamoDB leaves some unprocessed (it does when throttled).
+    async fn batch_write(
+        &self,
+        table: &str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(MAX_BATCH_WRITE) {
+            let mut pending = chunk.to_vec();
             for _ in 0..8 {
                 let out = self
                     .client
                     .batch_write_item()
-                    .request_items(table, requests)
+                    .request_items(table, pending)
                     .send()
                     .await
                     .map_err(store_error)?;
-                requests = out
+                pending = out
                     .unprocessed_items()
                     .and_then(|u| u.get(table))
                     .cloned()
                     .unwrap_or_default();
-                if requests.is_empty() {
+                if pending.is_empty() {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
-            if !requests.is_empty() {
+            if !pending.is_empty() {
                 return Err(StoreError::Backend(format!(
                     "{} items for {table} were still unprocessed after 8 rounds (throttled)",
-                    requests.len()
+                    pending.len()
                 )));
             }
         }
         Ok(())
+    }
+
+    /// The keys (`attributes`, projected) of every item a query finds, all
+    /// pages: what a delete needs, without the items' payloads.
+    async fn query_keys(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        condition: &str,
+        values: HashMap<String, AttributeValue>,
+        attributes: &[&str],
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        // Names for every attribute: some (`seq`) may be reserved words.
+        let names: HashMap<String, String> = attributes
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("#k{i}"), a.to_string()))
+            .collect();
+        let projection = (0..attributes.len())
+            .map(|i| format!("#k{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(table)
+                .set_index_name(index.map(str::to_string))
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_expression_attribute_names(Some(names.clone()))
+                .projection_expression(&projection)
+                .consistent_read(consistent)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            out.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
     }
 
     /// All pages of a query.
@@ -1152,6 +1243,14 @@ impl StateStore for DynamoStore {
 
     async fn delete_schedule(&self, name: &str) -> Result<bool, StoreError> {
         self.delete_schedule_item(name).await
+    }
+
+    async fn expired_runs(&self, now: Millis, limit: usize) -> Result<Vec<RunId>, StoreError> {
+        self.due_runs(now, limit).await
+    }
+
+    async fn delete_run(&self, id: &RunId) -> Result<(), StoreError> {
+        self.purge_run(id).await
     }
 
     async fn next_event(

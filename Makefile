@@ -9,7 +9,7 @@ CARGO       ?= cargo
 WASM_TARGET := wasm32-wasip2
 GUEST_DIR   := target/$(WASM_TARGET)/guest
 EXAMPLES    := hello order-saga order-rpc expense-approval
-TEST_GUESTS := compat-v0-1 inbox callback fanout fanout-rpc probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow chaos-saga chaos-rpc
+TEST_GUESTS := compat-v0-1 inbox callback fanout fanout-rpc probe diverge-v1 diverge-v2 hostile command counter counter-rpc fetcher relay net-workflow chaos-saga chaos-rpc upgrade-v1 upgrade-v2
 # JavaScript and Python workflows (example-workflows/{js,python}/<name>,
 # tests/guests/{js,python}/<name>), built to <name>-js.wasm / <name>-py.wasm.
 JS_EXAMPLES       := hello order-saga order-rpc

@@ -202,6 +202,55 @@ pub async fn a_runs_pinned_fields_never_change(b: Backend) {
     );
 }
 
+/// Only an upgrade moves a run's module: at the version it was checked at,
+/// and while it runs. A stale version or a finished run is a conflict, and
+/// nothing else about the run changes.
+pub async fn an_upgrade_moves_a_running_run_at_its_checked_version_only(b: Backend) {
+    let run = run_record("wf-upgraded");
+    b.state.create_run(&run).await.unwrap();
+    let v2 = Digest::of(b"version 2");
+    let stale = b.state.repin_run(&run.id, run.version + 1, &v2).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    b.state.repin_run(&run.id, run.version, &v2).await.unwrap();
+    let moved = b.state.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(moved.module_digest, v2);
+    assert_eq!(
+        moved.version,
+        run.version + 1,
+        "the move is a write like any other"
+    );
+    assert_eq!(
+        (&moved.input, moved.updated_at, &moved.status),
+        (&run.input, run.updated_at, &run.status)
+    );
+    let again = b.state.repin_run(&run.id, run.version, &v2).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    let mut ended = moved.clone();
+    ended.status = RunStatus::Completed;
+    b.state
+        .commit(StateWrite {
+            run: Some(RunWrite::replacing(&moved, ended)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let version = moved.version + 1;
+    let finished = b
+        .state
+        .repin_run(&run.id, version, &run.module_digest)
+        .await;
+    assert!(
+        matches!(finished, Err(StoreError::Conflict(_))),
+        "{finished:?}"
+    );
+    let unknown = b.state.repin_run(&RunId::generate(), 0, &v2).await;
+    assert!(
+        matches!(unknown, Err(StoreError::Conflict(_))),
+        "{unknown:?}"
+    );
+}
+
 pub async fn finished_runs_cannot_be_leased(b: Backend) {
     let mut run = run_record("wf-done");
     b.state.create_run(&run).await.unwrap();
@@ -1048,6 +1097,7 @@ macro_rules! conformance_suite {
             leases_exclude_other_owners_until_they_expire,
             finished_runs_cannot_be_leased,
             a_runs_pinned_fields_never_change,
+            an_upgrade_moves_a_running_run_at_its_checked_version_only,
             a_failed_condition_applies_nothing,
             a_step_gets_exactly_one_outcome,
             a_claim_requires_its_run_to_be_running,

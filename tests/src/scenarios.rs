@@ -840,6 +840,15 @@ impl StateStore for FlakyStore {
     async fn delete_run(&self, id: &RunId) -> Result<(), StoreError> {
         self.inner().delete_run(id).await
     }
+
+    async fn repin_run(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        digest: &weft::model::Digest,
+    ) -> Result<(), StoreError> {
+        self.inner().repin_run(id, expected_version, digest).await
+    }
 }
 
 /// A successful attempt whose record hits a passing store error is recorded

@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod payloads;
+mod replay;
 mod schedules;
 pub mod views;
 
@@ -17,7 +18,7 @@ pub use error::ApiError;
 
 use crate::backend::RunQuery;
 use crate::model::{RunId, RunStatus};
-use crate::service::{StagedUpload, StartOptions, Weft, invocation};
+use crate::service::{StagedUpload, StartOptions, UpgradeOptions, Weft, invocation};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -94,6 +95,8 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
         .route("/v1/runs", get(list_runs))
         .route("/v1/runs/{id}", get(get_run))
         .route("/v1/runs/{id}/{payload}", get(payloads::run_payload))
+        .route("/v1/runs/{id}/journal", get(replay::journal))
+        .route("/v1/components/{digest}", get(replay::component))
         .route(
             "/v1/runs/{id}/steps/{step}/{payload}",
             get(payloads::step_payload),
@@ -182,9 +185,25 @@ struct DeployQuery {
     /// Comma-separated hosts an RPC module may reach over HTTP.
     #[serde(rename = "allowHosts")]
     allow_hosts: Option<String>,
+    /// Replay the workflow's running runs with the module and report;
+    /// publish nothing (unless `upgrade`).
+    check: Option<bool>,
+    /// Check, publish, and move the runs that replay exactly onto it.
+    upgrade: Option<bool>,
+    /// Check at most this many running runs.
+    sample: Option<usize>,
 }
 
 impl DeployQuery {
+    /// The options of a replay-checked deploy, if this is one.
+    fn checked(&self) -> Option<UpgradeOptions> {
+        let upgrade = self.upgrade.unwrap_or(false);
+        (upgrade || self.check.unwrap_or(false)).then_some(UpgradeOptions {
+            upgrade,
+            sample: self.sample,
+        })
+    }
+
     fn hosts(&self) -> Vec<String> {
         self.allow_hosts
             .as_deref()
@@ -203,6 +222,9 @@ async fn deploy_module(
     Query(query): Query<DeployQuery>,
     body: Bytes,
 ) -> ApiResult {
+    if let Some(options) = query.checked() {
+        return checked_deploy(&svc, &name, body.to_vec(), &query, options).await;
+    }
     let hosts = query.hosts();
     let before = svc.latest_module(&name).await?;
     let version = svc.deploy_with_hosts(&name, body.to_vec(), &hosts).await?;
@@ -213,6 +235,26 @@ async fn deploy_module(
         StatusCode::OK
     };
     Ok((status, Json(views::module(&version))).into_response())
+}
+
+/// A replay-checked deploy (`?check=true`, `?upgrade=true`): the report,
+/// with `200` whether or not runs diverge (the report says which).
+async fn checked_deploy(
+    svc: &Weft,
+    name: &str,
+    bytes: Vec<u8>,
+    query: &DeployQuery,
+    options: UpgradeOptions,
+) -> ApiResult {
+    if !query.hosts().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "a checked deploy is for workflows, which take no allowHosts",
+        ));
+    }
+    let report = svc.deploy_checked(name, bytes, options).await?;
+    Ok(Json(views::upgrade(&report)).into_response())
 }
 
 /// How long a staged-upload URL stays valid.
@@ -251,13 +293,23 @@ async fn register_upload(
             format!("{upload:?} is not an upload id"),
         ));
     };
-    let hosts = query.hosts();
-    let Some(version) = svc.register_upload(&name, &id.to_string(), &hosts).await? else {
-        return Err(ApiError::new(
+    let unknown = || {
+        ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_upload",
             format!("nothing was uploaded as {id} (or it was registered already)"),
-        ));
+        )
+    };
+    if let Some(options) = query.checked() {
+        let bytes = svc
+            .take_upload(&id.to_string())
+            .await?
+            .ok_or_else(unknown)?;
+        return checked_deploy(&svc, &name, bytes, &query, options).await;
+    }
+    let hosts = query.hosts();
+    let Some(version) = svc.register_upload(&name, &id.to_string(), &hosts).await? else {
+        return Err(unknown());
     };
     Ok((StatusCode::CREATED, Json(views::module(&version))).into_response())
 }

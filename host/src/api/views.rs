@@ -5,7 +5,7 @@ use crate::model::{
     CallbackRecord, CallbackState, ErrorInfo, EventSent, LogLine, Millis, ModuleVersion,
     ParentLink, RunRecord, Schedule, StepKind, StepRecord,
 };
-use crate::service::StepView;
+use crate::service::{StepView, UpgradeReport};
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -47,6 +47,23 @@ fn put_payload(view: &mut Value, key: &str, text: Option<&str>, path: String, in
 fn error(e: Option<&ErrorInfo>) -> Value {
     e.map_or(Value::Null, |e| {
         serde_json::to_value(e).unwrap_or(Value::Null)
+    })
+}
+
+/// A replay-checked deploy's report.
+pub fn upgrade(r: &UpgradeReport) -> Value {
+    json!({
+        "module": module(&r.module),
+        "published": r.published,
+        "running": r.running,
+        "checked": r.checked,
+        "compatible": r.compatible,
+        "diverging": r.diverging.iter().map(|d| json!({
+            "runId": d.run,
+            "error": error(Some(&d.error)),
+        })).collect::<Vec<_>>(),
+        "moved": r.moved,
+        "finished": r.finished,
     })
 }
 

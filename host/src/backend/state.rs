@@ -337,6 +337,17 @@ pub trait StateStore: Send + Sync + 'static {
     /// Removes a schedule; whether there was one.
     async fn delete_schedule(&self, name: &str) -> Result<bool, StoreError>;
 
+    /// Moves a running run onto the workflow module `digest` (a
+    /// replay-checked upgrade) if it is still at `expected_version`, bumping
+    /// its version; [`StoreError::Conflict`] if it changed or finished
+    /// meanwhile. Nothing else about the run changes.
+    async fn repin_run(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        digest: &crate::model::Digest,
+    ) -> Result<(), StoreError>;
+
     /// Up to `limit` finished runs whose [`RunRecord::expires_at`] is at or
     /// before `now`, earliest expiry first: found through an index on the
     /// expiry, so the cost follows the runs that are due.

@@ -251,7 +251,9 @@ pub async fn call(module: &Path, function: &str, input: &str) -> anyhow::Result<
 /// A service on an embedded store in a scratch folder, running RPC steps
 /// inline: what `weft run` and `weft call` work in. The folder goes when
 /// the returned guard drops.
-fn throwaway(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<(Arc<Weft>, tempfile::TempDir)> {
+pub(super) fn throwaway(
+    adjust: impl FnOnce(&mut Settings),
+) -> anyhow::Result<(Arc<Weft>, tempfile::TempDir)> {
     let limits = Limits::from_env()?;
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
     let backends = Backends::embedded(dir.path(), embedded_options()?)?;

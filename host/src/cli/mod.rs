@@ -4,6 +4,7 @@ mod local;
 mod print;
 mod project;
 mod remote;
+mod replay;
 mod schedules;
 mod sigv4;
 
@@ -100,6 +101,17 @@ enum Command {
         #[arg(long, default_value = "null")]
         input: String,
     },
+    /// Replay a recorded run here, from its journal on a server, with the
+    /// module it is pinned to or a new build: prints each step as it
+    /// matches, and fails with the difference at the first divergence.
+    Replay {
+        run_id: String,
+        /// Replay with this component instead of the pinned module.
+        #[arg(long, value_name = "FILE")]
+        module: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Create a workflow or RPC module project in a new folder, named after
     /// the folder.
     New {
@@ -139,6 +151,18 @@ enum Command {
         /// requests may reach. Repeat for several.
         #[arg(long = "allow-host", value_name = "HOST")]
         allow_hosts: Vec<String>,
+        /// Workflows: replay the running runs' journals with the module and
+        /// report which would diverge, and where; publish nothing. Exits
+        /// non-zero if any run would diverge.
+        #[arg(long)]
+        check: bool,
+        /// With --check: publish the module, and move every run that
+        /// replays exactly onto it (the others stay on their module).
+        #[arg(long, requires = "check")]
+        upgrade: bool,
+        /// With --check: check at most this many running runs.
+        #[arg(long, value_name = "N", requires = "check")]
+        sample: Option<usize>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -266,6 +290,14 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             function,
             input,
         } => local::call(&module, &function, &input).await,
+        Command::Replay {
+            run_id,
+            module,
+            server,
+        } => {
+            replay::check_run_id(&run_id)?;
+            replay::replay(&server, &run_id, module.as_deref()).await
+        }
         Command::New { path, lang, kind } => project::new(&path, lang, kind),
         Command::Build {
             dir,
@@ -294,6 +326,9 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             file,
             name,
             allow_hosts,
+            check,
+            upgrade,
+            sample,
             server,
         } => {
             if !file.exists() {
@@ -309,6 +344,10 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
                 let name = name.context("--name is needed to deploy a component file")?;
                 (file, name)
             };
+            if check {
+                let options = crate::service::UpgradeOptions { upgrade, sample };
+                return remote::deploy_checked(&server, &file, &name, options).await;
+            }
             remote::deploy(&server, &file, &name, &allow_hosts).await
         }
         Command::Start {

@@ -166,3 +166,54 @@ pub fn run_json(
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
 }
+
+/// Prints a replay-checked deploy's report (`weft deploy --check`).
+pub fn upgrade(report: &Value) {
+    let module = &report["module"];
+    let digest: String = text(&module["digest"]).chars().take(12).collect();
+    println!(
+        "checked {} of {} running runs of {} against {digest}",
+        report["checked"],
+        report["running"],
+        text(&module["name"])
+    );
+    let list = |key: &str| report[key].as_array().cloned().unwrap_or_default();
+    let compatible = list("compatible");
+    println!("  {} replay exactly", compatible.len());
+    for run in &compatible {
+        println!("    {}", text(run));
+    }
+    let diverging = list("diverging");
+    println!("  {} would diverge", diverging.len());
+    for d in &diverging {
+        let details = &d["error"]["details"];
+        match (details["position"].as_u64(), details["journal"].as_str()) {
+            (Some(position), Some(journal)) => println!(
+                "    {} at #{position}:\n      journal: {journal}\n      replay:  {}",
+                text(&d["runId"]),
+                text(&details["replay"])
+            ),
+            _ => println!(
+                "    {}: {}: {}",
+                text(&d["runId"]),
+                text(&d["error"]["code"]),
+                text(&d["error"]["message"])
+            ),
+        }
+    }
+    let finished = list("finished");
+    if !finished.is_empty() {
+        println!("  {} finished while being checked", finished.len());
+    }
+    if report["published"] == true {
+        println!(
+            "published as version {}; moved {} runs onto it, the others stay on their module",
+            module["version"],
+            list("moved").len()
+        );
+    } else {
+        println!(
+            "nothing published (add --upgrade to publish and move the runs that replay exactly)"
+        );
+    }
+}

@@ -82,8 +82,34 @@ impl Client {
         Ok((status, value))
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(super) async fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self.send(self.request(reqwest::Method::GET, path)).await?.1)
+    }
+
+    /// A binary resource (a module's component), as bytes.
+    pub(super) async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let mut request = self
+            .request(reqwest::Method::GET, path)
+            .build()
+            .context("building the request")?;
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request)?;
+        }
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .with_context(|| format!("calling {}", self.base))?;
+        let status = response.status();
+        let bytes = response.bytes().await.context("reading the response")?;
+        if !status.is_success() {
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            bail!(
+                "{status}: {}",
+                value["error"]["message"].as_str().unwrap_or("no message")
+            );
+        }
+        Ok(bytes.to_vec())
     }
 
     /// A payload a view linked instead of carrying (its `…Url`): the JSON,
@@ -176,6 +202,48 @@ pub async fn deploy(
         v["digest"].as_str().unwrap_or("?")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `weft deploy --check [--upgrade]`: a replay-checked deploy of a
+/// workflow, and its report.
+pub async fn deploy_checked(
+    server: &ServerArgs,
+    file: &Path,
+    name: &str,
+    options: crate::service::UpgradeOptions,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(server).await?;
+    let bytes = tokio::fs::read(file)
+        .await
+        .with_context(|| format!("reading {}", file.display()))?;
+    let mut query = format!("?check=true&upgrade={}", options.upgrade);
+    if let Some(n) = options.sample {
+        query.push_str(&format!("&sample={n}"));
+    }
+    let staged = if bytes.len() > DIRECT_UPLOAD_LIMIT {
+        staged_upload(&client, name, &query, &bytes).await?
+    } else {
+        None
+    };
+    let (_, report) = match staged {
+        Some(done) => done,
+        None => {
+            let request = client
+                .request(reqwest::Method::PUT, &format!("/v1/modules/{name}{query}"))
+                .header("content-type", "application/wasm")
+                .body(bytes);
+            client.send(request).await?
+        }
+    };
+    print::upgrade(&report);
+    let diverging = report["diverging"]
+        .as_array()
+        .is_some_and(|d| !d.is_empty());
+    Ok(if diverging && !options.upgrade {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Asks the server for a staged upload at `offer_path` and uploads `bytes`

@@ -191,7 +191,9 @@ impl ParentLink {
 pub struct RunRecord {
     pub id: RunId,
     pub workflow: String,
-    /// The sha256 of the workflow module the run started with; never changes.
+    /// The sha256 of the workflow module the run started with. Only a
+    /// replay-checked upgrade changes it, onto a module that replays the
+    /// run's journal exactly (`service/upgrade.rs`).
     pub module_digest: Digest,
     pub status: RunStatus,
     /// JSON text.

@@ -144,6 +144,19 @@ impl Registry {
         bytes: Vec<u8>,
         allowed_hosts: &[String],
     ) -> Result<ModuleVersion, DeployError> {
+        let candidate = self.stage(name, bytes, allowed_hosts).await?;
+        self.publish(&candidate).await
+    }
+
+    /// Validates a module for `name` and stores its bytes and artifact by
+    /// digest, without making it a version: a candidate that runs can be
+    /// replayed against (a replay-checked upgrade) before it is published.
+    pub async fn stage(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        allowed_hosts: &[String],
+    ) -> Result<ModuleVersion, DeployError> {
         if !valid_module_name(name) {
             return Err(DeployError::InvalidName(name.to_string()));
         }
@@ -173,7 +186,7 @@ impl Registry {
                 LoadError::Store(s) => DeployError::Store(s),
                 other => DeployError::Invalid(other.to_string()),
             })?;
-        let candidate = ModuleVersion {
+        Ok(ModuleVersion {
             name: name.to_string(),
             version: 0,
             digest,
@@ -181,8 +194,14 @@ impl Registry {
             size: bytes.len() as u64,
             uploaded_at: self.clock.now_millis(),
             allowed_hosts: hosts,
-        };
-        let version = self.store.add_version(&candidate).await?;
+        })
+    }
+
+    /// Makes a [`Registry::stage`]d candidate the newest version of its
+    /// name (or returns the existing version for identical bytes and hosts).
+    pub async fn publish(&self, candidate: &ModuleVersion) -> Result<ModuleVersion, DeployError> {
+        let name = candidate.name.as_str();
+        let version = self.store.add_version(candidate).await?;
         if let Ok(mut cache) = self.latest.lock() {
             cache.remove(name);
         }

@@ -16,6 +16,7 @@ mod modules;
 pub mod parking;
 mod payloads;
 mod queries;
+mod replay_check;
 mod resume;
 mod retention;
 mod runs;
@@ -23,11 +24,14 @@ mod schedules;
 mod stats;
 pub use schedules::ScheduleSpec;
 mod steps;
+mod upgrade;
 pub use stats::StatsSnapshot;
 pub mod worker;
 
 pub use handler::Handled;
 pub use modules::StagedUpload;
+pub use replay_check::{ReplayCheck, ReplayOutcome};
+pub use upgrade::{Diverging, UpgradeOptions, UpgradeReport};
 
 use crate::backend::{Backends, OffloadingStore, PayloadLimits};
 use crate::backend::{QueueError, WorkQueue};

@@ -67,6 +67,12 @@ impl Weft {
         Ok(url.map(|url| StagedUpload { id, url }))
     }
 
+    /// Takes (once) the bytes staged as `upload_id`, for a caller that
+    /// deploys them its own way (a replay-checked deploy).
+    pub async fn take_upload(&self, upload_id: &str) -> Result<Option<Vec<u8>>, ServiceError> {
+        Ok(self.registry.store().take_staged_upload(upload_id).await?)
+    }
+
     /// Validates and deploys the module staged as `upload_id`; `None` if
     /// nothing was staged there (or it was registered already).
     pub async fn register_upload(

@@ -1,8 +1,9 @@
-//! Reading runs for display and for waiting: never for replay.
+//! Reading runs for display, for waiting, and for replaying them elsewhere
+//! (`weft replay`); never for a replay that records.
 
 use super::{ServiceError, StepView, Weft};
 use crate::backend::RunQuery;
-use crate::model::{LogLine, RunId, RunRecord, RunStatus, StepRecord};
+use crate::model::{Digest, LogLine, RunId, RunRecord, RunStatus, StepRecord};
 use std::time::Duration;
 
 impl Weft {
@@ -45,6 +46,19 @@ impl Weft {
             out.push(StepView { step, attempts });
         }
         Ok(out)
+    }
+
+    /// A run with its journal (its recorded steps, in journal order, read
+    /// by key as a replay reads them): what `weft replay` replays.
+    pub async fn journal(&self, id: &RunId) -> Result<(RunRecord, Vec<StepRecord>), ServiceError> {
+        let run = self.get_run(id).await?;
+        let steps = self.state.get_steps(&run.id, &run.step_names).await?;
+        Ok((run, steps))
+    }
+
+    /// The bytes of the module with `digest`, if any is stored.
+    pub async fn module_bytes(&self, digest: &Digest) -> Result<Option<Vec<u8>>, ServiceError> {
+        Ok(self.registry.store().get_blob(digest).await?)
     }
 
     pub async fn logs(&self, id: &RunId) -> Result<Vec<LogLine>, ServiceError> {

@@ -365,6 +365,15 @@ impl StateStore for OffloadingStore {
         self.inner.delete_schedule(name).await
     }
 
+    async fn repin_run(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        digest: &crate::model::Digest,
+    ) -> Result<(), StoreError> {
+        self.inner.repin_run(id, expected_version, digest).await
+    }
+
     async fn expired_runs(&self, now: Millis, limit: usize) -> Result<Vec<RunId>, StoreError> {
         self.inner.expired_runs(now, limit).await
     }

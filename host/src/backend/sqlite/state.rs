@@ -172,6 +172,31 @@ impl StateStore for SqliteBackend {
         self.write(move |c| rows::delete_run(c, &id)).await
     }
 
+    async fn repin_run(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        digest: &crate::model::Digest,
+    ) -> Result<(), StoreError> {
+        let (id, digest) = (id.clone(), digest.clone());
+        self.write(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE runs SET module_digest = ?2, version = version + 1
+                     WHERE id = ?1 AND version = ?3 AND status = 'running'",
+                    rusqlite::params![id.as_str(), digest.as_str(), expected_version as i64],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "run {id} changed or finished before it could be moved"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn get_callback(&self, hash: &str) -> Result<Option<CallbackRecord>, StoreError> {
         self.read_conn(|c| callbacks::get(c, hash))
     }

@@ -485,7 +485,7 @@ impl DynamoStore {
 
     /// The update of a run's mutable fields, guarded by its version. The
     /// pinned fields (workflow, module digest, input, creation time) are
-    /// never written after creation.
+    /// not written here (only an upgrade moves the digest: `repin_run`).
     fn run_update(&self, w: &RunWrite) -> Write {
         let r = &w.record;
         let (base, tail) = items::journal_tail(&r.step_names);
@@ -1251,6 +1251,32 @@ impl StateStore for DynamoStore {
 
     async fn delete_run(&self, id: &RunId) -> Result<(), StoreError> {
         self.purge_run(id).await
+    }
+
+    async fn repin_run(
+        &self,
+        id: &RunId,
+        expected_version: u64,
+        digest: &crate::model::Digest,
+    ) -> Result<(), StoreError> {
+        self.write_one(Write::Update {
+            table: self.runs.clone(),
+            key: HashMap::from([("id".to_string(), s(id.as_str()))]),
+            expression: "SET #moduleDigest = :digest, #version = :newVersion".into(),
+            condition: "#version = :expected AND #status = :running".into(),
+            names: HashMap::from([
+                ("#moduleDigest".to_string(), "moduleDigest".to_string()),
+                ("#version".to_string(), "version".to_string()),
+                ("#status".to_string(), "status".to_string()),
+            ]),
+            values: HashMap::from([
+                (":digest".to_string(), s(digest.as_str())),
+                (":newVersion".to_string(), n(expected_version + 1)),
+                (":expected".to_string(), n(expected_version)),
+                (":running".to_string(), s(RunStatus::Running.as_str())),
+            ]),
+        })
+        .await
     }
 
     async fn next_event(

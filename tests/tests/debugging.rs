@@ -1,0 +1,233 @@
+//! Debugging and upgrading recorded runs, on the embedded backend and on
+//! the AWS backend (against moto): `weft replay` replays a run on this
+//! machine, step by step, with the module it is pinned to, and a new build
+//! that changes a step's input fails the replay, naming the step; `weft
+//! deploy --check --upgrade` moves exactly the running runs a new version
+//! replays.
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+use weft::backend::aws::init::QueueOptions;
+use weft_tests::aws::AwsEnv;
+use weft_tests::{DevServer, example, saga_input, test_guest, weft_bin};
+
+fn weft_replay(server: &DevServer, run_id: &str, module: Option<&Path>) -> (Output, String) {
+    let mut command = std::process::Command::new(weft_bin());
+    command.args(["replay", run_id, "--server", &server.url]);
+    if let Some(module) = module {
+        command.arg("--module").arg(module);
+    }
+    let out = command.output().expect("weft replay runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (out, text)
+}
+
+async fn replays_here(server: &DevServer) {
+    let api = server.api();
+    api.deploy("order-saga", &example("order-saga"))
+        .await
+        .unwrap();
+    api.deploy("order-rpc", &example("order-rpc"))
+        .await
+        .unwrap();
+    let (status, done) = api
+        .post(
+            "/v1/workflows/order-saga/runs?wait=60",
+            saga_input("o-replay").to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, done["status"].as_str()),
+        (200, Some("completed")),
+        "{done}"
+    );
+    let id = done["runId"].as_str().unwrap();
+
+    let (out, text) = weft_replay(server, id, None);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (seq, step) in ["price", "reserve", "charge", "cool-off", "ship"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&format!("ok  #{seq} ")) && l.contains(step)),
+            "step #{seq} {step} matches: {text}"
+        );
+    }
+    assert!(
+        text.contains("order o-replay totals 3097 cents"),
+        "the run's logs: {text}"
+    );
+    assert!(text.contains("finishes as recorded"), "{text}");
+
+    // A new build that sends `reserve` its input with the fields in
+    // another order: the same JSON to a reader, another step to replay.
+    let changed = example("order-saga-c");
+    let (out, text) = weft_replay(server, id, Some(&changed));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ok  #0 ") && text.contains("DIVERGED at #1"),
+        "{text}"
+    );
+    let journal = text
+        .lines()
+        .find(|l| l.contains("journal:"))
+        .unwrap_or_default();
+    assert!(
+        journal.contains("`reserve`"),
+        "the diff names the step: {text}"
+    );
+
+    let (out, _) = weft_replay(server, "01a250e4-0000-7000-8000-000000000000", None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("no run"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_the_embedded_backend_replays_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path(), &[]).unwrap();
+    replays_here(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_the_aws_backend_replays_here() {
+    let env = AwsEnv::provision(QueueOptions {
+        visibility_timeout: Duration::from_secs(2),
+        max_receives: 5,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start_with(dir.path(), &env.env()).unwrap();
+    replays_here(&server).await;
+}
+
+/// `weft deploy --check` and `--check --upgrade` with ten sleeping runs of
+/// which the new version replays half: the check publishes nothing and
+/// exits non-zero naming the five that diverge; the upgrade publishes the
+/// version and moves the five others, which finish on it, while the five
+/// that diverge finish on the version they started with. None fails.
+async fn upgrades_only_the_runs_that_replay(server: &DevServer) {
+    let api = server.api();
+    let v1 = api
+        .deploy("orders", &test_guest("upgrade-v1"))
+        .await
+        .unwrap();
+    let mut runs = Vec::new();
+    for i in 0..10 {
+        let path = if i % 2 == 0 { "a" } else { "b" };
+        let input = json!({ "path": path, "sleepMs": 8_000 }).to_string();
+        let (status, started) = api.post("/v1/workflows/orders/runs", input).await.unwrap();
+        assert_eq!(status, 202, "{started}");
+        runs.push((path, started["runId"].as_str().unwrap().to_string()));
+    }
+    // Every run asleep: its journal ends with the sleep.
+    for (path, id) in &runs {
+        let asleep = if *path == "a" { 2 } else { 3 };
+        let mut run = Value::Null;
+        for _ in 0..300 {
+            run = api.get(&format!("/v1/runs/{id}")).await.unwrap().1;
+            if run["steps"] == asleep {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(run["steps"], asleep, "{run}");
+    }
+
+    let deploy = |upgrade: bool| {
+        let mut command = std::process::Command::new(weft_bin());
+        command.args([
+            "deploy",
+            "--name",
+            "orders",
+            "--server",
+            &server.url,
+            "--check",
+        ]);
+        if upgrade {
+            command.arg("--upgrade");
+        }
+        command.arg(test_guest("upgrade-v2"));
+        let out = command.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = deploy(false);
+    assert_eq!(code, Some(1), "a check with diverging runs fails: {text}");
+    assert!(
+        text.contains("checked 10 of 10") && text.contains("5 would diverge"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`check-stock`"),
+        "the diff names the step: {text}"
+    );
+    let (_, versions) = api.get("/v1/modules/orders").await.unwrap();
+    assert_eq!(
+        versions["versions"].as_array().unwrap().len(),
+        1,
+        "nothing published"
+    );
+
+    let (code, text) = deploy(true);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("moved 5 runs"), "{text}");
+    let (_, versions) = api.get("/v1/modules/orders").await.unwrap();
+    let v2 = versions["versions"][1]["digest"].clone();
+    assert!(v2.is_string() && v2 != v1["digest"], "{versions}");
+
+    for (path, id) in &runs {
+        let mut run = Value::Null;
+        for _ in 0..600 {
+            run = api.get(&format!("/v1/runs/{id}")).await.unwrap().1;
+            if run["status"] != "running" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(run["status"], "completed", "{run}");
+        let (finisher, digest) = if *path == "a" {
+            ("v2", &v2)
+        } else {
+            ("v1", &v1["digest"])
+        };
+        assert_eq!(
+            run["output"],
+            json!(format!("prepared {path}, finished by {finisher}")),
+            "{run}"
+        );
+        assert_eq!(&run["moduleDigest"], digest, "{run}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checked_upgrade_moves_only_compatible_runs_on_the_embedded_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path(), &[]).unwrap();
+    upgrades_only_the_runs_that_replay(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checked_upgrade_moves_only_compatible_runs_on_the_aws_backend() {
+    let env = AwsEnv::provision(QueueOptions {
+        visibility_timeout: Duration::from_secs(2),
+        max_receives: 5,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start_with(dir.path(), &env.env()).unwrap();
+    upgrades_only_the_runs_that_replay(&server).await;
+}

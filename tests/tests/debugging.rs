@@ -231,3 +231,98 @@ async fn a_checked_upgrade_moves_only_compatible_runs_on_the_aws_backend() {
     let server = DevServer::start_with(dir.path(), &env.env()).unwrap();
     upgrades_only_the_runs_that_replay(&server).await;
 }
+
+/// `weft start --wait` shows each step as it finishes (on stderr, the
+/// result on stdout), `weft logs --follow` each line as it is written, and
+/// both end with the run; `weft runs` lists runs by status and workflow.
+/// "As it finishes" is checked by time: the first step's line arrives
+/// well before the run ends (a 1.5 s cool-off sits between them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_follows_a_run_as_it_goes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path(), &[]).unwrap();
+    let api = server.api();
+    api.deploy("order-saga", &example("order-saga"))
+        .await
+        .unwrap();
+    api.deploy("order-rpc", &example("order-rpc"))
+        .await
+        .unwrap();
+    let mut input = saga_input("o-follow");
+    input["coolOffMs"] = json!(1_500);
+
+    let mut start = Command::new(weft_bin())
+        .args(["start", "order-saga", "--wait", "--server", &server.url])
+        .args(["--input", &input.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    let lines: Vec<(Duration, String)> = BufReader::new(start.stderr.take().unwrap())
+        .lines()
+        .map(|l| (began.elapsed(), l.unwrap()))
+        .collect();
+    let out = start.wait_with_output().unwrap();
+    assert!(out.status.success(), "{lines:?}");
+    let names: Vec<&str> = lines
+        .iter()
+        .filter_map(|(_, l)| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "price",
+            "reserve",
+            "charge",
+            "cool-off",
+            "ship",
+            "completed"
+        ],
+        "{lines:?}"
+    );
+    let (first, last) = (lines[0].0, lines[lines.len() - 1].0);
+    assert!(
+        last - first >= Duration::from_millis(1_000),
+        "the steps came as they finished, not at the end: {lines:?}"
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["output"]["trackingNumber"], "trk-o-follow");
+    let id = result["runId"].as_str().unwrap();
+
+    // Following the logs of a run still going: they end when it does.
+    let (_, started) = api
+        .post("/v1/workflows/order-saga/runs", input.to_string())
+        .await
+        .unwrap();
+    let following = started["runId"].as_str().unwrap();
+    let follow = Command::new(weft_bin())
+        .args(["logs", following, "--follow", "--server", &server.url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&follow.stdout);
+    assert!(follow.status.success(), "{text}");
+    assert!(
+        text.contains("totals 3097 cents") && text.contains("shipped as trk-o-follow"),
+        "{text}"
+    );
+    let (_, run) = api.get(&format!("/v1/runs/{following}")).await.unwrap();
+    assert_eq!(run["status"], "completed", "--follow ended with the run");
+
+    let runs = Command::new(weft_bin())
+        .args(["runs", "--status", "completed", "--workflow", "order-saga"])
+        .args(["--server", &server.url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&runs.stdout);
+    assert!(text.contains(id) && text.contains(following), "{text}");
+    let none = Command::new(weft_bin())
+        .args(["runs", "--status", "failed", "--server", &server.url])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&none.stdout).contains("(no runs)"));
+}

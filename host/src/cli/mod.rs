@@ -2,6 +2,7 @@
 
 mod local;
 mod print;
+mod progress;
 mod project;
 mod remote;
 mod replay;
@@ -175,7 +176,8 @@ enum Command {
         /// to the payload limit; large ones go through a staged upload).
         #[arg(long, value_name = "PATH", conflicts_with = "input")]
         input_file: Option<std::path::PathBuf>,
-        /// Wait for the run to finish (up to 60 s) and print its result.
+        /// Wait for the run to finish, showing its steps as they finish (on
+        /// stderr), then print its result (on stdout, as JSON).
         #[arg(long)]
         wait: bool,
         /// Fail the run with `run_timeout` if it has not finished after
@@ -248,6 +250,22 @@ enum Command {
     /// Show a run's log lines.
     Logs {
         run_id: String,
+        /// Keep printing lines as the run writes them, until it ends.
+        #[arg(long, short)]
+        follow: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List runs, newest first.
+    Runs {
+        /// Only runs in this status: running, completed, failed, cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs of this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -376,7 +394,17 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Status { run_id, server } => remote::status(&server, &run_id).await,
         Command::Steps { run_id, server } => remote::steps(&server, &run_id).await,
-        Command::Logs { run_id, server } => remote::logs(&server, &run_id).await,
+        Command::Logs {
+            run_id,
+            follow,
+            server,
+        } => remote::logs(&server, &run_id, follow).await,
+        Command::Runs {
+            status,
+            workflow,
+            limit,
+            server,
+        } => remote::runs(&server, status.as_deref(), workflow.as_deref(), limit).await,
         Command::Schedule { command } => schedules::run(command).await,
         Command::Cancel {
             run_id,

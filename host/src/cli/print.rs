@@ -98,28 +98,62 @@ pub fn steps(steps: &[Value]) {
         println!("  (none)");
     }
     for s in steps {
-        let target = match &s["rpcName"] {
-            Value::String(rpc) => format!(" → {rpc}"),
-            _ => String::new(),
-        };
-        let outcome = if !s["error"].is_null() {
-            format!(
-                "{}: {}",
-                text(&s["error"]["code"]),
-                text(&s["error"]["message"])
-            )
-        } else {
-            short(&s["result"].to_string(), 120)
-        };
+        println!("  {}", step_line(s));
+    }
+}
+
+/// One step view on one line: position, kind, name, status, attempts, and
+/// the result or error.
+pub fn step_line(s: &Value) -> String {
+    let target = match &s["rpcName"] {
+        Value::String(rpc) => format!(" → {rpc}"),
+        _ => String::new(),
+    };
+    let outcome = if !s["error"].is_null() {
+        format!(
+            "{}: {}",
+            text(&s["error"]["code"]),
+            text(&s["error"]["message"])
+        )
+    } else if let Some(bytes) = s["resultBytes"].as_u64() {
+        format!("({bytes} bytes)")
+    } else {
+        short(&s["result"].to_string(), 120)
+    };
+    format!(
+        "#{:<3} {:<6} {:<18} {:<9} attempts {:<2} {}{}",
+        text(&s["seq"]),
+        text(&s["kind"]),
+        text(&s["name"]),
+        text(&s["status"]),
+        text(&s["attempts"]),
+        outcome,
+        target
+    )
+}
+
+/// One log view (`GET /v1/runs/{id}/logs`) as a line.
+pub fn log_line(l: &Value) -> String {
+    format!(
+        "{} {:<6} {}",
+        text(&l["at"]),
+        text(&l["level"]),
+        text(&l["message"])
+    )
+}
+
+/// Prints run views (`GET /v1/runs`), one per line.
+pub fn runs(runs: &[Value]) {
+    if runs.is_empty() {
+        println!("(no runs)");
+    }
+    for r in runs {
         println!(
-            "  #{:<3} {:<6} {:<18} {:<9} attempts {:<2} {}{}",
-            text(&s["seq"]),
-            text(&s["kind"]),
-            text(&s["name"]),
-            text(&s["status"]),
-            text(&s["attempts"]),
-            outcome,
-            target
+            "{}  {:<9} {:<20} {}",
+            text(&r["runId"]),
+            text(&r["status"]),
+            text(&r["workflow"]),
+            text(&r["createdAt"])
         );
     }
 }
@@ -131,12 +165,7 @@ pub fn logs(logs: &[Value]) {
         println!("  (none)");
     }
     for l in logs {
-        println!(
-            "  {} {:<6} {}",
-            text(&l["at"]),
-            text(&l["level"]),
-            text(&l["message"])
-        );
+        println!("  {}", log_line(l));
     }
 }
 

@@ -329,9 +329,6 @@ pub async fn start(
 ) -> anyhow::Result<ExitCode> {
     let client = Client::new(server).await?;
     let mut query = Vec::new();
-    if wait {
-        query.push("wait=60".to_string());
-    }
     if let Some(t) = timeout {
         query.push(format!("timeout={t}"));
     }
@@ -359,13 +356,22 @@ pub async fn start(
     if let Some(key) = idempotency_key {
         request = request.header("idempotency-key", key);
     }
-    let (_, mut v) = client.send(request).await?;
+    let (_, started) = client.send(request).await?;
+    let run_id = started["runId"].as_str().unwrap_or_default().to_string();
     if !wait {
-        println!("{}", v["runId"].as_str().unwrap_or_default());
+        println!("{run_id}");
         return Ok(ExitCode::SUCCESS);
     }
-    // A large output is linked from the answer; the CLI shows it whole.
-    if let Some(url) = v["outputUrl"].as_str().map(str::to_string) {
+    // Steps as they finish on stderr; the result, as JSON, on stdout.
+    let run = super::progress::follow_steps(&client, &run_id).await?;
+    let mut v = serde_json::json!({
+        "runId": run["runId"],
+        "status": run["status"],
+        "output": run["output"],
+        "error": run["error"],
+    });
+    // A large output is linked from the run; the CLI shows it whole.
+    if let Some(url) = run["outputUrl"].as_str().map(str::to_string) {
         let output = client.linked(&url).await?;
         if let Value::Object(answer) = &mut v {
             answer.remove("outputUrl");
@@ -399,12 +405,36 @@ pub async fn steps(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn logs(server: &ServerArgs, run_id: &str) -> anyhow::Result<ExitCode> {
+pub async fn logs(server: &ServerArgs, run_id: &str, follow: bool) -> anyhow::Result<ExitCode> {
+    let client = Client::new(server).await?;
+    if follow {
+        super::progress::follow_logs(&client, run_id).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let v = client.get(&format!("/v1/runs/{run_id}/logs")).await?;
+    print::logs(v["logs"].as_array().map(Vec::as_slice).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `weft runs`: runs, newest first, filtered by status and workflow.
+pub async fn runs(
+    server: &ServerArgs,
+    status: Option<&str>,
+    workflow: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<ExitCode> {
+    let mut query = vec![format!("limit={limit}")];
+    if let Some(s) = status {
+        query.push(format!("status={s}"));
+    }
+    if let Some(w) = workflow {
+        query.push(format!("workflow={w}"));
+    }
     let v = Client::new(server)
         .await?
-        .get(&format!("/v1/runs/{run_id}/logs"))
+        .get(&format!("/v1/runs?{}", query.join("&")))
         .await?;
-    print::logs(v["logs"].as_array().map(Vec::as_slice).unwrap_or_default());
+    print::runs(v["runs"].as_array().map(Vec::as_slice).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }
 

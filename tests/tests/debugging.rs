@@ -326,3 +326,125 @@ async fn the_cli_follows_a_run_as_it_goes() {
         .unwrap();
     assert!(String::from_utf8_lossy(&none.stdout).contains("(no runs)"));
 }
+
+/// `GET /metrics` parses with a Prometheus text-format parser, and its
+/// counters match the runs executed: three sagas that complete (each with a
+/// charge retried once), one that fails at its first step, one cancelled
+/// while it sleeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_the_runs_executed() {
+    use prometheus_parse::{Scrape, Value as Sample};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path(), &[]).unwrap();
+    let api = server.api();
+    api.deploy("order-saga", &example("order-saga"))
+        .await
+        .unwrap();
+    api.deploy("order-rpc", &example("order-rpc"))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let input = saga_input(&format!("o-metrics-{i}"));
+        let (status, done) = api
+            .post("/v1/workflows/order-saga/runs?wait=60", input.to_string())
+            .await
+            .unwrap();
+        assert_eq!(
+            (status, done["status"].as_str()),
+            (200, Some("completed")),
+            "{done}"
+        );
+    }
+    let mut empty = saga_input("o-metrics-empty");
+    empty["items"] = json!([]);
+    let (_, failed) = api
+        .post("/v1/workflows/order-saga/runs?wait=60", empty.to_string())
+        .await
+        .unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let mut sleepy = saga_input("o-metrics-sleepy");
+    sleepy["coolOffMs"] = json!(600_000);
+    let (_, started) = api
+        .post("/v1/workflows/order-saga/runs", sleepy.to_string())
+        .await
+        .unwrap();
+    let sleeping = started["runId"].as_str().unwrap();
+    for _ in 0..300 {
+        let (_, run) = api.get(&format!("/v1/runs/{sleeping}")).await.unwrap();
+        if run["steps"] == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = api
+        .post(&format!("/v1/runs/{sleeping}/cancel"), "")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+
+    let text = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match &s.value {
+                Sample::Counter(v) | Sample::Gauge(v) | Sample::Untyped(v) => *v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let saga = ("workflow", "order-saga");
+    assert_eq!(value("weft_runs_started_total", &[saga]), 5.0, "{text}");
+    assert_eq!(
+        value("weft_runs_finished_total", &[saga, ("status", "completed")]),
+        3.0
+    );
+    assert_eq!(
+        value(
+            "weft_runs_finished_total",
+            &[saga, ("status", "failed"), ("code", "empty_order")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "weft_runs_finished_total",
+            &[saga, ("status", "cancelled"), ("code", "cancelled")]
+        ),
+        1.0
+    );
+    // Per completed saga: price, reserve, charge (2 attempts), cool-off,
+    // ship; the cancelled one got as far as its cool-off.
+    let steps = |kind, status| {
+        value(
+            "weft_steps_finished_total",
+            &[("kind", kind), ("status", status)],
+        )
+    };
+    assert_eq!(steps("rpc", "succeeded"), 11.0, "{text}");
+    assert_eq!(steps("inline", "succeeded"), 4.0);
+    assert_eq!(steps("inline", "failed"), 1.0);
+    assert_eq!(steps("sleep", "succeeded"), 3.0);
+    assert_eq!(value("weft_step_attempts_total", &[("kind", "rpc")]), 15.0);
+    let rpc_durations = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "weft_step_duration_seconds" && s.labels.get("kind") == Some("rpc"))
+        .map(|s| match &s.value {
+            Sample::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            _ => 0.0,
+        });
+    assert_eq!(rpc_durations, Some(11.0), "{text}");
+    assert!(value("weft_activations_total", &[]) >= 5.0);
+    assert!(value("weft_fuel_used_total", &[]) > 0.0);
+    assert!(value("weft_store_requests_total", &[("op", "commit")]) > 0.0);
+}

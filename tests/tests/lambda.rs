@@ -182,7 +182,7 @@ async fn a_poison_record_is_the_only_failure_reported() {
     });
     assert_eq!(
         worker.invoke(&sweep).unwrap(),
-        json!({"resumed": 0, "schedulesFired": 0})
+        json!({"resumed": 0, "schedulesFired": 0, "purged": 0})
     );
 }
 

@@ -86,6 +86,8 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
                 .layer(DefaultBodyLimit::max(module_limit)),
         )
         .route("/v1/modules", get(list_modules))
+        // With the API's token, like /v1: the figures name workflows.
+        .route("/metrics", get(metrics))
         .route("/v1/modules/{name}/uploads", post(stage_upload))
         .route("/v1/modules/{name}/uploads/{upload}", post(register_upload))
         .route(
@@ -127,6 +129,17 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
 }
 
 type ApiResult = Result<axum::response::Response, ApiError>;
+
+/// This process's figures, in the Prometheus text format.
+async fn metrics(State(svc): State<Arc<Weft>>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        svc.metrics_text(),
+    )
+}
 
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))

@@ -58,7 +58,29 @@ pub fn invocation_end(
 /// (The rewrite must wrap the router: a `Router::layer` runs after routing.)
 pub fn http_app(svc: Arc<Weft>) -> tower::util::MapRequest<axum::Router, StageStripper> {
     let strip: StageStripper = strip_stage;
-    tower::ServiceExt::map_request(crate::api::router(svc), strip)
+    let router = crate::api::router(Arc::clone(&svc))
+        .layer(axum::middleware::from_fn_with_state(svc, log_metrics_after));
+    tower::ServiceExt::map_request(router, strip)
+}
+
+/// After each request: what it changed, as CloudWatch metrics (EMF lines
+/// on stdout, which Lambda ships to CloudWatch Logs).
+async fn log_metrics_after(
+    axum::extract::State(svc): axum::extract::State<Arc<Weft>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    log_metrics(&svc);
+    response
+}
+
+/// Prints the metrics a process gathered since it last did, as CloudWatch
+/// Embedded Metric Format lines: one per invocation, no agent needed.
+pub fn log_metrics(svc: &Weft) {
+    for doc in svc.take_emf() {
+        println!("{doc}");
+    }
 }
 
 /// The request rewrite [`http_app`] puts in front of the router.

@@ -18,10 +18,12 @@ pub async fn handle_event(
     event: Value,
     ends_at: Option<Instant>,
 ) -> Result<Value, lambda_runtime::Error> {
-    match ends_at {
+    let result = match ends_at {
         Some(end) => invocation::within(end, dispatch(svc, event)).await,
         None => dispatch(svc, event).await,
-    }
+    };
+    super::log_metrics(svc);
+    result
 }
 
 async fn dispatch(svc: &Arc<Weft>, event: Value) -> Result<Value, lambda_runtime::Error> {

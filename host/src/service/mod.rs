@@ -12,6 +12,7 @@ mod events;
 mod handler;
 pub mod invocation;
 mod journal_cache;
+mod metrics;
 mod modules;
 pub mod parking;
 mod payloads;
@@ -279,9 +280,11 @@ pub struct StepView {
 /// The Weft service.
 pub struct Weft {
     pub(crate) state: Arc<dyn StateStore>,
-    /// The same store as `state`, by its type: for download links to
-    /// stored-aside payloads.
+    /// The payload layer under `state`, by its type: for download links
+    /// to stored-aside payloads.
     pub(crate) payloads: Arc<OffloadingStore>,
+    /// What `state` counted, and activations: `GET /metrics`.
+    pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) queue: Arc<dyn WorkQueue>,
     pub(crate) registry: Registry,
     pub(crate) limits: Limits,
@@ -347,9 +350,15 @@ impl Weft {
             backends.blobs,
             payloads,
         ));
+        let metrics = Arc::new(metrics::Metrics::default());
+        let state = Arc::new(metrics::MeteredStore::new(
+            payloads.clone(),
+            Arc::clone(&metrics),
+        ));
         Ok(Arc::new(Self {
-            state: payloads.clone(),
+            state,
             payloads,
+            metrics,
             queue: backends.queue,
             registry,
             limits,
@@ -359,6 +368,18 @@ impl Weft {
             parking,
             journal,
         }))
+    }
+
+    /// This process's metrics in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let parked = self.parking.as_ref().map_or((0, 0), |lot| lot.usage());
+        self.metrics.render(parked)
+    }
+
+    /// What changed since the last call, as CloudWatch Embedded Metric
+    /// Format lines (`service/metrics.rs`).
+    pub fn take_emf(&self) -> Vec<String> {
+        self.metrics.take_emf(self.now())
     }
 
     /// The current time, by the service's clock.

@@ -280,6 +280,8 @@ impl Weft {
             Ok(report) => {
                 self.stats
                     .activation(report.replayed_steps, report.new_steps);
+                self.metrics
+                    .activation(report.replayed_steps, report.new_steps, report.fuel_used);
                 tracing::debug!(
                     run = %id,
                     outcome = ?report.outcome,

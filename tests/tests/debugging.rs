@@ -13,6 +13,25 @@ use weft::backend::aws::init::QueueOptions;
 use weft_tests::aws::AwsEnv;
 use weft_tests::{DevServer, example, saga_input, test_guest, weft_bin};
 
+/// `weft dev` on the embedded backend, in a fresh data directory.
+fn embedded_server() -> (DevServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start(dir.path(), &[]).unwrap();
+    (server, dir)
+}
+
+/// `weft dev` on fresh AWS resources (moto).
+async fn aws_server() -> (DevServer, tempfile::TempDir) {
+    let env = AwsEnv::provision(QueueOptions {
+        visibility_timeout: Duration::from_secs(2),
+        max_receives: 5,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start_with(dir.path(), &env.env()).unwrap();
+    (server, dir)
+}
+
 fn weft_replay(server: &DevServer, run_id: &str, module: Option<&Path>) -> (Output, String) {
     let mut command = std::process::Command::new(weft_bin());
     command.args(["replay", run_id, "--server", &server.url]);
@@ -96,20 +115,13 @@ async fn replays_here(server: &DevServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_on_the_embedded_backend_replays_here() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start(dir.path(), &[]).unwrap();
+    let (server, _dir) = embedded_server();
     replays_here(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_on_the_aws_backend_replays_here() {
-    let env = AwsEnv::provision(QueueOptions {
-        visibility_timeout: Duration::from_secs(2),
-        max_receives: 5,
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start_with(dir.path(), &env.env()).unwrap();
+    let (server, _dir) = aws_server().await;
     replays_here(&server).await;
 }
 
@@ -215,20 +227,13 @@ async fn upgrades_only_the_runs_that_replay(server: &DevServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checked_upgrade_moves_only_compatible_runs_on_the_embedded_backend() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start(dir.path(), &[]).unwrap();
+    let (server, _dir) = embedded_server();
     upgrades_only_the_runs_that_replay(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checked_upgrade_moves_only_compatible_runs_on_the_aws_backend() {
-    let env = AwsEnv::provision(QueueOptions {
-        visibility_timeout: Duration::from_secs(2),
-        max_receives: 5,
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start_with(dir.path(), &env.env()).unwrap();
+    let (server, _dir) = aws_server().await;
     upgrades_only_the_runs_that_replay(&server).await;
 }
 
@@ -243,8 +248,7 @@ async fn the_cli_follows_a_run_as_it_goes() {
     use std::process::{Command, Stdio};
     use std::time::Instant;
 
-    let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start(dir.path(), &[]).unwrap();
+    let (server, _dir) = embedded_server();
     let api = server.api();
     api.deploy("order-saga", &example("order-saga"))
         .await
@@ -335,8 +339,7 @@ async fn the_cli_follows_a_run_as_it_goes() {
 async fn metrics_count_the_runs_executed() {
     use prometheus_parse::{Scrape, Value as Sample};
 
-    let dir = tempfile::tempdir().unwrap();
-    let server = DevServer::start(dir.path(), &[]).unwrap();
+    let (server, _dir) = embedded_server();
     let api = server.api();
     api.deploy("order-saga", &example("order-saga"))
         .await

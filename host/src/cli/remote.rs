@@ -86,8 +86,8 @@ impl Client {
         Ok(self.send(self.request(reqwest::Method::GET, path)).await?.1)
     }
 
-    /// A binary resource (a module's component), as bytes.
-    pub(super) async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+    /// `GET path`, signed if need be, as the raw response.
+    async fn get_response(&self, path: &str) -> anyhow::Result<reqwest::Response> {
         let mut request = self
             .request(reqwest::Method::GET, path)
             .build()
@@ -95,11 +95,15 @@ impl Client {
         if let Some(signer) = &self.signer {
             signer.sign(&mut request)?;
         }
-        let response = self
-            .http
+        self.http
             .execute(request)
             .await
-            .with_context(|| format!("calling {}", self.base))?;
+            .with_context(|| format!("calling {}", self.base))
+    }
+
+    /// A binary resource (a module's component), as bytes.
+    pub(super) async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let response = self.get_response(path).await?;
         let status = response.status();
         let bytes = response.bytes().await.context("reading the response")?;
         if !status.is_success() {
@@ -116,18 +120,7 @@ impl Client {
     /// from the API, or from the presigned link it redirects to (on AWS),
     /// fetched without the API's credentials.
     async fn linked(&self, path: &str) -> anyhow::Result<Value> {
-        let mut request = self
-            .request(reqwest::Method::GET, path)
-            .build()
-            .context("building the request")?;
-        if let Some(signer) = &self.signer {
-            signer.sign(&mut request)?;
-        }
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .with_context(|| format!("calling {}", self.base))?;
+        let response = self.get_response(path).await?;
         let response = if response.status() == reqwest::StatusCode::SEE_OTHER {
             let link = response
                 .headers()

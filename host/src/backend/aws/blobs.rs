@@ -112,6 +112,21 @@ impl BlobStore for S3Blobs {
         Ok(Some(request.uri().to_string()))
     }
 
+    async fn contains(&self, key: &PayloadRef) -> Result<bool, StoreError> {
+        let result = self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(Self::object_key(key))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.content_length() == Some(key.len as i64)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     async fn run_bytes(&self, run: &RunId) -> Result<u64, StoreError> {
         Ok(self.list_run(run).await?.iter().map(|(_, size)| size).sum())
     }

@@ -37,6 +37,9 @@ pub trait BlobStore: Send + Sync + 'static {
     /// The bytes stored as `key`, if any.
     async fn get(&self, key: &PayloadRef) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Whether `key` is stored (without reading it).
+    async fn contains(&self, key: &PayloadRef) -> Result<bool, StoreError>;
+
     /// Bytes stored for `run` so far, for the per-run limit.
     async fn run_bytes(&self, run: &RunId) -> Result<u64, StoreError>;
 

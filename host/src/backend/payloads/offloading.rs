@@ -75,16 +75,20 @@ impl OffloadingStore {
             return Ok(());
         }
         let key = PayloadRef::of(run, text);
-        let stored = self.blobs.run_bytes(run).await?;
-        if stored + text.len() as u64 > self.limits.max_run {
-            return Err(StoreError::TooLarge(format!(
-                "{what} is {} bytes and run {run} already stores {stored}; a run may store {} \
-                 (WEFT_MAX_RUN_PAYLOAD_BYTES)",
-                text.len(),
-                self.limits.max_run
-            )));
+        // Stored before, and forgotten here since (a new process, a full
+        // cache): neither stored nor counted against the run again.
+        if !self.blobs.contains(&key).await? {
+            let stored = self.blobs.run_bytes(run).await?;
+            if stored + text.len() as u64 > self.limits.max_run {
+                return Err(StoreError::TooLarge(format!(
+                    "{what} is {} bytes and run {run} already stores {stored}; a run may store {} \
+                     (WEFT_MAX_RUN_PAYLOAD_BYTES)",
+                    text.len(),
+                    self.limits.max_run
+                )));
+            }
+            self.blobs.put(&key, text.as_bytes()).await?;
         }
-        self.blobs.put(&key, text.as_bytes()).await?;
         let payload = std::mem::replace(text, key.to_string());
         self.cache().insert(key, Arc::from(payload));
         Ok(())
@@ -388,5 +392,64 @@ impl StateStore for OffloadingStore {
         }
         self.blobs.delete_run(id).await?;
         self.inner.delete_run(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::RunWrite;
+    use crate::backend::sqlite::blobs::FileBlobs;
+    use crate::backend::sqlite::{EmbeddedOptions, SqliteBackend};
+    use crate::model::{Digest, RunStatus};
+
+    /// A run record written again with its large input, by a process that
+    /// does not remember storing it (no cache here), neither stores it
+    /// again nor counts it twice against the run's limit: with room for
+    /// one copy only, the write goes through.
+    #[tokio::test]
+    async fn a_payload_written_again_is_not_stored_or_counted_twice() {
+        let dir = std::env::temp_dir().join(format!("weft-offload-{}", uuid::Uuid::new_v4()));
+        let db = SqliteBackend::open(&dir, EmbeddedOptions::default()).unwrap();
+        let limits = PayloadLimits {
+            inline: 1_000,
+            max_payload: 1 << 20,
+            max_run: 150_000,
+            cache: 0,
+        };
+        let store = OffloadingStore::new(Arc::new(db), Arc::new(FileBlobs::new(&dir)), limits);
+        let run = RunRecord {
+            id: RunId::generate(),
+            workflow: "w".into(),
+            module_digest: Digest::of(b"m"),
+            status: RunStatus::Running,
+            input: format!("\"{}\"", "x".repeat(100_000)),
+            output: None,
+            error: None,
+            created_at: 1,
+            updated_at: 1,
+            version: 0,
+            lease: None,
+            step_names: Default::default(),
+            wake_at: None,
+            deadline: None,
+            awaiting: Vec::new(),
+            parent: None,
+            expires_at: None,
+        };
+        store.create_run(&run).await.unwrap();
+        let mut next = run.clone();
+        next.updated_at = 2;
+        store
+            .commit(StateWrite {
+                run: Some(RunWrite::replacing(&run, next)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let read = store.get_run(&run.id).await.unwrap().unwrap();
+        assert_eq!(read.input, run.input);
+        assert_eq!(store.blobs.run_bytes(&run.id).await.unwrap(), 100_002);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -66,6 +66,17 @@ impl BlobStore for FileBlobs {
         .await
     }
 
+    async fn contains(&self, key: &PayloadRef) -> Result<bool, StoreError> {
+        let path = self.run_dir(&key.run).join(&key.sha256);
+        let len = key.len as u64;
+        blocking(move || match std::fs::metadata(&path) {
+            Ok(meta) => Ok(meta.len() == len),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
     async fn run_bytes(&self, run: &RunId) -> Result<u64, StoreError> {
         let dir = self.run_dir(run);
         blocking(move || {

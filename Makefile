@@ -30,7 +30,7 @@ SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py), the npm tools
 ## (componentize-js, esbuild) from their lock files, and Debian packages
-## the tests use (strace).
+## the tests use (strace; chromium and chromium-driver for the console).
 setup:
 	rustup target add $(WASM_TARGET)
 	scripts/setup-python
@@ -103,6 +103,7 @@ lint:
 	scripts/check-layers
 	scripts/setup-python
 	.venv/bin/cfn-lint deploy/template.yaml
+	node --check host/console/app.js
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p weft-host -p weft-sdk -p weft-rpc -p weft-guest-core --no-deps

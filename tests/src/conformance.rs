@@ -1118,6 +1118,7 @@ macro_rules! conformance_suite {
             events_are_numbered_per_name_and_deduplicated_by_id,
             only_running_runs_take_events,
             an_event_is_taken_once_oldest_first_with_its_wait,
+            a_runs_events_are_listed_by_name_and_number,
             concurrent_sends_get_distinct_numbers,
             a_callback_is_completed_once_and_never_after_it_expires,
             a_completion_and_an_expiry_race_and_one_wins,

@@ -22,6 +22,7 @@ use weft::service::worker::{self, WorkerOptions};
 use weft::service::{Settings, Weft};
 
 pub mod aws;
+pub mod browser;
 pub mod conformance;
 pub mod lambda;
 pub mod power_cut;

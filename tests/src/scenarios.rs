@@ -788,6 +788,12 @@ impl StateStore for FlakyStore {
     ) -> Result<weft::model::EventSent, StoreError> {
         self.inner().send_event(event).await
     }
+    async fn list_events(
+        &self,
+        run_id: &RunId,
+    ) -> Result<Vec<weft::model::EventRecord>, StoreError> {
+        self.inner().list_events(run_id).await
+    }
     async fn next_event(
         &self,
         run_id: &RunId,

@@ -285,6 +285,20 @@ async fn bad_requests_get_clear_json_errors() {
             "unknown_run",
         ),
         (
+            "events of unknown run",
+            api.get("/v1/runs/01938a3c-0000-7000-8000-000000000000/events")
+                .await
+                .unwrap(),
+            404,
+            "unknown_run",
+        ),
+        (
+            "bad page cursor",
+            api.get("/v1/runs?after=yesterday").await.unwrap(),
+            400,
+            "invalid_cursor",
+        ),
+        (
             "bad status filter",
             api.get("/v1/runs?status=bogus").await.unwrap(),
             400,
@@ -367,6 +381,7 @@ async fn a_start_retried_under_its_idempotency_key_is_one_run() {
         "{other:?}"
     );
     let (_, listed) = api.get("/v1/runs?workflow=hello").await.unwrap();
+    assert_eq!(listed["next"], Value::Null, "one page: {listed}");
     assert_eq!(listed["runs"].as_array().map(Vec::len), Some(1), "{listed}");
     let run = api.wait(&id, Duration::from_secs(30)).await.unwrap();
     assert_eq!(run["status"], "completed", "{run}");
@@ -476,6 +491,16 @@ async fn events_are_sent_over_http_and_from_the_cli() {
     );
     let (status, body) = api.post(&path, "1").await.unwrap();
     assert_eq!((status, error_code(&body)), (409, "not_running"), "{body}");
+
+    // The inbox as the console lists it: the one event, taken by the wait.
+    let (status, listed) = api.get(&format!("/v1/runs/{id}/events")).await.unwrap();
+    assert_eq!(status, 200, "{listed}");
+    let events = listed["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{listed}");
+    assert_eq!(events[0]["event"], "approval");
+    assert_eq!(events[0]["eventId"], "decision-1");
+    assert_eq!(events[0]["payload"]["by"], "grace");
+    assert_eq!(events[0]["takenBy"], "await-manager");
 }
 
 /// `POST /v1/callbacks/{token}` and `weft complete-callback`: a token read

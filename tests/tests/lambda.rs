@@ -259,6 +259,21 @@ async fn handler_errors_become_api_gateway_responses() {
             .unwrap(),
     );
     assert_eq!(status, 200);
+
+    // The console is served by the function too: its page and script, with
+    // the data behind the API's auth like every /v1 route.
+    for (path, marker) in [
+        ("/", "<title>Weft console</title>"),
+        ("/console/app.js", "function runPage("),
+    ] {
+        let answer = http.invoke(&http_api_event("GET", path, "", None)).unwrap();
+        let (status, body) = response(&answer);
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert!(
+            body.as_str().is_some_and(|b| b.contains(marker)),
+            "{path}: {answer}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod auth;
+mod console;
 mod error;
 mod payloads;
 mod replay;
@@ -16,7 +17,7 @@ pub mod views;
 
 pub use error::ApiError;
 
-use crate::backend::RunQuery;
+use crate::backend::{RunCursor, RunQuery};
 use crate::model::{RunId, RunStatus};
 use crate::service::{StagedUpload, StartOptions, UpgradeOptions, Weft, invocation};
 use axum::Json;
@@ -69,6 +70,7 @@ pub fn router_with(svc: Arc<Weft>, config: ApiConfig) -> Router {
     };
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(console::routes())
         .merge(v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -108,6 +110,7 @@ fn v1_routes(svc: &Arc<Weft>) -> Router<Arc<Weft>> {
         .route("/v1/runs/{id}/steps", get(get_steps))
         .route("/v1/runs/{id}/children", get(get_children))
         .route("/v1/runs/{id}/logs", get(get_logs))
+        .route("/v1/runs/{id}/events", get(get_events))
         .route("/v1/runs/{id}/events/{name}", post(send_event))
         .route("/v1/callbacks/{token}", post(complete_callback))
         .route("/v1/schedules", get(schedules::list_schedules))
@@ -329,7 +332,11 @@ async fn register_upload(
 
 async fn module_versions(State(svc): State<Arc<Weft>>, Path(name): Path<String>) -> ApiResult {
     let versions = svc.module_versions(&name).await?;
-    let list: Vec<Value> = versions.iter().map(views::module).collect();
+    let running = svc.running_by_digest(&name).await?;
+    let list: Vec<Value> = versions
+        .iter()
+        .map(|v| views::module_in_use(v, running.get(&v.digest).copied().unwrap_or(0)))
+        .collect();
     Ok(Json(json!({ "name": name, "versions": list })).into_response())
 }
 
@@ -446,6 +453,30 @@ struct RunsQuery {
     status: Option<String>,
     workflow: Option<String>,
     limit: Option<usize>,
+    /// The `next` of the previous page.
+    after: Option<String>,
+}
+
+/// A page cursor as the API hands it out: `<createdAt ms>.<run id>`, the
+/// last run of the page (opaque to clients; stable across backends).
+fn cursor_text(c: &RunCursor) -> String {
+    format!("{}.{}", c.created_at, c.id)
+}
+
+fn parse_cursor(raw: &str) -> Result<RunCursor, ApiError> {
+    let parsed = raw.split_once('.').and_then(|(at, id)| {
+        Some(RunCursor {
+            created_at: at.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    });
+    parsed.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            format!("{raw:?} is not a page cursor (pass the `next` of a listing)"),
+        )
+    })
 }
 
 async fn list_runs(State(svc): State<Arc<Weft>>, Query(q): Query<RunsQuery>) -> ApiResult {
@@ -459,15 +490,21 @@ async fn list_runs(State(svc): State<Arc<Weft>>, Query(q): Query<RunsQuery>) -> 
             )
         })?),
     };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let query = RunQuery {
         status,
-        workflow: q.workflow,
-        limit: q.limit.unwrap_or(50).min(500),
-        after: None,
+        workflow: q.workflow.filter(|w| !w.is_empty()),
+        limit,
+        after: q.after.as_deref().map(parse_cursor).transpose()?,
     };
     let runs = svc.list_runs(&query).await?;
+    // A full page may have a next one; an empty next page ends the paging.
+    let next = runs
+        .last()
+        .filter(|_| runs.len() == limit)
+        .map(|r| cursor_text(&RunCursor::after(r)));
     let list: Vec<Value> = runs.iter().map(|r| views::run(r, inline(&svc))).collect();
-    Ok(Json(json!({ "runs": list })).into_response())
+    Ok(Json(json!({ "runs": list, "next": next })).into_response())
 }
 
 async fn get_run(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
@@ -527,6 +564,16 @@ async fn get_logs(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiRe
     let logs = svc.logs(&id).await?;
     let list: Vec<Value> = logs.iter().map(views::log_line).collect();
     Ok(Json(json!({ "runId": id, "logs": list })).into_response())
+}
+
+async fn get_events(State(svc): State<Arc<Weft>>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_run_id(&id)?;
+    let events = svc.events(&id).await?;
+    let list: Vec<Value> = events
+        .iter()
+        .map(|e| views::event(e, inline(&svc)))
+        .collect();
+    Ok(Json(json!({ "runId": id, "events": list })).into_response())
 }
 
 /// `POST /v1/runs/{id}/events/{name}`: the body (JSON) is the payload; an

@@ -2,8 +2,8 @@
 //! returned as JSON values, timestamps as RFC 3339 strings.
 
 use crate::model::{
-    CallbackRecord, CallbackState, ErrorInfo, EventSent, LogLine, Millis, ModuleVersion,
-    ParentLink, RunRecord, Schedule, StepKind, StepRecord,
+    CallbackRecord, CallbackState, ErrorInfo, EventRecord, EventSent, LogLine, Millis,
+    ModuleVersion, ParentLink, RunRecord, Schedule, StepKind, StepRecord,
 };
 use crate::service::{StepView, UpgradeReport};
 use serde_json::{Value, json};
@@ -77,6 +77,13 @@ pub fn module(v: &ModuleVersion) -> Value {
         "uploadedAt": timestamp(v.uploaded_at),
         "allowedHosts": v.allowed_hosts,
     })
+}
+
+/// A module version with how many runs still run on it.
+pub fn module_in_use(v: &ModuleVersion, running: usize) -> Value {
+    let mut view = module(v);
+    insert(&mut view, "runningRuns", json!(running));
+    view
 }
 
 pub fn run(r: &RunRecord, inline: Inline) -> Value {
@@ -302,6 +309,24 @@ pub fn event_sent(sent: &EventSent) -> Value {
         "takenBy": e.taken_by,
         "sentAt": timestamp(e.sent_at),
     })
+}
+
+/// An event in a run's inbox. A payload too large to carry in line is
+/// named by its size only (the wait step that took it links it).
+pub fn event(e: &EventRecord, inline: Inline) -> Value {
+    let mut view = json!({
+        "event": e.name,
+        "seq": e.seq,
+        "eventId": e.event_id,
+        "sentAt": timestamp(e.sent_at),
+        "takenBy": e.taken_by,
+    });
+    if e.payload.len() > inline.0 {
+        insert(&mut view, "payloadBytes", json!(e.payload.len()));
+    } else {
+        insert(&mut view, "payload", json_value(Some(&e.payload)));
+    }
+    view
 }
 
 /// A callback after its completion (never its token).

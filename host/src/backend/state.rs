@@ -310,6 +310,11 @@ pub trait StateStore: Send + Sync + 'static {
         now: Millis,
     ) -> Result<CallbackRecord, StoreError>;
 
+    /// Every event sent to the run, taken or not, ordered by name and
+    /// number (what a console shows). On DynamoDB it is found through an
+    /// index, so an event sent a moment ago may be missing.
+    async fn list_events(&self, run_id: &RunId) -> Result<Vec<EventRecord>, StoreError>;
+
     /// The oldest event of `name` in the run's inbox that no wait has
     /// taken, read consistently.
     async fn next_event(

@@ -538,6 +538,10 @@ impl StateStore for MeteredStore {
         self.count("complete_callback", result)
     }
 
+    async fn list_events(&self, run_id: &RunId) -> Result<Vec<EventRecord>, StoreError> {
+        self.count("list_events", self.inner.list_events(run_id).await)
+    }
+
     async fn next_event(
         &self,
         run_id: &RunId,

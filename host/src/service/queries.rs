@@ -3,7 +3,8 @@
 
 use super::{ServiceError, StepView, Weft};
 use crate::backend::RunQuery;
-use crate::model::{Digest, LogLine, RunId, RunRecord, RunStatus, StepRecord};
+use crate::model::{Digest, EventRecord, LogLine, RunId, RunRecord, RunStatus, StepRecord};
+use std::collections::HashMap;
 use std::time::Duration;
 
 impl Weft {
@@ -59,6 +60,25 @@ impl Weft {
     /// The bytes of the module with `digest`, if any is stored.
     pub async fn module_bytes(&self, digest: &Digest) -> Result<Option<Vec<u8>>, ServiceError> {
         Ok(self.registry.store().get_blob(digest).await?)
+    }
+
+    /// Every event sent to a run, taken or not.
+    pub async fn events(&self, id: &RunId) -> Result<Vec<EventRecord>, ServiceError> {
+        self.get_run(id).await?;
+        Ok(self.state.list_events(id).await?)
+    }
+
+    /// How many of `workflow`'s runs are still running on each module
+    /// digest: which versions are still in use.
+    pub async fn running_by_digest(
+        &self,
+        workflow: &str,
+    ) -> Result<HashMap<Digest, usize>, ServiceError> {
+        let mut counts = HashMap::new();
+        for run in self.running_runs(workflow).await? {
+            *counts.entry(run.module_digest).or_insert(0) += 1;
+        }
+        Ok(counts)
     }
 
     pub async fn logs(&self, id: &RunId) -> Result<Vec<LogLine>, ServiceError> {

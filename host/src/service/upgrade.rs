@@ -122,7 +122,10 @@ impl Weft {
     }
 
     /// Every running run of `workflow`, newest first.
-    async fn running_runs(&self, workflow: &str) -> Result<Vec<RunRecord>, ServiceError> {
+    pub(super) async fn running_runs(
+        &self,
+        workflow: &str,
+    ) -> Result<Vec<RunRecord>, ServiceError> {
         let mut all = Vec::new();
         let mut after = None;
         loop {

@@ -221,6 +221,56 @@ pub async fn an_event_is_taken_once_oldest_first_with_its_wait(b: Backend) {
         .await
         .unwrap();
     assert_eq!(again.record().taken_by.as_deref(), Some("wait"));
+
+    // The listing shows who took what.
+    let listed = b.state.list_events(&run.id).await.unwrap();
+    let takers: Vec<_> = listed.iter().map(|e| (e.seq, e.taken_by.clone())).collect();
+    assert_eq!(takers, [(0, Some("wait".to_string())), (1, None)]);
+}
+
+/// A run's events are listed whole, ordered by name then number, and only
+/// its own: names holding the key separator included.
+pub async fn a_runs_events_are_listed_by_name_and_number(b: Backend) {
+    let run = running(&b, "wf-list").await;
+    let other = running(&b, "wf-list").await;
+    assert!(b.state.list_events(&run.id).await.unwrap().is_empty());
+    for (name, id, payload) in [
+        ("shipped", "s1", "1"),
+        ("approval", "a1", r#"{"by":"ada"}"#),
+        ("a#b", "x", "\"hash\""),
+        ("approval", "a2", "2"),
+    ] {
+        b.state
+            .send_event(event(&run.id, name, id, payload))
+            .await
+            .unwrap();
+    }
+    b.state
+        .send_event(event(&other.id, "approval", "o", "0"))
+        .await
+        .unwrap();
+    let listed = b.state.list_events(&run.id).await.unwrap();
+    let shown: Vec<_> = listed
+        .iter()
+        .map(|e| {
+            (
+                e.name.as_str(),
+                e.seq,
+                e.event_id.as_str(),
+                e.payload.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("a#b", 0, "x", "\"hash\""),
+            ("approval", 0, "a1", r#"{"by":"ada"}"#),
+            ("approval", 1, "a2", "2"),
+            ("shipped", 0, "s1", "1"),
+        ]
+    );
+    assert!(listed.iter().all(|e| e.run_id == run.id && e.sent_at > 0));
 }
 
 /// Sends racing on one inbox each get their own number, and racing

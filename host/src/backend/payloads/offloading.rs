@@ -337,6 +337,14 @@ impl StateStore for OffloadingStore {
         Ok(callback)
     }
 
+    async fn list_events(&self, run_id: &RunId) -> Result<Vec<EventRecord>, StoreError> {
+        let mut events = self.inner.list_events(run_id).await?;
+        for event in &mut events {
+            self.fetch(&mut event.payload).await?;
+        }
+        Ok(events)
+    }
+
     async fn next_event(
         &self,
         run_id: &RunId,

@@ -105,6 +105,16 @@ pub(super) fn next(
         .map_err(db_err)
 }
 
+/// Every event of the run, by name and number.
+pub(super) fn list(c: &Connection, run_id: &RunId) -> Result<Vec<EventRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE run_id = ?1 ORDER BY name, seq");
+    let mut statement = c.prepare(&sql).map_err(db_err)?;
+    let rows = statement
+        .query_map([run_id.as_str()], reader(run_id))
+        .map_err(db_err)?;
+    rows.collect::<Result<_, _>>().map_err(db_err)
+}
+
 /// Binds event `take.seq` to its wait step, if it is the oldest untaken.
 pub(super) fn take(c: &Connection, take: &EventTake) -> Result<(), StoreError> {
     let taken = c

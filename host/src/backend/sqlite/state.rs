@@ -134,6 +134,10 @@ impl StateStore for SqliteBackend {
         .await
     }
 
+    async fn list_events(&self, run_id: &RunId) -> Result<Vec<EventRecord>, StoreError> {
+        self.read_conn(|c| events::list(c, run_id))
+    }
+
     async fn next_event(
         &self,
         run_id: &RunId,

@@ -176,6 +176,43 @@ impl DynamoStore {
         )))
     }
 
+    /// Every event of run `run`, found through the `purge-index` (which
+    /// lists what the run stored in the runs table), then read by key.
+    /// The index lags writes, so a just-sent event may be missing.
+    pub(super) async fn events_of(&self, run: &RunId) -> Result<Vec<EventRecord>, StoreError> {
+        let prefix = format!("{run}#event#");
+        let values = HashMap::from([
+            (":run".to_string(), s(run.as_str())),
+            (":prefix".to_string(), s(&prefix)),
+        ]);
+        let listed = self
+            .query_keys(
+                &self.runs,
+                Some(retention::INDEX),
+                "purgeGroup = :run AND begins_with(purgeKey, :prefix)",
+                values,
+                &["id"],
+                false,
+            )
+            .await?;
+        let keys: Vec<String> = listed
+            .iter()
+            .filter_map(|k| k.get("id")?.as_s().ok().cloned())
+            .collect();
+        let items = self.batch_get(&self.runs, "id", &keys).await?;
+        let mut events = Vec::with_capacity(items.len());
+        for (key, item) in &items {
+            let (name, seq) = key
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.rsplit_once('#'))
+                .and_then(|(name, seq)| Some((name, seq.parse::<u64>().ok()?)))
+                .ok_or_else(|| StoreError::Corrupt(format!("event key {key:?}")))?;
+            events.push(event_from(run, name, seq, item)?);
+        }
+        events.sort_by(|a, b| (&a.name, a.seq).cmp(&(&b.name, b.seq)));
+        Ok(events)
+    }
+
     pub(super) async fn oldest_untaken(
         &self,
         run: &RunId,

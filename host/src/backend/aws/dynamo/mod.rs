@@ -1279,6 +1279,10 @@ impl StateStore for DynamoStore {
         .await
     }
 
+    async fn list_events(&self, run_id: &RunId) -> Result<Vec<EventRecord>, StoreError> {
+        self.events_of(run_id).await
+    }
+
     async fn next_event(
         &self,
         run_id: &RunId,

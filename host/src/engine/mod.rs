@@ -10,6 +10,7 @@ pub mod entropy;
 pub mod limiter;
 
 pub mod output;
+pub mod pool;
 pub mod prepared;
 pub mod sandbox;
 
@@ -18,17 +19,19 @@ use sha2::{Digest as _, Sha256};
 use std::hash::{Hash, Hasher};
 use wasmtime::{Config, Engine};
 
-/// Builds the engine every guest runs on.
+/// Builds the engine every guest runs on, with `pool` instance slots.
 ///
 /// Fuel metering is on (deterministic CPU limits that fail a run with
-/// `cpu_limit`), and the stacks are sized so that deep guest recursion hits
-/// wasm's stack limit, a clean trap, long before the host's.
-pub fn new_engine() -> wasmtime::Result<Engine> {
+/// `cpu_limit`), the stacks are sized so that deep guest recursion hits
+/// wasm's stack limit, a clean trap, long before the host's, and instances
+/// come from a pool of reusable slots (see [`pool`]).
+pub fn new_engine(pool: pool::PoolSize) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.consume_fuel(true);
     config.max_wasm_stack(1 << 20);
     config.async_stack_size(2 << 20);
+    config.allocation_strategy(pool.strategy());
     Engine::new(&config)
 }
 
@@ -62,6 +65,8 @@ pub struct WeftEngine {
     pub engine: Engine,
     pub limits: Limits,
     pub engine_hash: String,
+    /// The instance slots the engine was built with.
+    pub pool: pool::PoolSize,
 }
 
 impl WeftEngine {
@@ -69,22 +74,25 @@ impl WeftEngine {
     /// every service in the process (compiled code is tied to an engine, so
     /// sharing it lets them share compiled components too).
     pub fn new(limits: Limits) -> wasmtime::Result<Self> {
-        let engine = shared_engine()?;
+        let (engine, pool) = shared_engine()?;
         let engine_hash = engine_hash(&engine);
         Ok(Self {
             engine,
             limits,
             engine_hash,
+            pool,
         })
     }
 }
 
-/// One engine per process, built on first use.
-pub fn shared_engine() -> wasmtime::Result<Engine> {
-    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
-    if let Some(engine) = ENGINE.get() {
-        return Ok(engine.clone());
+/// One engine per process, built on first use with the slots
+/// `WEFT_INSTANCE_SLOTS` asks for, and those slots.
+pub fn shared_engine() -> wasmtime::Result<(Engine, pool::PoolSize)> {
+    static ENGINE: std::sync::OnceLock<(Engine, pool::PoolSize)> = std::sync::OnceLock::new();
+    if let Some(built) = ENGINE.get() {
+        return Ok(built.clone());
     }
-    let engine = new_engine()?;
-    Ok(ENGINE.get_or_init(|| engine).clone())
+    let pool = pool::PoolSize::from_env().map_err(wasmtime::Error::msg)?;
+    let engine = new_engine(pool)?;
+    Ok(ENGINE.get_or_init(|| (engine, pool)).clone())
 }

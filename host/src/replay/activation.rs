@@ -11,6 +11,7 @@ use super::state::{Stop, WorkflowState, non_deterministic};
 use crate::config::Limits;
 use crate::engine::bindings::workflow::WorkflowPre;
 use crate::engine::convert::{check_payload, error_from_guest};
+use crate::engine::pool::{self, instantiate_when_free};
 use crate::model::{ErrorCode, ErrorInfo, Millis, RunId, StepRecord};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,12 +103,18 @@ pub async fn activate(
             .fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))
             .is_ok();
 
+    // A slot first: waiting for one (every slot taken) is the host's
+    // delay, not the guest's, so it is outside the guest's budget, and a
+    // wait that runs out abandons the activation for a retry rather than
+    // failing the run.
+    let instantiated = match instantiate_when_free!(pre, store) {
+        Err(e) if pool::is_full(&e) => return Err(DriverError::Infra(e.into())),
+        instantiated => instantiated,
+    };
+
     // The guest's budget: its deadline moves out by every host call.
     let result = {
-        let run = async {
-            let workflow = pre.instantiate_async(&mut store).await?;
-            workflow.call_run(&mut store, &input.input).await
-        };
+        let run = async { instantiated?.call_run(&mut store, &input.input).await };
         let mut run = std::pin::pin!(run);
         loop {
             // A parked guest spends no budget; a new leg brings its own.
@@ -213,7 +220,7 @@ pub async fn instantiate_only(
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
     store.set_fuel(limits.workflow_fuel)?;
-    pre.instantiate_async(&mut store).await?;
+    instantiate_when_free!(pre, store)?;
     Ok(())
 }
 

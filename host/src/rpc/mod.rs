@@ -15,6 +15,7 @@ use crate::engine::bindings::rpc::{Rpc, RpcPre};
 use crate::engine::convert::{check_payload, error_from_rpc};
 use crate::engine::limiter::GuestLimiter;
 use crate::engine::output::OutputCapture;
+use crate::engine::pool::{self, instantiate_when_free};
 use crate::engine::prepared::World;
 use crate::engine::sandbox::rpc_wasi;
 use crate::model::{ErrorCode, ErrorInfo, StepOutcome};
@@ -191,7 +192,7 @@ pub async fn invoke(pre: &RpcPre<RpcState>, limits: &Limits, call: RpcCall<'_>) 
     };
     let input = call.input.to_string();
     let run = async {
-        let instance: Rpc = pre.instantiate_async(&mut store).await?;
+        let instance: Rpc = instantiate_when_free!(pre, store)?;
         instance
             .call_handle(&mut store, call.function, &input, &info)
             .await
@@ -238,6 +239,15 @@ fn replay_check(limits: &Limits, output: &str) -> Result<(), ErrorInfo> {
 }
 
 fn classify_rpc_trap(err: &wasmtime::Error, memory_hit: bool, stderr: &str) -> ErrorInfo {
+    if pool::is_full(err) {
+        return ErrorInfo::host(
+            ErrorCode::Internal,
+            format!(
+                "every instance slot of this host stayed taken for {} s (WEFT_INSTANCE_SLOTS)",
+                pool::SLOT_PATIENCE.as_secs()
+            ),
+        );
+    }
     if crate::engine::is_invalid_string(err) {
         return ErrorInfo::host(
             ErrorCode::InvalidOutput,

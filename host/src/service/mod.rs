@@ -331,8 +331,12 @@ impl Weft {
             limits.max_module_bytes,
             settings.clock.clone(),
         );
-        let parking = (settings.parking.max_runs > 0 && !settings.replay_every_step)
-            .then(|| Arc::new(ParkingLot::new(settings.parking)));
+        let parking_limits = ParkingLimits {
+            max_runs: engine.pool.parking_room(settings.parking.max_runs),
+            ..settings.parking
+        };
+        let parking = (parking_limits.max_runs > 0 && !settings.replay_every_step)
+            .then(|| Arc::new(ParkingLot::new(parking_limits)));
         let journal = journal_cache::JournalCache::new(
             usize::try_from(settings.journal_cache_bytes).unwrap_or(usize::MAX),
             settings.parking.max_idle,

@@ -634,3 +634,96 @@ async fn the_console_files_are_open_and_the_data_is_not() {
     let (status, body) = Api::new(&server.url).get("/v1/runs").await.unwrap();
     assert_eq!(status, 401, "{body}");
 }
+
+/// Spawns `weft console` with `args` and returns it with the URL it
+/// serves on (from its first line).
+fn weft_console(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(weft_tests::weft_bin());
+    command
+        .args(["console", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .stdout(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("weft console said {first:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    (child, url)
+}
+
+/// `weft console` serves the console on this machine and forwards its API
+/// calls with the command's token, so the browser needs none; with
+/// `--sigv4` they arrive signed for API Gateway's IAM authorization.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weft_console_forwards_with_the_commands_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = DevServer::start_with(dir.path(), &server_env(&[])).unwrap();
+    let (mut proxy, url) = weft_console(&["--server", &server.url, "--token", TOKEN], &[]);
+    let anonymous = Api::new(&url);
+    let (status, page) = anonymous.get("/").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(page.as_str().unwrap_or_default().contains("Weft console"));
+    anonymous.deploy("hello", &example("hello")).await.unwrap();
+    let (status, started) = anonymous
+        .post("/v1/workflows/hello/runs?wait=30", r#"{"name":"proxy"}"#)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["output"]["greeting"], "Hello, proxy!");
+    let (status, body) = anonymous.get("/v1/runs/nope").await.unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_run_id")),
+        "the server's errors come through: {body}"
+    );
+    let (status, _) = anonymous.get("/elsewhere").await.unwrap();
+    assert_eq!(status, 404, "only the API is forwarded");
+    let _ = proxy.kill();
+
+    // Signed: a recorder stands in for API Gateway.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let record = std::sync::Arc::clone(&seen);
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let record = std::sync::Arc::clone(&record);
+        async move {
+            *record.lock().unwrap() = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            axum::Json(json!({"runs": [], "next": null}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut proxy, url) = weft_console(
+        &["--server", &format!("http://{addr}"), "--sigv4"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDWEFTTEST"),
+            ("AWS_SECRET_ACCESS_KEY", "weft-test-secret"),
+            ("AWS_REGION", "eu-west-1"),
+        ],
+    );
+    let (status, listed) = Api::new(&url).get("/v1/runs").await.unwrap();
+    assert_eq!(status, 200, "{listed}");
+    let sent = seen.lock().unwrap().clone().expect("a request arrived");
+    assert!(
+        sent.starts_with("AWS4-HMAC-SHA256 Credential=AKIDWEFTTEST/")
+            && sent.contains("/execute-api/aws4_request"),
+        "{sent}"
+    );
+    let _ = proxy.kill();
+}

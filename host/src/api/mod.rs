@@ -53,6 +53,12 @@ impl ApiConfig {
     }
 }
 
+/// The console's files alone (for `weft console`, which serves them next
+/// to a forwarder instead of the API).
+pub fn console_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    console::routes()
+}
+
 /// Builds the router over a service, with the options from the environment.
 pub fn router(svc: Arc<Weft>) -> Router {
     router_with(svc, ApiConfig::from_env())

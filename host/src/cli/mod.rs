@@ -1,5 +1,6 @@
 //! The `weft` command line.
 
+mod console;
 mod local;
 mod print;
 mod progress;
@@ -256,6 +257,17 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Serve the web console on this machine for a server, forwarding its
+    /// API calls with this command's credentials (a bearer token, or SigV4
+    /// for the HTTP function behind IAM authorization).
+    Console {
+        /// Where to serve it; anyone who can reach this address acts with
+        /// the command's credentials.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// List runs, newest first.
     Runs {
         /// Only runs in this status: running, completed, failed, cancelled.
@@ -405,6 +417,7 @@ pub async fn main() -> anyhow::Result<std::process::ExitCode> {
             limit,
             server,
         } => remote::runs(&server, status.as_deref(), workflow.as_deref(), limit).await,
+        Command::Console { listen, server } => console::run(listen, &server).await,
         Command::Schedule { command } => schedules::run(command).await,
         Command::Cancel {
             run_id,

@@ -45,20 +45,28 @@ impl Client {
         }
     }
 
+    /// Sends a request (signed if need be) and returns the raw response,
+    /// whatever its status.
+    pub(super) async fn execute(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut request = request.build().context("building the request")?;
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request)?;
+        }
+        self.http
+            .execute(request)
+            .await
+            .with_context(|| format!("calling {}", self.base))
+    }
+
     /// Sends a request and reads the JSON reply, whatever its status.
     async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
     ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
-        let mut request = request.build().context("building the request")?;
-        if let Some(signer) = &self.signer {
-            signer.sign(&mut request)?;
-        }
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .with_context(|| format!("calling {}", self.base))?;
+        let response = self.execute(request).await?;
         let status = response.status();
         let text = response.text().await.context("reading the response")?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -88,17 +96,7 @@ impl Client {
 
     /// `GET path`, signed if need be, as the raw response.
     async fn get_response(&self, path: &str) -> anyhow::Result<reqwest::Response> {
-        let mut request = self
-            .request(reqwest::Method::GET, path)
-            .build()
-            .context("building the request")?;
-        if let Some(signer) = &self.signer {
-            signer.sign(&mut request)?;
-        }
-        self.http
-            .execute(request)
-            .await
-            .with_context(|| format!("calling {}", self.base))
+        self.execute(self.request(reqwest::Method::GET, path)).await
     }
 
     /// A binary resource (a module's component), as bytes.

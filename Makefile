@@ -112,16 +112,17 @@ lint:
 	$(CARGO) clippy --target $(WASM_TARGET) $(addprefix -p ,$(EXAMPLES) $(TEST_GUESTS)) -- -D warnings
 
 ## Every suite: lint, unit, end-to-end (the AWS suites against moto).
-# The chaos suite runs reduced in `make test` (40 sagas, one round);
-# `make chaos` runs it full size.
+# The chaos suite runs reduced in `make test` (30 runs per backend, one
+# round); `make chaos` runs it full size.
 test: setup guests host packages
 	$(MAKE) lint
-	FAULT_RUNS=40 scripts/with-moto $(CARGO) test --workspace $(addprefix --exclude ,$(EXAMPLES) $(TEST_GUESTS))
+	FAULT_RUNS=30 scripts/with-moto $(CARGO) test --workspace $(addprefix --exclude ,$(EXAMPLES) $(TEST_GUESTS))
 
-## The chaos suite full size: 100 sagas, three rounds in a row, workers
-## killed every few seconds. Not part of `make test`.
+## The chaos suite full size: 1,000 runs per round, three rounds in a row,
+## on each backend, with workers killed every few seconds and store and
+## queue calls failing. Not part of `make test`.
 chaos: guests host
-	FAULT_RUNS=100 FAULT_ROUNDS=3 scripts/with-moto $(CARGO) test -p weft-tests --test fault_injection -- --nocapture
+	FAULT_RUNS=1000 FAULT_ROUNDS=3 scripts/with-moto $(CARGO) test -p weft-tests --test fault_injection -- --nocapture
 
 ## Weft against Pikku and Restate, same machine, one invocation: the
 ## table, target/bench/results.json and target/bench/latency.png. Installs

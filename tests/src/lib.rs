@@ -250,7 +250,7 @@ impl DevServer {
 
     /// [`DevServer::start`] with owned environment pairs.
     pub fn start_with(data_dir: &Path, env: &[(String, String)]) -> anyhow::Result<Self> {
-        Self::spawn(data_dir, env, None)
+        Self::spawn(data_dir, env, None, "127.0.0.1:0")
     }
 
     /// [`DevServer::start_with`], with the server's log (stderr) written to
@@ -260,16 +260,28 @@ impl DevServer {
         env: &[(String, String)],
         log: &Path,
     ) -> anyhow::Result<Self> {
-        Self::spawn(data_dir, env, Some(log))
+        Self::spawn(data_dir, env, Some(log), "127.0.0.1:0")
+    }
+
+    /// [`DevServer::start_logged`] on address `addr`: how a test restarts a
+    /// killed server where its clients expect it.
+    pub fn start_logged_at(
+        data_dir: &Path,
+        env: &[(String, String)],
+        log: &Path,
+        addr: &str,
+    ) -> anyhow::Result<Self> {
+        Self::spawn(data_dir, env, Some(log), addr)
     }
 
     fn spawn(
         data_dir: &Path,
         env: &[(String, String)],
         log: Option<&Path>,
+        addr: &str,
     ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(weft_bin());
-        cmd.args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
+        cmd.args(["dev", "--addr", addr, "--data-dir"])
             .arg(data_dir)
             .env("WEFT_LOG", "warn,weft=info")
             .stdout(Stdio::piped())
@@ -408,6 +420,16 @@ impl Api {
         .await
     }
 
+    pub async fn delete(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        Self::finish(
+            self.http
+                .delete(format!("{}{path}", self.base))
+                .send()
+                .await?,
+        )
+        .await
+    }
+
     /// Deploys a module and insists on success.
     pub async fn deploy(&self, name: &str, path: &Path) -> anyhow::Result<Value> {
         let (status, body) = self
@@ -447,6 +469,58 @@ impl Api {
             .as_str()
             .map(str::to_string)
             .context("no runId")
+    }
+
+    /// `GET path`, retried while the server answers 5xx or cannot be
+    /// reached (its store faulted, its process restarting) for up to a
+    /// minute, as a client of a flaky deployment would. A 4xx is an error.
+    pub async fn get_ok(&self, path: &str) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let failure = match self.get(path).await {
+                Ok((200, body)) => return Ok(body),
+                Ok((status, body)) if status < 500 => bail!("GET {path}: {status} {body}"),
+                Ok((status, body)) => format!("{status} {body}"),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() > deadline {
+                bail!("GET {path} kept failing: {failure}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts a run under idempotency key `key`, retrying the start while
+    /// the server answers 5xx or cannot be reached (the key makes a retried
+    /// start that did land answer the same run).
+    pub async fn start_keyed(
+        &self,
+        workflow: &str,
+        input: &Value,
+        key: &str,
+    ) -> anyhow::Result<String> {
+        let path = format!("/v1/workflows/{workflow}/runs");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let failure = match self
+                .post_with(&path, input.to_string(), &[("idempotency-key", key)])
+                .await
+            {
+                Ok((202 | 200, body)) => {
+                    return body["runId"]
+                        .as_str()
+                        .map(str::to_string)
+                        .context("no runId");
+                }
+                Ok((status, body)) if status < 500 => bail!("starting {workflow}: {status} {body}"),
+                Ok((status, body)) => format!("{status} {body}"),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() > deadline {
+                bail!("starting {workflow} under {key} kept failing: {failure}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Polls a run until it is terminal.

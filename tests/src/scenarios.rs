@@ -103,7 +103,7 @@ pub async fn duplicate_delivery_of_every_message_changes_nothing(b: Backend) {
     input["coolOffMs"] = json!(300);
     let run = s.run("order-saga", &input, T).await;
     assert!(
-        duplicating.duplicates.load(Ordering::Relaxed) >= 6,
+        duplicating.counts().duplicate.load(Ordering::Relaxed) >= 6,
         "every message was sent twice"
     );
     assert_eq!(run.status, RunStatus::Completed, "{run:?}");

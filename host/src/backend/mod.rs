@@ -10,8 +10,8 @@
 //!   which [`OffloadingStore`] stores aside for any state store.
 //!
 //! [`sqlite`] implements them on one embedded database and its data
-//! directory; [`aws`] on DynamoDB, SQS and S3. [`faults`] wraps any queue to
-//! inject delivery faults. Nothing outside this folder names a concrete backend except the
+//! directory; [`aws`] on DynamoDB, SQS and S3. [`faults`] wraps any state store and
+//! queue to inject the faults they meet in production. Nothing outside this folder names a concrete backend except the
 //! binaries' wiring (`cli/`, `lambda/`), which builds a [`Backends`] and
 //! hands it to the service; `scripts/check-layers` enforces that.
 
@@ -88,5 +88,19 @@ impl Backends {
             blobs: Arc::new(aws::blobs::S3Blobs::new(clients.s3.clone(), settings)),
             artifact_dir: cache,
         })
+    }
+
+    /// These backends with the state store and the queue wrapped to inject
+    /// `plan`'s faults, counted in the returned [`faults::FaultCounts`].
+    pub fn with_faults(self, plan: faults::FaultPlan) -> (Self, Arc<faults::FaultCounts>) {
+        let counts = Arc::new(faults::FaultCounts::default());
+        let state = faults::FaultyStore::counting(self.state, plan.clone(), counts.clone());
+        let queue = faults::FaultyQueue::counting(self.queue, plan, counts.clone());
+        let backends = Self {
+            state: Arc::new(state),
+            queue: Arc::new(queue),
+            ..self
+        };
+        (backends, counts)
     }
 }

@@ -5,7 +5,7 @@ use crate::api;
 use crate::backend::Backends;
 use crate::backend::aws::init::{self, QueueOptions};
 use crate::backend::aws::{AwsClients, AwsSettings};
-use crate::backend::faults::{FaultPlan, FaultyQueue};
+use crate::backend::faults::FaultPlan;
 use crate::backend::sqlite::{EmbeddedOptions, QueueSettings};
 use crate::config::RpcMode;
 use crate::config::{Limits, env_num};
@@ -106,14 +106,16 @@ pub async fn dev(
             (backends, mode, format!("AWS backend at {at}"))
         }
     };
-    let mut backends = backends;
-    if let Some(plan) = FaultPlan::from_env()? {
-        tracing::warn!(
-            ?plan,
-            "FAULT INJECTION ENABLED: messages will be duplicated and delayed"
-        );
-        backends.queue = Arc::new(FaultyQueue::new(backends.queue, plan));
-    }
+    let backends = match FaultPlan::from_env()? {
+        Some(plan) => {
+            tracing::warn!(
+                ?plan,
+                "FAULT INJECTION ENABLED: store and queue calls will fail, messages will be duplicated and delayed"
+            );
+            backends.with_faults(plan).0
+        }
+        None => backends,
+    };
     let mut settings = settings(mode, &limits)?;
     // On the embedded backend this process is the only worker: new runs
     // start here without a queue hop. A fleet sharing AWS queues spreads

@@ -1,6 +1,7 @@
 //! The fault-injection workload: reserve and charge at once (a fan-out of
 //! two, joined), wait for the `release` event the harness sends, sleep,
-//! and ship through a child run of this same workflow (`shipOnly`). Each RPC
+//! and ship through a child run of this same workflow (`shipOnly`). With
+//! `fanOut: N` a run instead reserves N parts at once and joins them. Each RPC
 //! may fail or hang on its first attempt (never on its second), so two
 //! attempts are all a crash-free run needs, and all it is given: workers
 //! killed mid-attempt must not spend them. The output depends only on the
@@ -24,6 +25,9 @@ struct Input {
     /// Only ship: the child run the saga ships through.
     #[serde(default)]
     ship_only: bool,
+    /// Only reserve this many parts at once (a fan-out), nothing else.
+    #[serde(default)]
+    fan_out: usize,
 }
 
 #[derive(Serialize)]
@@ -51,6 +55,20 @@ fn chaos_saga(ctx: &mut Context, input: Input) -> Result<Value, Error> {
     let rpc = |function: &str| format!("chaos-rpc/{function}");
     if input.ship_only {
         return ctx.rpc_with("ship", &rpc("ship"), &request, &patient);
+    }
+    if input.fan_out > 0 {
+        let mut parts = Vec::with_capacity(input.fan_out);
+        for i in 0..input.fan_out {
+            let mut part = request.clone();
+            part["orderId"] = json!(format!("{}-{i}", input.order_id));
+            let name = format!("reserve-{i}");
+            parts.push(ctx.start_rpc_with::<_, Value>(&name, &rpc("reserve"), &part, &patient)?);
+        }
+        let reserved = ctx
+            .join_all(&parts)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(json!({ "orderId": input.order_id, "parts": reserved }));
     }
     let reserving =
         ctx.start_rpc_with::<_, Value>("reserve", &rpc("reserve"), &request, &patient)?;

@@ -9,13 +9,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// An error response: `{"error": {"code", "message"}}` with a status.
+/// An error response: `{"error": {"code", "message"}}` with a status,
+/// and a `Retry-After` header when the client should come back later.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Whole seconds for `Retry-After`.
+    pub retry_after: Option<u64>,
 }
+
+/// What a `503` advises: the store or queue failed a call, which usually
+/// passes within a second.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -23,6 +30,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -30,7 +38,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -75,10 +89,19 @@ impl From<ServiceError> for ApiError {
                 (S::SERVICE_UNAVAILABLE, ErrorCode::StoreUnavailable.as_str())
             }
             ServiceError::Queue(_) => (S::SERVICE_UNAVAILABLE, "queue_unavailable"),
+            ServiceError::Overloaded { .. } => (S::TOO_MANY_REQUESTS, "overloaded"),
+        };
+        let retry_after = match &e {
+            ServiceError::Overloaded { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            _ if status == S::SERVICE_UNAVAILABLE => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
         };
         if status.is_server_error() {
             tracing::error!("request failed: {message}");
         }
-        Self::new(status, code, message)
+        Self {
+            retry_after,
+            ..Self::new(status, code, message)
+        }
     }
 }

@@ -441,6 +441,7 @@ async fn start_run(
         idempotency_key: idempotency_key(&headers)?,
         parent: None,
     };
+    svc.admit_start().await?;
     let run_id = svc.start_run_with(&name, input, options).await?;
     let Some(wait) = wait else {
         return Ok((StatusCode::ACCEPTED, Json(json!({ "runId": run_id }))).into_response());

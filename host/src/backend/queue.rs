@@ -67,4 +67,12 @@ pub trait WorkQueue: Send + Sync + 'static {
 
     /// Deletes a handled dead letter.
     async fn ack_dead(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// About how many messages are ready and waiting for a worker (not
+    /// those in flight or delayed), if the queue can tell cheaply: what
+    /// the API's admission control compares with its limit. SQS's figure
+    /// is approximate and a few seconds old.
+    async fn backlog(&self) -> Result<Option<u64>, QueueError> {
+        Ok(None)
+    }
 }

@@ -63,6 +63,8 @@ struct Figures {
     replayed_steps: u64,
     new_steps: u64,
     fuel: u64,
+    /// Client starts refused by admission control.
+    starts_refused: u64,
     /// By operation.
     store_requests: BTreeMap<&'static str, u64>,
     /// By operation and error kind.
@@ -94,6 +96,11 @@ impl Metrics {
             f.new_steps += u64::from(new);
             f.fuel += fuel;
         });
+    }
+
+    /// A client's start refused: the queue's backlog was over its limit.
+    pub(crate) fn start_refused(&self) {
+        self.with(|f| f.starts_refused += 1);
     }
 
     fn run_started(&self, run: &RunRecord) {
@@ -291,6 +298,11 @@ impl Metrics {
                 "weft_fuel_used_total",
                 "Fuel workflow activations burned.",
                 f.fuel,
+            ),
+            (
+                "weft_starts_refused_total",
+                "Client starts refused with 429 while the queue's backlog was over WEFT_MAX_BACKLOG.",
+                f.starts_refused,
             ),
         ] {
             t.family(name, "counter", help);

@@ -5,6 +5,7 @@
 //! `WorkQueue` and `ModuleStore` seams), the module registry and the
 //! settings, and turns each work message into store writes and new messages.
 
+mod admission;
 mod callbacks;
 mod children;
 mod driver;
@@ -102,6 +103,13 @@ pub struct Settings {
     /// the retention sweep deletes it; `None` keeps runs for ever.
     /// `WEFT_RETENTION_DAYS` (0: for ever; default 30).
     pub retention: Option<Duration>,
+    /// Client starts are refused (`429`) while this many messages wait
+    /// ready in the queue; 0 never refuses. `WEFT_MAX_BACKLOG`.
+    pub max_backlog: u64,
+    /// Most first activations run in-process at once with
+    /// `start_locally`; the rest go through the queue.
+    /// `WEFT_LOCAL_STARTS`.
+    pub local_starts: usize,
 }
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -131,6 +139,8 @@ impl Settings {
             0 => None,
             days => Some(DAY * days as u32),
         };
+        s.max_backlog = env_num("WEFT_MAX_BACKLOG", s.max_backlog)?;
+        s.local_starts = env_num("WEFT_LOCAL_STARTS", s.local_starts as u64)?.max(1) as usize;
         s.step_lease_grace = Duration::from_secs(env_num(
             "WEFT_STEP_LEASE_SLACK_SECS",
             s.step_lease_grace.as_secs(),
@@ -180,6 +190,8 @@ impl Settings {
             parking: ParkingLimits::default(),
             journal_cache_bytes: 64 << 20,
             retention: Some(DAY * 30),
+            max_backlog: 10_000,
+            local_starts: 256,
         }
     }
 }
@@ -227,6 +239,14 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// More work waits than the workers can take: the start was refused
+    /// and nothing was written; try again after `retry_after`.
+    #[error("{backlog} messages wait for a worker (the limit is {limit}): try again in {} s", retry_after.as_secs())]
+    Overloaded {
+        backlog: u64,
+        limit: u64,
+        retry_after: Duration,
+    },
 }
 
 impl Weft {
@@ -297,6 +317,8 @@ pub struct Weft {
     pub(crate) parking: Option<Arc<ParkingLot>>,
     /// Journal entries kept for replays in this process.
     pub(crate) journal: journal_cache::JournalCache,
+    /// How far new work is let in ([`admission`]).
+    pub(crate) admission: admission::Admission,
 }
 impl Weft {
     /// What this process's service has done since it started.
@@ -359,6 +381,8 @@ impl Weft {
             payloads.clone(),
             Arc::clone(&metrics),
         ));
+        let (settings_backlog, settings_local_starts) =
+            (settings.max_backlog, settings.local_starts);
         Ok(Arc::new(Self {
             state,
             payloads,
@@ -371,6 +395,7 @@ impl Weft {
             stats: stats::Stats::default(),
             parking,
             journal,
+            admission: admission::Admission::new(settings_backlog, settings_local_starts),
         }))
     }
 

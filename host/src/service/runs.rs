@@ -43,6 +43,13 @@ impl Weft {
         self.check_client_payload("the run input", input)?;
         let version = self.workflow_version(workflow).await?;
         let now = self.now();
+        // Started here only while a local slot is free; otherwise through
+        // the queue, taken in arrival order by the workers.
+        let local = self
+            .settings
+            .start_locally
+            .then(|| self.admission.local_start())
+            .flatten();
         let run = RunRecord {
             id: match &options.idempotency_key {
                 Some(key) => RunId::for_key(workflow, key),
@@ -57,7 +64,7 @@ impl Weft {
             created_at: now,
             updated_at: now,
             version: 0,
-            lease: self.settings.start_locally.then(|| Lease {
+            lease: local.is_some().then(|| Lease {
                 owner: self.settings.worker_id.clone(),
                 expires_at: now + self.settings.run_lease.as_millis() as u64,
             }),
@@ -78,8 +85,8 @@ impl Weft {
         let resume = WorkMessage::Resume {
             run_id: run.id.clone(),
         };
-        if self.settings.start_locally {
-            self.spawn_first_activation(run.clone());
+        if let Some(slot) = local {
+            self.spawn_first_activation(run.clone(), slot);
         } else {
             self.send(resume.clone(), None).await?;
         }
@@ -111,9 +118,14 @@ impl Weft {
 
     /// Activates a run created already leased to this process. If that
     /// cannot finish, the run goes back to the queue like any other.
-    fn spawn_first_activation(self: &Arc<Self>, run: RunRecord) {
+    fn spawn_first_activation(
+        self: &Arc<Self>,
+        run: RunRecord,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) {
         let svc = Arc::clone(self);
         tokio::spawn(async move {
+            let _slot = slot;
             let id = run.id.clone();
             let delay = match svc.replay_leased(run).await {
                 Ok(Handled::Settled) => return,

@@ -10,7 +10,7 @@ use crate::backend::{Delivery, MAX_DELAY, QueueError, WorkQueue};
 use crate::model::Envelope;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use std::time::Duration;
 
 /// SQS's longest long-poll wait.
@@ -170,5 +170,21 @@ impl WorkQueue for SqsQueue {
             .await
             .map_err(queue_error)?;
         Ok(())
+    }
+
+    async fn backlog(&self) -> Result<Option<u64>, QueueError> {
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        let ready = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|n| n.parse::<u64>().ok());
+        Ok(ready)
     }
 }

@@ -102,4 +102,8 @@ impl WorkQueue for FaultyQueue {
         self.call("ack_dead", true, self.inner.ack_dead(receipt))
             .await
     }
+
+    async fn backlog(&self) -> Result<Option<u64>, QueueError> {
+        self.call("backlog", false, self.inner.backlog()).await
+    }
 }

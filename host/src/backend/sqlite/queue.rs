@@ -121,6 +121,22 @@ impl WorkQueue for SqliteBackend {
         })
         .await
     }
+
+    async fn backlog(&self) -> Result<Option<u64>, QueueError> {
+        let now = self.clock.now_millis() as i64;
+        self.with_queue_conn(move |c| {
+            // A range of the `queue_ready` index.
+            let ready: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM queue WHERE dead = 0 AND visible_at <= ?1",
+                    [now],
+                    |r| r.get(0),
+                )
+                .map_err(QueueError::backend)?;
+            Ok(Some(ready as u64))
+        })
+        .await
+    }
 }
 
 impl SqliteBackend {

@@ -267,54 +267,39 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_ambiguous_call_is_applied_and_reported_failed() {
-        let plan = FaultPlan {
-            ambiguous_rate: 1.0,
-            ..FaultPlan::default()
-        };
+    /// Runs a write under `plan`: whether it took effect, and its result.
+    async fn one_write(plan: FaultPlan) -> (bool, Result<(), String>, FaultCounts) {
         let counts = FaultCounts::default();
         let applied = std::sync::atomic::AtomicBool::new(false);
-        let result: Result<(), String> = faulted(
-            &plan,
-            &counts,
-            "store",
-            "commit",
-            true,
-            async {
-                applied.store(true, Ordering::SeqCst);
-                Ok(())
-            },
-            |_, m| m,
-        )
+        let call = async {
+            applied.store(true, Ordering::SeqCst);
+            Ok(())
+        };
+        let result = faulted(&plan, &counts, "store", "commit", true, call, |_, m| m).await;
+        (applied.load(Ordering::SeqCst), result, counts)
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_call_is_applied_and_reported_failed() {
+        let (applied, result, counts) = one_write(FaultPlan {
+            ambiguous_rate: 1.0,
+            ..FaultPlan::default()
+        })
         .await;
-        assert!(applied.load(Ordering::SeqCst));
+        assert!(applied);
         assert!(result.unwrap_err().contains("after it was applied"));
         assert_eq!(counts.ambiguous.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
     async fn a_throttled_call_changes_nothing() {
-        let plan = FaultPlan {
+        let (applied, result, counts) = one_write(FaultPlan {
             throttle_rate: 1.0,
             ..FaultPlan::default()
-        };
-        let counts = FaultCounts::default();
-        let applied = std::sync::atomic::AtomicBool::new(false);
-        let result: Result<(), String> = faulted(
-            &plan,
-            &counts,
-            "queue",
-            "send",
-            true,
-            async {
-                applied.store(true, Ordering::SeqCst);
-                Ok(())
-            },
-            |_, m| m,
-        )
+        })
         .await;
-        assert!(!applied.load(Ordering::SeqCst));
-        assert!(result.is_err());
+        assert!(!applied);
+        assert!(result.unwrap_err().contains("throttled"));
+        assert_eq!(counts.throttle.load(Ordering::Relaxed), 1);
     }
 }

@@ -36,62 +36,57 @@ impl FaultyStore {
         name: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        faulted(
-            &self.plan,
-            &self.counts,
-            "store",
-            name,
-            false,
-            call,
-            |_, message| StoreError::Backend(message),
-        )
-        .await
+        self.faulted(name, Access::Read, call).await
     }
 
-    /// An unconditional write (or one whose retry finds its own change and
-    /// says so): an ambiguous outcome is an error.
     async fn write<T>(
         &self,
         name: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        faulted(
-            &self.plan,
-            &self.counts,
-            "store",
-            name,
-            true,
-            call,
-            |_, message| StoreError::Backend(message),
-        )
-        .await
+        self.faulted(name, Access::Write, call).await
     }
 
-    /// A conditional write: an ambiguous outcome is an error or, half of
-    /// the time, a [`StoreError::Conflict`], as the retry of a write whose
-    /// first try landed finds its condition no longer true.
     async fn conditional<T>(
         &self,
         name: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        faulted(
-            &self.plan,
-            &self.counts,
-            "store",
-            name,
-            true,
-            call,
-            |fault, message| {
-                if fault == CallFault::Ambiguous && rand::random::<bool>() {
-                    StoreError::Conflict(format!("{message} (its retry lost the condition)"))
-                } else {
-                    StoreError::Backend(message)
-                }
-            },
-        )
-        .await
+        self.faulted(name, Access::Conditional, call).await
     }
+
+    async fn faulted<T>(
+        &self,
+        name: &'static str,
+        access: Access,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let writes = access != Access::Read;
+        let fail = |fault, message: String| {
+            if access == Access::Conditional
+                && fault == CallFault::Ambiguous
+                && rand::random::<bool>()
+            {
+                StoreError::Conflict(format!("{message} (its retry lost the condition)"))
+            } else {
+                StoreError::Backend(message)
+            }
+        };
+        faulted(&self.plan, &self.counts, "store", name, writes, call, fail).await
+    }
+}
+
+/// What a store call does, which decides the faults it can meet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Throttled or timed out only.
+    Read,
+    /// Also applied, then reported failed.
+    Write,
+    /// Also applied, then reported failed or, half of the time, as a
+    /// [`StoreError::Conflict`]: the retry of a conditional write whose
+    /// first try landed finds its condition no longer true.
+    Conditional,
 }
 
 #[async_trait]

@@ -25,7 +25,7 @@ WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo demo-guests test chaos setup build-examples build-test-guests guests host packages lint bench bench-engine bench-aws bench-lambda bench-fanout bench-queued clean
+.PHONY: demo demo-guests test chaos soak setup build-examples build-test-guests guests host packages lint bench bench-engine bench-aws bench-lambda bench-fanout bench-queued clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py), the npm tools
@@ -156,6 +156,14 @@ bench-queued: guests
 bench-lambda: guests
 	$(CARGO) build --release -p weft-host
 	scripts/with-moto $(CARGO) bench -p weft-tests --bench lambda_cold_start
+
+## The soak: 100,000 runs through one `weft dev` (embedded, retention
+## on), memory, descriptors, data and latency sampled as it goes; the
+## curves in target/soak/soak.png. Not part of `make test`.
+soak: guests host
+	$(CARGO) bench --profile dev -p weft-tests --bench soak
+	.venv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	.venv/bin/python bench/soak-plot target/soak
 
 clean:
 	$(CARGO) clean

@@ -4,7 +4,10 @@
 //! - **Workload.** Sagas that fan out two RPCs, wait for an event the
 //!   harness sends (twice under one id, at a random moment, and once more
 //!   after the run ended, which must be refused), sleep and ship through a
-//!   child run; one run in five instead fans out `FAULT_FANOUT` (20) RPCs
+//!   child run; one saga in four also waits for a callback, which the
+//!   harness completes through the API (again with the same outcome, which
+//!   must be answered as a success, and once with another, which must be
+//!   refused); one run in five instead fans out `FAULT_FANOUT` (20) RPCs
 //!   and joins them; and a schedule fires a run every minute.
 //! - **Processes.** On AWS (moto), three `weft dev` workers and a front
 //!   process that serves the harness's API calls (and works too); a random
@@ -224,12 +227,50 @@ async fn send_event(api: &Api, id: &str, body: &str, key: &str) -> u16 {
     .0
 }
 
+/// Completes the callback of saga `id` once its token is in the run's
+/// logs: twice with the same outcome (both answered 200, the second as a
+/// client's retry would be) and once with another (refused, 409).
+async fn complete_callback(api: &Api, id: &str, order: &str) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let token = loop {
+        let logs = api.get_ok(&format!("/v1/runs/{id}/logs")).await.unwrap();
+        let token = logs["logs"].as_array().unwrap().iter().find_map(|l| {
+            l["message"]
+                .as_str()?
+                .strip_prefix("callback token: ")
+                .map(str::to_string)
+        });
+        if let Some(token) = token {
+            break token;
+        }
+        assert!(Instant::now() < deadline, "{id} never logged its token");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let path = format!("/v1/callbacks/{token}");
+    let approval = json!({ "result": { "approved": order } }).to_string();
+    for _ in 0..2 {
+        let (status, reply) = settled!(
+            format!("completing the callback of {id}"),
+            api.post(&path, approval.clone())
+        );
+        assert_eq!(status, 200, "completing the callback of {id}: {reply}");
+    }
+    let other = json!({ "result": { "approved": "someone else" } }).to_string();
+    let (status, reply) = settled!(
+        format!("completing the callback of {id} otherwise"),
+        api.post(&path, other.clone())
+    );
+    assert_eq!(status, 409, "another outcome for {id}: {reply}");
+}
+
 /// What the harness started, and what each run must end with.
 struct Started {
     id: String,
     order: String,
     /// Members of a fan-out run; 0 for a saga.
     fan_out: usize,
+    /// A saga that also waits for a callback.
+    callback: bool,
 }
 
 impl Started {
@@ -248,6 +289,12 @@ impl Started {
         assert_eq!(output["charge"]["chargeId"], format!("ch-{order}"));
         assert_eq!(output["shipment"]["trackingNumber"], format!("trk-{order}"));
         assert_eq!(output["release"], json!({ "order": order }), "{run}");
+        let approval = if self.callback {
+            json!({ "approved": order })
+        } else {
+            Value::Null
+        };
+        assert_eq!(output["approval"], approval, "{run}");
     }
 }
 
@@ -349,9 +396,13 @@ async fn one_round(backend: Backend, round: usize) {
     for i in 0..runs {
         let order = format!("o-{round}-{i}");
         let fans = if i % 5 == 4 { fan_out } else { 0 };
+        let callback = i % 5 == 2;
         let mut input = request(&order);
         if fans > 0 {
             input["fanOut"] = json!(fans);
+        }
+        if callback {
+            input["callback"] = json!(true);
         }
         let key = format!("start-{round}-{i}");
         let id = api.start_keyed("chaos-saga", &input, &key).await.unwrap();
@@ -359,6 +410,7 @@ async fn one_round(backend: Backend, round: usize) {
             id,
             order,
             fan_out: fans,
+            callback,
         });
     }
     let sagas: Vec<(String, String)> = launched
@@ -383,6 +435,22 @@ async fn one_round(backend: Backend, round: usize) {
                     assert_eq!(status, 202, "sending {key}");
                 }
             }
+        })
+    };
+    // Each callback saga's callback, completed once its token is logged.
+    let completer = {
+        let url = url.clone();
+        let waiting: Vec<(String, String)> = launched
+            .iter()
+            .filter(|s| s.callback)
+            .map(|s| (s.id.clone(), s.order.clone()))
+            .collect();
+        tokio::spawn(async move {
+            let api = Api::new(&url);
+            for (id, order) in &waiting {
+                complete_callback(&api, id, order).await;
+            }
+            waiting.len()
         })
     };
     // Completion is read run by run (a consistent GetItem), not from the
@@ -433,6 +501,7 @@ async fn one_round(backend: Backend, round: usize) {
         }
     }
     sender.await.unwrap();
+    let callbacks = completer.await.unwrap();
     // No more fires; then the scheduled runs finish like the others.
     let (status, reply) = settled!("deleting the schedule", api.delete("/v1/schedules/chaos"));
     assert_eq!(status, 200, "{reply}");
@@ -554,7 +623,7 @@ async fn one_round(backend: Backend, round: usize) {
 
     println!(
         "chaos round {round} on {backend:?}: {runs} runs ({} fan-outs of {fan_out}, {} sagas with a child each, \
-         {} scheduled), {} worker processes, {kills} kills; queue: {} duplicated and {} delayed messages; \
+         {} scheduled, {callbacks} callbacks), {} worker processes, {kills} kills; queue: {} duplicated and {} delayed messages; \
          store and queue calls failed: {} throttled, {} timed out, {} ambiguous; {late_refused} late events \
          refused; {rpc_steps} RPC steps, {attempts_total} attempts ({} retries: {timeouts} timeouts, {lost} lost \
          with a killed worker), {} RPC executions counted, all completed in {:.1} s",

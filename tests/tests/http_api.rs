@@ -576,6 +576,13 @@ async fn callbacks_are_completed_over_http_and_from_the_cli() {
         (409, "callback_closed"),
         "{body}"
     );
+    // The same completion again is a retry: answered as the first was.
+    let (status, body) = api
+        .post(&path, r#"{"result": {"paid": true}}"#)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["runId"], id.as_str(), "{body}");
 }
 
 /// A parent's children over HTTP: `GET /v1/runs/{id}/children` lists each

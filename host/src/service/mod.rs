@@ -101,7 +101,8 @@ pub struct Settings {
     pub journal_cache_bytes: u64,
     /// How long a finished run is kept, with everything it stored, before
     /// the retention sweep deletes it; `None` keeps runs for ever.
-    /// `WEFT_RETENTION_DAYS` (0: for ever; default 30).
+    /// `WEFT_RETENTION_DAYS` (0: for ever; default 30), or
+    /// `WEFT_RETENTION_SECS` when set.
     pub retention: Option<Duration>,
     /// Client starts are refused (`429`) while this many messages wait
     /// ready in the queue; 0 never refuses. `WEFT_MAX_BACKLOG`.
@@ -139,6 +140,13 @@ impl Settings {
             0 => None,
             days => Some(DAY * days as u32),
         };
+        // Finer than days, for short-lived data and soak tests.
+        if std::env::var_os("WEFT_RETENTION_SECS").is_some() {
+            s.retention = match env_num("WEFT_RETENTION_SECS", 0)? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            };
+        }
         s.max_backlog = env_num("WEFT_MAX_BACKLOG", s.max_backlog)?;
         s.local_starts = env_num("WEFT_LOCAL_STARTS", s.local_starts as u64)?.max(1) as usize;
         s.step_lease_grace = Duration::from_secs(env_num(

@@ -42,8 +42,9 @@ pub(super) async fn token_of(s: &Service, id: &RunId) -> String {
 }
 
 /// Completed once with a result, the wait returns it; a second completion
-/// and a forged token are refused and change nothing. Completed with an
-/// error, the wait fails with it.
+/// with another outcome and a forged token are refused and change nothing,
+/// while the same completion again (a client's retry) answers as the
+/// first did. Completed with an error, the wait fails with it.
 pub async fn a_callback_delivers_its_completion_once(b: Backend) {
     let s = callback_service(b, false, &["callback"]).await;
     let id = s
@@ -74,8 +75,22 @@ pub async fn a_callback_delivers_its_completion_once(b: Backend) {
         matches!(twice, Err(ServiceError::CallbackClosed(_))),
         "{twice:?}"
     );
+    // The same outcome again, written differently: the retry of a call
+    // whose answer was lost.
+    let again = s
+        .svc
+        .complete_callback(&token, Ok(r#"{ "paid": true }"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(again, done);
     let run = s.wait(&id, T).await;
     assert_eq!(output(&run), json!({"result": {"paid": true}}), "{run:?}");
+    let after_the_end = s
+        .svc
+        .complete_callback(&token, Ok(r#"{"paid":true}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(after_the_end, done);
     assert_one_outcome_per_step(&s, &run).await;
 
     let failing = s
@@ -88,6 +103,14 @@ pub async fn a_callback_delivers_its_completion_once(b: Backend) {
         .complete_callback(&token, Err(ErrorInfo::new("declined", "card declined")))
         .await
         .unwrap();
+    let other_error = s
+        .svc
+        .complete_callback(&token, Err(ErrorInfo::new("declined", "expired card")))
+        .await;
+    assert!(
+        matches!(other_error, Err(ServiceError::CallbackClosed(_))),
+        "{other_error:?}"
+    );
     let run = s.wait(&failing, T).await;
     assert_eq!(output(&run), json!({"error": "declined"}), "{run:?}");
 }

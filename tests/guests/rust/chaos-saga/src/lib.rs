@@ -1,7 +1,9 @@
 //! The fault-injection workload: reserve and charge at once (a fan-out of
 //! two, joined), wait for the `release` event the harness sends, sleep,
 //! and ship through a child run of this same workflow (`shipOnly`). With
-//! `fanOut: N` a run instead reserves N parts at once and joins them. Each RPC
+//! `fanOut: N` a run instead reserves N parts at once and joins them. With
+//! `callback: true` a saga also waits, after the event, for a callback whose
+//! token it logs (`callback token: …`). Each RPC
 //! may fail or hang on its first attempt (never on its second), so two
 //! attempts are all a crash-free run needs, and all it is given: workers
 //! killed mid-attempt must not spend them. The output depends only on the
@@ -28,6 +30,9 @@ struct Input {
     /// Only reserve this many parts at once (a fan-out), nothing else.
     #[serde(default)]
     fan_out: usize,
+    /// Also wait for a callback after the event.
+    #[serde(default)]
+    callback: bool,
 }
 
 #[derive(Serialize)]
@@ -38,6 +43,8 @@ struct Output {
     charge: Value,
     shipment: Value,
     release: Value,
+    /// The callback's completion, or `null` without one.
+    approval: Value,
 }
 
 fn chaos_saga(ctx: &mut Context, input: Input) -> Result<Value, Error> {
@@ -76,6 +83,13 @@ fn chaos_saga(ctx: &mut Context, input: Input) -> Result<Value, Error> {
     let reservation = ctx.wait(&reserving)?;
     let charge = ctx.wait(&charging)?;
     let release: Value = ctx.wait_event("release", "release", None)?;
+    let approval = if input.callback {
+        let token = ctx.create_callback("approval-link", None);
+        ctx.info(&format!("callback token: {token}"));
+        ctx.await_callback::<Value>("await-approval", &token)?
+    } else {
+        Value::Null
+    };
     ctx.sleep("cool-off", Duration::from_secs(2));
     let mut shipping = request.clone();
     shipping["shipOnly"] = json!(true);
@@ -86,6 +100,7 @@ fn chaos_saga(ctx: &mut Context, input: Input) -> Result<Value, Error> {
         charge,
         shipment,
         release,
+        approval,
     };
     Ok(serde_json::to_value(output)?)
 }

@@ -6,14 +6,15 @@
 //! (16) at a time. Every `SOAK_WINDOW` (2,000) runs it samples the server
 //! process's resident memory and open file descriptors (from `/proc`), the
 //! data directory's size, and the window's latency (median, p99) and
-//! throughput. Finished runs expire after `SOAK_RETENTION_SECS` (30) and
-//! the retention sweep deletes them, so the stored data should stop
-//! growing once the first expire.
+//! throughput. Finished runs expire after `SOAK_RETENTION_SECS` (20) and
+//! the retention sweep (every 5 s) deletes them, so the stored data should
+//! stop growing once the first expire: the steady state.
 //!
 //! Writes `target/soak/samples.jsonl`, prints a table and a verdict
-//! (memory, descriptors and data at the end within 20 % of their level a
-//! tenth of the way in; the last window's median latency within 20 % of
-//! the first's), and `bench/soak-plot` draws `target/soak/soak.png`.
+//! (memory, descriptors and data at the end within 20 % of their level
+//! when the steady state began, the first sample past the retention
+//! window plus two sweeps; the last window's median latency within 20 %
+//! of the first's), and `bench/soak-plot` draws `target/soak/soak.png`.
 //! Not part of `make test`: `make soak`.
 
 use serde_json::json;
@@ -83,7 +84,8 @@ async fn main() {
     let total = env_usize("SOAK_RUNS", 100_000);
     let concurrency = env_usize("SOAK_CONCURRENCY", 16);
     let window = env_usize("SOAK_WINDOW", 2_000).max(concurrency);
-    let retention = env_usize("SOAK_RETENTION_SECS", 30).to_string();
+    let retention_secs = env_usize("SOAK_RETENTION_SECS", 20);
+    let retention = retention_secs.to_string();
     let data = tempfile::tempdir().unwrap();
     let log = data.path().join("weft.log");
     let env: Vec<(String, String)> = [
@@ -182,13 +184,21 @@ async fn main() {
     }
     drop(server);
 
-    // The verdict: the end against a tenth of the way in (after warm-up
-    // and after the first runs expired), and the last window's latency
-    // against the first's.
+    // The verdict: the end against the start of the steady state (once the
+    // first runs expired and two sweeps deleted them), and the last
+    // window's latency against the first's.
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
         return;
     };
-    let early = &samples[samples.len() / 10];
+    let steady_from = (retention_secs + 10) as f64;
+    let Some(early) = samples.iter().find(|s| s.seconds >= steady_from) else {
+        println!("soak: too short to reach the steady state ({steady_from} s)");
+        return;
+    };
+    println!(
+        "steady state from {} runs ({:.0} s): the retention window plus two sweeps",
+        early.runs, early.seconds
+    );
     let within = |end: f64, start: f64| end <= start * 1.2;
     let checks = [
         (

@@ -14,9 +14,16 @@
 use super::{ServiceError, Weft};
 use crate::backend::StoreError;
 use crate::model::Millis;
+use futures::StreamExt;
 
 /// Expired runs read and deleted at once.
 const PURGE_PAGE: usize = 100;
+/// Deletes of one page in flight together. One after another, each waits
+/// for its own commit, and a busy process finishes runs faster than that
+/// deletes them (the soak measured it: a thousand runs a second outran a
+/// sequential purge); together, the embedded backend commits them as one
+/// group and DynamoDB serves them in parallel.
+const PURGE_CONCURRENCY: usize = 16;
 
 impl Weft {
     /// Deletes every finished run whose expiry is at or before `now`;
@@ -28,14 +35,21 @@ impl Weft {
             let due = self.state.expired_runs(now, PURGE_PAGE).await?;
             let page = due.len();
             let before = purged;
-            for id in due {
-                match self.state.delete_run(&id).await {
+            let mut deletes = futures::stream::iter(due)
+                .map(|id| async move { self.state.delete_run(&id).await })
+                .buffer_unordered(PURGE_CONCURRENCY);
+            let mut failed = None;
+            while let Some(deleted) = deletes.next().await {
+                match deleted {
                     Ok(()) => purged += 1,
                     // A run is never both expired and running; a conflict
                     // means a racing delete got there first.
                     Err(StoreError::Conflict(_)) => {}
-                    Err(e) => return Err(e.into()),
+                    Err(e) => failed = Some(e),
                 }
+            }
+            if let Some(e) = failed {
+                return Err(e.into());
             }
             // A short page was the last; a page that deleted nothing would
             // come back the same.

@@ -68,9 +68,9 @@ impl Admission {
             .is_some_and(|r| r.at.elapsed() < BACKLOG_FRESH && r.backlog > 0)
     }
 
-    /// Admits one start against `reading` (or the last fresh one): the
-    /// estimated backlog if it is at or over the limit, else `None` and
-    /// the start is counted.
+    /// Admits one start against `reading` (or the last reading): `Err`
+    /// with the estimated backlog if it is at or over the limit; otherwise
+    /// the start is counted against it.
     fn take(&self, reading: Option<u64>) -> Result<(), u64> {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(backlog) = reading {

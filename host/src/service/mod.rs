@@ -389,8 +389,6 @@ impl Weft {
             payloads.clone(),
             Arc::clone(&metrics),
         ));
-        let (settings_backlog, settings_local_starts) =
-            (settings.max_backlog, settings.local_starts);
         Ok(Arc::new(Self {
             state,
             payloads,
@@ -398,12 +396,12 @@ impl Weft {
             queue: backends.queue,
             registry,
             limits,
+            admission: admission::Admission::new(settings.max_backlog, settings.local_starts),
             settings,
             finished: Notify::new(),
             stats: stats::Stats::default(),
             parking,
             journal,
-            admission: admission::Admission::new(settings_backlog, settings_local_starts),
         }))
     }
 

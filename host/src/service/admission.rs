@@ -63,9 +63,15 @@ impl Admission {
 
     /// Whether the last fresh reading found messages waiting.
     fn queue_busy(&self) -> bool {
+        self.fresh_backlog().is_some_and(|backlog| backlog > 0)
+    }
+
+    /// The backlog of the last reading, if it is fresh enough to trust.
+    fn fresh_backlog(&self) -> Option<u64> {
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         last.as_ref()
-            .is_some_and(|r| r.at.elapsed() < BACKLOG_FRESH && r.backlog > 0)
+            .filter(|r| r.at.elapsed() < BACKLOG_FRESH)
+            .map(|r| r.backlog)
     }
 
     /// Admits one start against `reading` (or the last reading): `Err`
@@ -89,12 +95,6 @@ impl Admission {
         }
         last.admitted += 1;
         Ok(())
-    }
-
-    fn fresh(&self) -> bool {
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref()
-            .is_some_and(|r| r.at.elapsed() < BACKLOG_FRESH)
     }
 }
 
@@ -122,7 +122,7 @@ impl Weft {
         if limit == 0 {
             return Ok(());
         }
-        let reading = if self.admission.fresh() {
+        let reading = if self.admission.fresh_backlog().is_some() {
             None
         } else {
             match self.queue.backlog().await? {

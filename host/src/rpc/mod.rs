@@ -191,13 +191,17 @@ pub async fn invoke(pre: &RpcPre<RpcState>, limits: &Limits, call: RpcCall<'_>) 
         attempt: call.attempt,
     };
     let input = call.input.to_string();
-    let run = async {
-        let instance: Rpc = instantiate_when_free!(pre, store)?;
-        instance
-            .call_handle(&mut store, call.function, &input, &info)
-            .await
+    // The timeout is the function's own budget: it starts once an instance
+    // exists, so time spent waiting for a free slot on a busy host never
+    // counts against (and never spends) the step's attempt.
+    let result = match instantiate_when_free!(pre, store) {
+        Err(trap) => Ok(Err(trap)),
+        Ok(instance) => {
+            let instance: Rpc = instance;
+            let run = instance.call_handle(&mut store, call.function, &input, &info);
+            tokio::time::timeout(call.timeout, run).await
+        }
     };
-    let result = tokio::time::timeout(call.timeout, run).await;
     let (out, _) = stdout.take();
     let (err, _) = stderr.take();
     for (level, bytes) in [("stdout", out), ("stderr", err.clone())] {

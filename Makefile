@@ -25,7 +25,7 @@ WEFT        := target/debug/weft
 
 SAGA_INPUT := {"orderId":"o-1001","customer":"ada","items":[{"sku":"book","qty":2,"priceCents":1250},{"sku":"pen","qty":3,"priceCents":199}],"paymentFailures":1,"coolOffMs":1500}
 
-.PHONY: demo demo-guests test chaos soak setup build-examples build-test-guests guests host packages lint bench bench-engine bench-aws bench-lambda bench-fanout bench-queued clean
+.PHONY: demo demo-guests test chaos fuzz soak setup build-examples build-test-guests guests host packages lint bench bench-engine bench-aws bench-lambda bench-fanout bench-queued clean
 
 ## Tooling the build needs (idempotent): the wasm target, a project
 ## virtualenv (moto, the AWS emulator; componentize-py), the npm tools
@@ -123,6 +123,14 @@ test: setup guests host packages
 ## queue calls failing. Not part of `make test`.
 chaos: guests host
 	FAULT_RUNS=1000 FAULT_ROUNDS=3 scripts/with-moto $(CARGO) test -p weft-tests --test fault_injection -- --nocapture
+
+## Coverage-guided fuzzing (libFuzzer, stable Rust): every target in
+## fuzz/ for FUZZ_SECONDS each (default 60), corpora in target/fuzz/,
+## failing inputs in target/fuzz/artifacts/, executions per target in
+## target/fuzz/report.tsv. Not part of `make test`, which replays the
+## seeds and every input the fuzzer found (fuzz/regressions/).
+fuzz: guests
+	scripts/fuzz
 
 ## Weft against Pikku and Restate, same machine, one invocation: the
 ## table, target/bench/results.json and target/bench/latency.png. Installs

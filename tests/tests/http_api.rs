@@ -263,6 +263,28 @@ async fn bad_requests_get_clear_json_errors() {
             "invalid_wait",
         ),
         (
+            "wait that is not a number",
+            api.post("/v1/workflows/hello/runs?wait=soon", "{}")
+                .await
+                .unwrap(),
+            400,
+            "invalid_query",
+        ),
+        (
+            "run id that is not UTF-8",
+            api.get("/v1/runs/%FF%FE").await.unwrap(),
+            400,
+            "invalid_path",
+        ),
+        (
+            "a number out of range",
+            api.post("/v1/workflows/hello/runs", "{\"n\":1e400}")
+                .await
+                .unwrap(),
+            400,
+            "invalid_json",
+        ),
+        (
             "unknown run",
             api.get("/v1/runs/01938a3c-0000-7000-8000-000000000000")
                 .await

@@ -10,6 +10,7 @@
 mod auth;
 mod console;
 mod error;
+mod extract;
 mod payloads;
 mod replay;
 mod schedules;
@@ -23,10 +24,11 @@ use crate::service::{StagedUpload, StartOptions, UpgradeOptions, Weft, invocatio
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
+use extract::{Path, Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -182,7 +184,7 @@ fn json_body(body: &Bytes) -> Result<&str, ApiError> {
         )
     })?;
     let text = if text.trim().is_empty() { "null" } else { text };
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+    if let Err(e) = crate::model::json::validate(text) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",

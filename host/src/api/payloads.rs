@@ -8,11 +8,12 @@
 //! /v1/workflows/{name}/uploads` offers a presigned `PUT`, and
 //! `POST /v1/workflows/{name}/runs?upload=<id>` starts the run from it.
 
+use super::extract::Path;
 use super::{ApiError, ApiResult, UPLOAD_URL_LIFETIME, parse_run_id};
 use crate::model::{RunId, StepKind};
 use crate::service::{StagedUpload, Weft};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;

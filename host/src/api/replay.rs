@@ -4,11 +4,12 @@
 //! compares them byte for byte) and `GET /v1/components/{digest}` (the
 //! module the run is pinned to).
 
+use super::extract::Path;
 use super::{ApiError, ApiResult, parse_run_id};
 use crate::model::Digest;
 use crate::service::Weft;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;

@@ -2,12 +2,13 @@
 //! `GET` lists or shows them, `DELETE` removes one, and `POST …/pause` and
 //! `…/resume` stop and restart its fires.
 
+use super::extract::Path;
 use super::{ApiError, ApiResult, views};
 use crate::model::Overlap;
 use crate::service::{ScheduleSpec, Weft};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;

@@ -18,7 +18,7 @@ pub fn check_payload(limits: &Limits, what: &str, json: &str) -> Result<(), Erro
             ),
         ));
     }
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(json) {
+    if let Err(e) = crate::model::json::validate(json) {
         return Err(ErrorInfo::host(
             ErrorCode::InvalidOutput,
             format!("{what} is not valid JSON: {e}"),

@@ -8,6 +8,7 @@ mod callback;
 mod cron;
 mod error;
 mod event;
+pub mod json;
 mod message;
 mod module;
 mod run;

@@ -342,7 +342,9 @@ async fn one_round(backend: Backend, round: usize) {
         }
     };
     for (k, v) in [
-        ("WEFT_RPC_TIMEOUT_SECS", "5"),
+        // Long enough that a healthy attempt on a loaded 2-core machine
+        // (moto alone takes a core) never times out; a hung one still does.
+        ("WEFT_RPC_TIMEOUT_SECS", "10"),
         ("WEFT_ACTIVATION_TIMEOUT_SECS", "5"),
         ("WEFT_SWEEP_INTERVAL_SECS", "5"),
         ("WEFT_REPAIR_AFTER_SECS", "10"),

@@ -8,8 +8,8 @@
 //! error, never a panic or a 5xx, whether the run still waits or the
 //! fuzzer already resumed it.
 
-use crate::router::{check_answer, line, send};
-use crate::service::runtime;
+use crate::router::{check_answer, line, send_to};
+use crate::service::{runtime, weft_for_payloads};
 use axum::body::Body;
 use axum::http::{Method, Request};
 use serde_json::{Value, json};
@@ -40,7 +40,7 @@ pub fn run(data: &[u8]) {
     let Ok(request) = request.body(Body::from(body.to_vec())) else {
         return;
     };
-    let (status, answer) = send(request);
+    let (status, answer) = send_to(weft_for_payloads(), request);
     check_answer(&Method::POST, &path, status, &answer);
 }
 
@@ -77,7 +77,7 @@ fn start(workflow: &str, input: Value) -> String {
         .header("content-type", "application/json")
         .body(Body::from(input.to_string()))
         .expect("a request");
-    let (status, body) = send(request);
+    let (status, body) = send_to(weft_for_payloads(), request);
     let answer: Value = serde_json::from_slice(&body).expect("JSON");
     assert!(
         status.is_success(),
@@ -93,7 +93,7 @@ fn logged_token(id: &str) -> String {
         let request = Request::get(format!("/v1/runs/{id}/logs"))
             .body(Body::empty())
             .expect("a request");
-        let (_, body) = send(request);
+        let (_, body) = send_to(weft_for_payloads(), request);
         let logs: Value = serde_json::from_slice(&body).expect("JSON");
         let token = logs["logs"].as_array().into_iter().flatten().find_map(|l| {
             l["message"]

@@ -7,8 +7,10 @@
 use crate::service::{runtime, weft};
 use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode};
+use std::sync::Arc;
 use tower::ServiceExt;
 use weft::api::{ApiConfig, router_with};
+use weft::service::Weft;
 
 const METHODS: [Method; 7] = [
     Method::GET,
@@ -50,7 +52,11 @@ pub fn run(data: &[u8]) {
 
 /// Sends `request` through the API's router.
 pub(crate) fn send(request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let svc = weft(); // built outside the runtime: its setup blocks on it
+    send_to(weft(), request) // built outside the runtime: its setup blocks on it
+}
+
+/// Sends `request` through `svc`'s router.
+pub(crate) fn send_to(svc: Arc<Weft>, request: Request<Body>) -> (StatusCode, Vec<u8>) {
     runtime().block_on(async move {
         let response = router_with(svc, ApiConfig::default())
             .oneshot(request)

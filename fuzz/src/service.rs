@@ -27,37 +27,48 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 /// many events the fuzzer sends it.
 pub fn weft() -> Arc<Weft> {
     static SERVICE: OnceLock<(Arc<Weft>, tempfile::TempDir)> = OnceLock::new();
-    let (svc, _dir) = SERVICE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let _guard = runtime().enter();
-        let options = EmbeddedOptions {
-            durability: Durability::Memory,
-            ..EmbeddedOptions::default()
-        };
-        let backends = Backends::embedded(dir.path(), options).expect("the embedded backend");
-        let limits = Limits::default();
-        let mut settings = Settings::new(RpcMode::Inline, &limits);
-        // A started run's first activation runs here, as on `weft dev`.
-        settings.start_locally = true;
-        let svc = Weft::new(backends, limits, settings).expect("the service");
-        for (name, path) in [
-            ("hello", artifact("examples", "hello")),
-            ("expense-approval", artifact("examples", "expense-approval")),
-            ("callback", artifact("test-guests", "callback")),
-        ] {
-            let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e} (build the components with `make guests`)",
-                    path.display()
-                )
-            });
-            runtime()
-                .block_on(svc.deploy(name, bytes))
-                .unwrap_or_else(|e| panic!("deploying {name}: {e}"));
-        }
-        (svc, dir)
-    });
-    Arc::clone(svc)
+    Arc::clone(&SERVICE.get_or_init(build).0)
+}
+
+/// A service of its own for the payloads target: its runs must start in
+/// process, which a service stops doing once its queue has a backlog, and
+/// in the corpus test the other targets share [`weft`] and fill its queue.
+pub fn weft_for_payloads() -> Arc<Weft> {
+    static SERVICE: OnceLock<(Arc<Weft>, tempfile::TempDir)> = OnceLock::new();
+    Arc::clone(&SERVICE.get_or_init(build).0)
+}
+
+/// A service on an in-memory embedded backend with the components the
+/// targets use deployed.
+fn build() -> (Arc<Weft>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let _guard = runtime().enter();
+    let options = EmbeddedOptions {
+        durability: Durability::Memory,
+        ..EmbeddedOptions::default()
+    };
+    let backends = Backends::embedded(dir.path(), options).expect("the embedded backend");
+    let limits = Limits::default();
+    let mut settings = Settings::new(RpcMode::Inline, &limits);
+    // A started run's first activation runs here, as on `weft dev`.
+    settings.start_locally = true;
+    let svc = Weft::new(backends, limits, settings).expect("the service");
+    for (name, path) in [
+        ("hello", artifact("examples", "hello")),
+        ("expense-approval", artifact("examples", "expense-approval")),
+        ("callback", artifact("test-guests", "callback")),
+    ] {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (build the components with `make guests`)",
+                path.display()
+            )
+        });
+        runtime()
+            .block_on(svc.deploy(name, bytes))
+            .unwrap_or_else(|e| panic!("deploying {name}: {e}"));
+    }
+    (svc, dir)
 }
 
 /// A component built by `make guests`.

@@ -200,15 +200,21 @@ async fn redrive_idle(
         let quiet_since = run.updated_at.max(run.wake_at.unwrap_or(0));
         let idle = now.saturating_sub(quiet_since) > stale_after;
         let free = run.lease.as_ref().is_none_or(|l| !l.is_live(now));
-        if idle && free {
-            svc.send(
-                WorkMessage::Resume {
-                    run_id: run.id.clone(),
-                },
-                None,
-            )
-            .await?;
-            resumed += 1;
+        if !(idle && free) {
+            continue;
+        }
+        // One failed send must not end the sweep: the runs after it in the
+        // order would otherwise wait for a sweep in which every send
+        // succeeds, which a large sweep on a flaky queue seldom is. The
+        // next sweep retries the ones that failed.
+        let resume = WorkMessage::Resume {
+            run_id: run.id.clone(),
+        };
+        match svc.send(resume, None).await {
+            Ok(()) => resumed += 1,
+            Err(e) => {
+                tracing::warn!(run = %run.id, error = %e, "the recovery sweep could not re-drive a run; the next sweep retries it")
+            }
         }
     }
     Ok(resumed)
